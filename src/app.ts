@@ -1,0 +1,84 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import type { AppEnv } from "./app-env";
+import { renderReference } from "./docs/reference-page";
+import { notFoundOrWrongMethod, onError } from "./http/errors";
+import { jsonResponse } from "./http/openapi";
+import { Problem } from "./http/problem";
+import { callingKeyRoute } from "./keys/calling-key-route";
+import { keyRoutes } from "./keys/routes";
+import { sourceRoutes } from "./sources/routes";
+
+/** Largest accepted request body. A text source is at most 100 000 characters. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export const app = new OpenAPIHono<AppEnv>();
+
+app.use("*", async (c, next) => {
+  await next();
+  c.header("X-Content-Type-Options", "nosniff");
+});
+app.use(
+  "/v1/*",
+  bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new Problem(413, "payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+    },
+  }),
+);
+
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/health",
+    tags: ["Service"],
+    summary: "Liveness",
+    responses: { 200: jsonResponse(z.object({ status: z.literal("ok") }), "The worker is up.") },
+  }),
+  (c) => c.json({ status: "ok" as const }, 200),
+);
+
+app.route("/", keyRoutes);
+app.route("/", callingKeyRoute);
+app.route("/", sourceRoutes);
+
+app.openAPIRegistry.registerComponent("securitySchemes", "sessionToken", {
+  type: "http",
+  scheme: "bearer",
+  bearerFormat: "JWT",
+  description: "Console session: an HS256 JWT with sub, ws, role (admin|member), exp and iat. Key routes need role admin.",
+});
+app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+  type: "http",
+  scheme: "bearer",
+  bearerFormat: "sk_live_…",
+  description: "An API key, sent as `Authorization: Bearer sk_live_…`. Each route names the scope it needs.",
+});
+
+let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+export function openApiDocument() {
+  document ??= app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: "owlish keys",
+      version: "1.0.0",
+      description:
+        "Create, scope, use and revoke API keys, and the public sources API those keys unlock. Errors are RFC 9457 problem+json with a stable `code`.",
+    },
+    servers: [{ url: "/" }],
+    tags: [
+      { name: "API keys", description: "Key management for workspace admins (console session)." },
+      { name: "Sources", description: "The public API, authenticated with an API key." },
+      { name: "Service", description: "Health and documentation." },
+    ],
+  });
+  return document;
+}
+
+app.get("/openapi.json", (c) => c.json(openApiDocument()));
+let referenceHtml: string | undefined;
+app.get("/docs", (c) => c.html((referenceHtml ??= renderReference(openApiDocument()))));
+
+app.notFound(notFoundOrWrongMethod(app));
+app.onError(onError);

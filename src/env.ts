@@ -1,0 +1,23 @@
+import type { LastUsedRecorder } from "./usage/last-used-recorder";
+
+/** Bindings from wrangler.toml, `.dev.vars` and deploy-time secrets. */
+export interface Env {
+  DB: D1Database;
+  KEY_CACHE: KVNamespace;
+  LAST_USED: DurableObjectNamespace<LastUsedRecorder>;
+  SESSION_SECRET: string;
+  LAST_USED_FLUSH_SECONDS?: string;
+}
+
+/** Only what the code needs from the execution context, so Hono's and the runtime's both fit. */
+export interface WaitUntil {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+type WorkerEnv = Env;
+declare global {
+  namespace Cloudflare {
+    // Types `env` from "cloudflare:workers" in tests.
+    interface Env extends WorkerEnv {}
+  }
+}

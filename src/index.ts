@@ -1,0 +1,8 @@
+import { app } from "./app";
+import type { Env } from "./env";
+
+export { LastUsedRecorder } from "./usage/last-used-recorder";
+
+export default {
+  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+} satisfies ExportedHandler<Env>;

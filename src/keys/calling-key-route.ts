@@ -1,0 +1,45 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { errorResponses, jsonResponse, openApiRouter } from "../http/openapi";
+import { requireKey } from "./require-key";
+import { ScopeSchema } from "./schemas";
+
+
+const CallingKeySchema = z
+  .object({
+    id: z.string().openapi({ example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    name: z.string().openapi({ example: "Zapier sync" }),
+    prefix: z.string().openapi({ example: "sk_live_4fQz" }),
+    scopes: z.array(ScopeSchema),
+    workspaceId: z.string().openapi({ example: "ws_demo" }),
+    expiresAt: z.string().nullable().openapi({ example: null }),
+  })
+  .openapi("CallingKey");
+
+export const callingKeyRoute = openApiRouter();
+
+callingKeyRoute.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/key",
+    tags: ["API keys"],
+    security: [{ apiKey: [] }],
+    summary: "Describe the calling key",
+    description: "Any valid key may call this: a cheap way for a script to check its key and see its scopes.",
+    middleware: [requireKey()] as const,
+    responses: { 200: jsonResponse(CallingKeySchema, "The key that made this call."), ...errorResponses },
+  }),
+  (c) => {
+    const k = c.get("apiKey");
+    return c.json(
+      {
+        id: k.id,
+        name: k.name,
+        prefix: k.prefix,
+        scopes: k.scopes,
+        workspaceId: k.workspaceId,
+        expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
+      },
+      200,
+    );
+  },
+);

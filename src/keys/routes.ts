@@ -1,0 +1,83 @@
+import { createRoute } from "@hono/zod-openapi";
+import { bodyErrorResponses, errorResponses, jsonResponse, openApiRouter } from "../http/openapi";
+import { requireAdminSession } from "../http/session";
+import { CreateKeyBody, CreatedKeySchema, KeyIdParam, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "./schemas";
+import { createKey, getKey, listKeys, revokeKey } from "./service";
+
+const security = [{ sessionToken: [] }];
+const tags = ["API keys"];
+
+export const keyRoutes = openApiRouter();
+
+// Every key route is for a workspace admin's console session.
+keyRoutes.use("/v1/api-keys", requireAdminSession);
+keyRoutes.use("/v1/api-keys/*", requireAdminSession);
+
+keyRoutes.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/api-keys",
+    tags,
+    security,
+    summary: "Create an API key",
+    description: "Returns the key record plus `key`, the full secret, which is never shown again.",
+    request: { body: { required: true, content: { "application/json": { schema: CreateKeyBody } } } },
+    responses: { 201: jsonResponse(CreatedKeySchema, "The new key, with its secret this once."), ...bodyErrorResponses },
+  }),
+  async (c) => {
+    const created = await createKey(c.env, c.executionCtx, c.get("session"), c.req.valid("json"));
+    c.header("Cache-Control", "no-store");
+    return c.json(created, 201);
+  },
+);
+
+keyRoutes.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/api-keys",
+    tags,
+    security,
+    summary: "List API keys",
+    description: "Active keys newest first (expired ones included, marked by expiresAt), or revoked keys newest revocation first.",
+    request: { query: ListKeysQuery },
+    responses: { 200: jsonResponse(KeyListSchema, "A page of keys."), ...errorResponses },
+  }),
+  async (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json(await listKeys(c.env, c.get("session").ws, c.req.valid("query")), 200);
+  },
+);
+
+keyRoutes.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/api-keys/{id}",
+    tags,
+    security,
+    summary: "Get an API key",
+    request: { params: KeyIdParam },
+    responses: { 200: jsonResponse(KeyRecordSchema, "The key record."), ...errorResponses },
+  }),
+  async (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json(await getKey(c.env, c.get("session").ws, c.req.valid("param").id), 200);
+  },
+);
+
+keyRoutes.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/api-keys/{id}/revoke",
+    tags,
+    security,
+    summary: "Revoke an API key",
+    description: "Final: the key stops working and can never be reactivated. Revoking again returns the record unchanged.",
+    request: { params: KeyIdParam },
+    responses: { 200: jsonResponse(KeyRecordSchema, "The revoked key record."), ...errorResponses },
+  }),
+  async (c) => {
+    const session = c.get("session");
+    c.header("Cache-Control", "no-store");
+    return c.json(await revokeKey(c.env, session.ws, c.req.valid("param").id, session.sub), 200);
+  },
+);

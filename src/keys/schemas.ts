@@ -1,0 +1,62 @@
+import { z } from "@hono/zod-openapi";
+import { cursorQuery, limitQuery, listSchema } from "../http/openapi";
+import { SCOPE_DESCRIPTIONS, SCOPES } from "./scopes";
+
+const scopeDoc = SCOPES.map((s) => `\`${s}\`: ${SCOPE_DESCRIPTIONS[s]}`).join(" ");
+
+export const ScopeSchema = z.enum(SCOPES).openapi({ description: scopeDoc, example: "sources:read" });
+
+export const CreateKeyBody = z
+  .object({
+    name: z.string().trim().min(1).max(100).openapi({ description: "What the key is for, 1–100 characters after trimming.", example: "Zapier sync" }),
+    scopes: z
+      .array(ScopeSchema)
+      .min(1)
+      .refine((s) => new Set(s).size === s.length, "Scopes must not repeat.")
+      .openapi({ description: "At least one scope, no repeats. Pick the smallest set the integration needs.", example: ["sources:read"] }),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .refine((v) => Date.parse(v) > Date.now(), "expiresAt must be in the future.")
+      .nullable()
+      .optional()
+      .openapi({ description: "When the key stops working (ISO 8601); omit or null for never.", example: "2027-06-30T00:00:00Z" }),
+  })
+  .openapi("CreateApiKey");
+
+const iso = (description: string, example: string | null) => z.string().nullable().openapi({ description, example });
+
+export const KeyRecordSchema = z
+  .object({
+    id: z.string().openapi({ example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    name: z.string().openapi({ example: "Zapier sync" }),
+    prefix: z.string().openapi({ description: "The first characters of the key, enough to recognise it.", example: "sk_live_4fQz" }),
+    scopes: z.array(ScopeSchema),
+    createdAt: z.string().openapi({ example: "2026-11-26T10:00:00.000Z" }),
+    createdBy: z.string().openapi({ description: "User id of the admin who created it.", example: "usr_ada" }),
+    lastUsedAt: iso("Latest authenticated use, flushed periodically; null if never used.", "2026-11-26T10:05:00.000Z"),
+    expiresAt: iso("When the key stops working; null for never.", null),
+    revokedAt: iso("When the key was revoked; null while active. Revocation is final.", null),
+    revokedBy: z.string().nullable().openapi({ description: "User id of the admin who revoked it.", example: null }),
+  })
+  .openapi("ApiKey");
+
+export const CreatedKeySchema = KeyRecordSchema.extend({
+  key: z.string().openapi({
+    description: "The full secret. Shown only in this response; store it in a secrets manager now.",
+    example: "sk_live_4fQzK8mN2pR6tV0xB3dF7hJ1lZ5cA9eG2b1c3D",
+  }),
+}).openapi("CreatedApiKey");
+
+export const KeyListSchema = listSchema(KeyRecordSchema, "ApiKeyList");
+
+export const ListKeysQuery = z.object({
+  status: z.enum(["active", "revoked"]).default("active").openapi({
+    description: "`active`: keys not revoked (expired ones included); `revoked`: newest revocation first.",
+  }),
+  limit: limitQuery,
+  cursor: cursorQuery,
+});
+
+export const KeyIdParam = z.object({
+  id: z.string().max(200).openapi({ param: { name: "id", in: "path" }, example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+});

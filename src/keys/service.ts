@@ -1,0 +1,116 @@
+import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
+import { database, errorMessage, storage } from "../db/client";
+import { apiKeys, type ApiKeyRow } from "../db/schema";
+import type { Env, WaitUntil } from "../env";
+import { decodeCursor, page } from "../http/cursor";
+import { log } from "../http/log";
+import { notFound } from "../http/problem";
+import type { Session } from "../http/session";
+import { newId } from "../ids";
+import { displayPrefix, generateKey } from "./format";
+import { hashKey } from "./hash";
+import { rememberKey, writeKv } from "./lookup";
+import { toKeyRecord, toVerifiedKey } from "./records";
+import type { Scope } from "./scopes";
+
+export interface CreateKeyInput {
+  name: string;
+  scopes: Scope[];
+  expiresAt?: string | null;
+}
+
+export async function createKey(env: Env, ctx: WaitUntil, session: Session, input: CreateKeyInput) {
+  const key = generateKey();
+  const row: ApiKeyRow = {
+    id: newId("key"),
+    workspaceId: session.ws,
+    name: input.name,
+    prefix: displayPrefix(key),
+    keyHash: hashKey(key),
+    scopes: input.scopes,
+    createdAt: Date.now(),
+    createdBy: session.sub,
+    lastUsedAt: null,
+    expiresAt: input.expiresAt ? Date.parse(input.expiresAt) : null,
+    revokedAt: null,
+    revokedBy: null,
+  };
+  await storage("create_key", () => database(env.DB).insert(apiKeys).values(row).run());
+  // Warm KV so the key's first use anywhere needs no D1 read. Not required for
+  // correctness: a miss falls through to D1, which refills KV.
+  ctx.waitUntil(
+    writeKv(env, row.keyHash, toVerifiedKey(row)).catch((error) =>
+      log("warn", "kv_warm_failed", { keyId: row.id, error: errorMessage(error) }),
+    ),
+  );
+  return { ...toKeyRecord(row), key };
+}
+
+export async function listKeys(
+  env: Env,
+  workspaceId: string,
+  query: { status: "active" | "revoked"; limit: number; cursor?: string | undefined },
+) {
+  const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+  const revoked = query.status === "revoked";
+  const sortColumn = revoked ? apiKeys.revokedAt : apiKeys.createdAt;
+  const conditions: (SQL | undefined)[] = [
+    eq(apiKeys.workspaceId, workspaceId),
+    revoked ? isNotNull(apiKeys.revokedAt) : isNull(apiKeys.revokedAt),
+  ];
+  if (cursor) {
+    conditions.push(or(lt(sortColumn, cursor.t), and(eq(sortColumn, cursor.t), lt(apiKeys.id, cursor.id))));
+  }
+  const rows = await storage("list_keys", () =>
+    database(env.DB)
+      .select()
+      .from(apiKeys)
+      .where(and(...conditions))
+      .orderBy(desc(sortColumn), desc(apiKeys.id))
+      .limit(query.limit + 1)
+      .all(),
+  );
+  const result = page(rows, query.limit, (r) => ({ t: (revoked ? r.revokedAt : r.createdAt) ?? 0, id: r.id }));
+  return { data: result.data.map(toKeyRecord), nextCursor: result.nextCursor };
+}
+
+export async function getKey(env: Env, workspaceId: string, id: string) {
+  const row = await findRow(env, workspaceId, id);
+  if (!row) throw notFound("No API key with this id in this workspace.");
+  return toKeyRecord(row);
+}
+
+/**
+ * Revocation is final and idempotent. Order: D1 (the source of truth), then
+ * this isolate's memo, then KV, so the key fails at once where it was revoked.
+ * KV is rewritten on every call, so a retry after a failed KV write repairs it.
+ */
+export async function revokeKey(env: Env, workspaceId: string, id: string, actor: string) {
+  const db = database(env.DB);
+  const [, rows] = await storage("revoke_key", () =>
+    db.batch([
+      db
+        .update(apiKeys)
+        .set({ revokedAt: Date.now(), revokedBy: actor })
+        // Only the first revoke writes: revokedAt and revokedBy never change again.
+        .where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt))),
+      db.select().from(apiKeys).where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId))),
+    ]),
+  );
+  const row = rows[0];
+  if (!row) throw notFound("No API key with this id in this workspace.");
+  const verified = toVerifiedKey(row);
+  rememberKey(row.keyHash, verified);
+  await storage("revoke_key_kv", () => writeKv(env, row.keyHash, verified));
+  return toKeyRecord(row);
+}
+
+function findRow(env: Env, workspaceId: string, id: string) {
+  return storage("get_key", () =>
+    database(env.DB)
+      .select()
+      .from(apiKeys)
+      .where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId)))
+      .get(),
+  );
+}

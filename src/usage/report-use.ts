@@ -1,0 +1,57 @@
+import { errorMessage } from "../db/client";
+import type { Env, WaitUntil } from "../env";
+import { log } from "../http/log";
+
+/**
+ * Sends key uses to the workspace's LastUsedRecorder, off the request's
+ * critical path and coalesced inside the isolate: at most one message per
+ * workspace per COALESCE_MS, carrying the latest use of every key used since
+ * the last one. The first use in a quiet period is sent at once; later ones
+ * ride on a send scheduled for the end of the window.
+ */
+export const COALESCE_MS = 5_000;
+
+interface WorkspaceQueue {
+  uses: Map<string, number>;
+  lastSentAt: number;
+  scheduled: boolean;
+}
+
+const queues = new Map<string, WorkspaceQueue>();
+
+export function reportUse(env: Env, ctx: WaitUntil, workspaceId: string, keyId: string, at = Date.now()): void {
+  let queue = queues.get(workspaceId);
+  if (!queue) {
+    queue = { uses: new Map(), lastSentAt: 0, scheduled: false };
+    queues.set(workspaceId, queue);
+  }
+  queue.uses.set(keyId, Math.max(queue.uses.get(keyId) ?? 0, at));
+  if (queue.scheduled) return;
+  queue.scheduled = true;
+  const delay = Math.max(0, queue.lastSentAt + COALESCE_MS - Date.now());
+  ctx.waitUntil(sendLater(env, workspaceId, queue, delay));
+}
+
+async function sendLater(env: Env, workspaceId: string, queue: WorkspaceQueue, delay: number): Promise<void> {
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+  const uses = Object.fromEntries(queue.uses);
+  queue.uses.clear();
+  queue.scheduled = false;
+  queue.lastSentAt = Date.now();
+  try {
+    const stub = env.LAST_USED.get(env.LAST_USED.idFromName(workspaceId));
+    await stub.touch(workspaceId, uses);
+  } catch (error) {
+    // Last-used is best effort: never fail the request. Keep the uses so the
+    // next message for this workspace carries them.
+    for (const [keyId, at] of Object.entries(uses)) {
+      queue.uses.set(keyId, Math.max(queue.uses.get(keyId) ?? 0, at));
+    }
+    log("error", "last_used_report_failed", { workspaceId, error: errorMessage(error) });
+  }
+}
+
+/** For tests: forget queued uses. */
+export function resetUseReports(): void {
+  queues.clear();
+}
