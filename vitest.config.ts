@@ -11,6 +11,8 @@ export default defineConfig(async () => {
           bindings: {
             SESSION_SECRET: "test-session-secret-0123456789abcdef",
             TEST_MIGRATIONS: migrations,
+            // Send each use to the recorder at once; tests of coalescing set their own window.
+            LAST_USED_COALESCE_MS: "0",
           },
         },
       }),

@@ -7,6 +7,7 @@ export interface Env {
   LAST_USED: DurableObjectNamespace<LastUsedRecorder>;
   SESSION_SECRET: string;
   LAST_USED_FLUSH_SECONDS?: string;
+  LAST_USED_COALESCE_MS?: string;
 }
 
 /** Only what the code needs from the execution context, so Hono's and the runtime's both fit. */

@@ -5,11 +5,16 @@ import { log } from "../http/log";
 /**
  * Sends key uses to the workspace's LastUsedRecorder, off the request's
  * critical path and coalesced inside the isolate: at most one message per
- * workspace per COALESCE_MS, carrying the latest use of every key used since
+ * workspace per LAST_USED_COALESCE_MS (default 5 s), carrying the latest use of every key used since
  * the last one. The first use in a quiet period is sent at once; later ones
  * ride on a send scheduled for the end of the window.
  */
-export const COALESCE_MS = 5_000;
+export const DEFAULT_COALESCE_MS = 5_000;
+
+export function coalesceMs(env: Env): number {
+  const ms = Number(env.LAST_USED_COALESCE_MS ?? DEFAULT_COALESCE_MS);
+  return Number.isFinite(ms) && ms >= 0 ? ms : DEFAULT_COALESCE_MS;
+}
 
 interface WorkspaceQueue {
   uses: Map<string, number>;
@@ -28,7 +33,7 @@ export function reportUse(env: Env, ctx: WaitUntil, workspaceId: string, keyId: 
   queue.uses.set(keyId, Math.max(queue.uses.get(keyId) ?? 0, at));
   if (queue.scheduled) return;
   queue.scheduled = true;
-  const delay = Math.max(0, queue.lastSentAt + COALESCE_MS - Date.now());
+  const delay = Math.max(0, queue.lastSentAt + coalesceMs(env) - Date.now());
   ctx.waitUntil(sendLater(env, workspaceId, queue, delay));
 }
 

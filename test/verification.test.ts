@@ -1,0 +1,139 @@
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { hashKey } from "../src/keys/hash";
+import { clearKeyMemo, kvKey } from "../src/keys/lookup";
+import { call, createKey, problem, session } from "./helpers";
+import { counted, fetchWith, unreachableD1 } from "./worker";
+
+const use = (key: string) => call("GET", "/v1/key", { token: key });
+
+beforeEach(() => clearKeyMemo());
+
+describe("revocation", () => {
+  it("stops a warm key at once in the isolate and location that revoked it", async () => {
+    const admin = await session("ws_rev");
+    const k = await createKey(admin);
+    for (let i = 0; i < 3; i++) expect((await use(k.key)).status).toBe(200);
+
+    const revoked = await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+    expect(revoked.status).toBe(200);
+
+    const res = await use(k.key);
+    expect(res.status).toBe(401);
+    expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer/);
+    expect((await problem(res)).code).toBe("revoked_api_key");
+  });
+
+  it("is written to KV, so other isolates of this location refuse the key too", async () => {
+    const admin = await session("ws_rev2");
+    const k = await createKey(admin);
+    await use(k.key);
+    await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+    const cached = await env.KEY_CACHE.get<{ revokedAt: number | null }>(kvKey(hashKey(k.key)), "json");
+    expect(cached?.revokedAt).toEqual(expect.any(Number));
+    clearKeyMemo(); // a fresh isolate: nothing in memory, KV answers
+    expect((await problem(await use(k.key))).code).toBe("revoked_api_key");
+  });
+
+  it("is final: D1 keeps refusing the key when every cache is empty", async () => {
+    const admin = await session("ws_rev3");
+    const k = await createKey(admin);
+    await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+    await env.KEY_CACHE.delete(kvKey(hashKey(k.key)));
+    clearKeyMemo();
+    expect((await problem(await use(k.key))).code).toBe("revoked_api_key");
+    const again = await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+    expect((await again.json<{ revokedAt: string }>()).revokedAt).not.toBeNull();
+    expect((await problem(await use(k.key))).code).toBe("revoked_api_key");
+  });
+});
+
+describe("expiry", () => {
+  it("accepts a key until expiresAt, then refuses it with expired_credentials", async () => {
+    const admin = await session("ws_exp");
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const k = await createKey(admin, { expiresAt });
+    expect(k.expiresAt).toBe(expiresAt);
+    expect((await use(k.key)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1600));
+    const res = await use(k.key);
+    expect(res.status).toBe(401);
+    expect((await problem(res)).code).toBe("expired_credentials");
+    // Still listed among active keys, marked by expiresAt.
+    const list = await (await call("GET", "/v1/api-keys", { token: admin })).json<{ data: { id: string; expiresAt: string }[] }>();
+    expect(list.data.find((x) => x.id === k.id)?.expiresAt).toBe(expiresAt);
+  });
+});
+
+describe("lookup path", () => {
+  it("answers from D1 when KV has no copy, and refills KV", async () => {
+    const admin = await session("ws_fill");
+    const k = await createKey(admin);
+    const kvName = kvKey(hashKey(k.key));
+    await env.KEY_CACHE.delete(kvName);
+    const res = await fetchWith({}, "GET", "/v1/key", { token: k.key });
+    expect(res.status).toBe(200);
+    expect(await env.KEY_CACHE.get(kvName, "json")).toMatchObject({ id: k.id, revokedAt: null });
+  });
+
+  it("falls back to D1 when KV fails", async () => {
+    const admin = await session("ws_kvfail");
+    const k = await createKey(admin);
+    const brokenKv = {
+      get: () => Promise.reject(new Error("KV GET failed: 503")),
+      put: () => Promise.reject(new Error("KV PUT failed: 503")),
+    } as unknown as KVNamespace;
+    const res = await fetchWith({ KEY_CACHE: brokenKv }, "GET", "/v1/key", { token: k.key });
+    expect(res.status).toBe(200);
+  });
+
+  it("reads neither KV nor D1 for a warm key", async () => {
+    const admin = await session("ws_warm");
+    const k = await createKey(admin);
+    await fetchWith({}, "GET", "/v1/key", { token: k.key });
+    const db = counted(env.DB);
+    const kv = counted(env.KEY_CACHE);
+    for (let i = 0; i < 20; i++) {
+      const res = await fetchWith({ DB: db.binding, KEY_CACHE: kv.binding }, "GET", "/v1/key", { token: k.key });
+      expect(res.status).toBe(200);
+    }
+    expect(db.calls).toEqual({});
+    expect(kv.calls).toEqual({});
+  });
+});
+
+describe("fail closed", () => {
+  it("answers 503 unavailable, never 200, when D1 is unreachable and the key is not cached", async () => {
+    const admin = await session("ws_down");
+    const k = await createKey(admin);
+    await env.KEY_CACHE.delete(kvKey(hashKey(k.key)));
+    const res = await fetchWith({ DB: unreachableD1() }, "GET", "/v1/sources", { token: k.key });
+    expect(res.status).toBe(503);
+    const body = await problem(res);
+    expect(body.code).toBe("unavailable");
+    expect(JSON.stringify(body)).not.toMatch(/D1_ERROR|Network/);
+  });
+
+  it("answers 503 on key management when D1 is unreachable", async () => {
+    const admin = await session("ws_down2");
+    for (const [method, path, body] of [
+      ["GET", "/v1/api-keys", undefined],
+      ["POST", "/v1/api-keys", { name: "x", scopes: ["sources:read"] }],
+      ["GET", "/v1/api-keys/key_abc", undefined],
+      ["POST", "/v1/api-keys/key_abc/revoke", undefined],
+    ] as const) {
+      const res = await fetchWith({ DB: unreachableD1() }, method, path, { token: admin, body });
+      expect(res.status, `${method} ${path}`).toBe(503);
+      expect((await problem(res)).code).toBe("unavailable");
+    }
+  });
+
+  it("answers 503 on the sources API when the key verifies but D1 then fails", async () => {
+    const admin = await session("ws_down3");
+    const k = await createKey(admin);
+    await use(k.key); // warm: verification needs no D1 now
+    const res = await fetchWith({ DB: unreachableD1() }, "GET", "/v1/sources", { token: k.key });
+    expect(res.status).toBe(503);
+    expect((await problem(res)).code).toBe("unavailable");
+  });
+});
