@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env";
 import { renderReference } from "./docs/reference-page";
 import { notFoundOrWrongMethod, onError } from "./http/errors";
+import { apiCors } from "./http/cors";
 import { jsonResponse } from "./http/openapi";
 import { Problem } from "./http/problem";
 import { callingKeyRoute } from "./keys/calling-key-route";
@@ -18,6 +19,9 @@ app.use("*", async (c, next) => {
   await next();
   c.header("X-Content-Type-Options", "nosniff");
 });
+// Before anything that can refuse a request, so that a console on an allowed
+// origin can read every answer, errors included, and its preflights get a 204.
+app.use("/v1/*", apiCors);
 app.use(
   "/v1/*",
   bodyLimit({

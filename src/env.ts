@@ -8,6 +8,8 @@ export interface Env {
   SESSION_SECRET: string;
   LAST_USED_FLUSH_SECONDS?: string;
   LAST_USED_COALESCE_MS?: string;
+  /** Comma-separated origins a console on another origin may call from (CORS); empty: none. */
+  CORS_ALLOWED_ORIGINS?: string;
 }
 
 /** Only what the code needs from the execution context, so Hono's and the runtime's both fit. */
