@@ -154,4 +154,29 @@ describe("last used", () => {
     expect(messages).toBeLessThanOrEqual(2);
     expect(Object.keys(seen).sort()).toEqual(keys.map((k) => k.id).sort());
   });
+
+  it("shows a use in the keys list before D1 has it, read from the recorder", async () => {
+    const admin = await session("ws_lu10");
+    const k = await createKey(admin);
+    await fetchWith({}, "GET", "/v1/key", { token: k.key });
+    const recorded = (await pending("ws_lu10"))[k.id]!;
+    const row = await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE id = ?").bind(k.id).first<{ last_used_at: number | null }>();
+    expect(row?.last_used_at).toBeNull(); // not flushed yet
+    const list = await (await call("GET", "/v1/api-keys", { token: admin })).json<{ data: { id: string; lastUsedAt: string | null }[] }>();
+    expect(list.data.find((x) => x.id === k.id)?.lastUsedAt).toBe(new Date(recorded).toISOString());
+    expect(await lastUsedAt(admin, k.id)).toBe(new Date(recorded).toISOString());
+  });
+
+  it("still lists keys, with D1's last-used times, when the recorder cannot answer", async () => {
+    const admin = await session("ws_lu11");
+    const k = await createKey(admin);
+    const broken = {
+      idFromName: () => ({}),
+      get: () => ({ latest: () => Promise.reject(new Error("Durable Object reset")) }),
+    } as unknown as typeof env.LAST_USED;
+    const res = await fetchWith({ LAST_USED: broken }, "GET", "/v1/api-keys", { token: admin });
+    expect(res.status).toBe(200);
+    const body = await res.json<{ data: { id: string; lastUsedAt: string | null }[] }>();
+    expect(body.data.map((x) => x.id)).toEqual([k.id]);
+  });
 });

@@ -48,6 +48,16 @@ export class LastUsedRecorder extends DurableObject<Env> {
     }
   }
 
+  /** The unflushed use times of the given keys (key id → epoch ms), for the keys list. */
+  async latest(keyIds: string[]): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const keyId of keyIds) {
+      const row = this.sql.exec<{ used_at: number }>(`SELECT used_at FROM last_used WHERE key_id = ?`, keyId).toArray()[0];
+      if (row) out[keyId] = row.used_at;
+    }
+    return out;
+  }
+
   /** Uses recorded but not yet written to D1 (key id → epoch ms). */
   async pending(): Promise<Record<string, number>> {
     const rows = this.sql.exec<{ key_id: string; used_at: number }>(`SELECT key_id, used_at FROM last_used`).toArray();

@@ -1,4 +1,6 @@
-import { errorMessage } from "../db/client";
+import { eq } from "drizzle-orm";
+import { database, errorMessage, storage } from "../db/client";
+import { apiKeys } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { log } from "../http/log";
 
@@ -54,6 +56,13 @@ async function sendLater(env: Env, workspaceId: string, queue: WorkspaceQueue, d
     }
     log("error", "last_used_report_failed", { workspaceId, error: errorMessage(error) });
   }
+}
+
+/** The naive way, for the benchmark's baseline only: one D1 write per request, awaited. */
+export async function writeUseDirectly(env: Env, keyId: string): Promise<void> {
+  await storage("bench_last_used", () =>
+    database(env.DB).update(apiKeys).set({ lastUsedAt: Date.now() }).where(eq(apiKeys.id, keyId)).run(),
+  );
 }
 
 /** For tests: forget queued uses. */

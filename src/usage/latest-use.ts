@@ -1,0 +1,32 @@
+import { errorMessage } from "../db/client";
+import type { Env } from "../env";
+import { log } from "../http/log";
+
+interface HasLastUse {
+  id: string;
+  lastUsedAt: string | null;
+}
+
+/**
+ * Fills in uses the workspace's recorder holds but has not flushed to D1 yet,
+ * so the keys list is fresh however long LAST_USED_FLUSH_SECONDS is. That is
+ * what lets the flush interval grow at scale without staling the console.
+ * If the recorder cannot answer, D1's values are shown: never an error.
+ */
+export async function withLatestUse<T extends HasLastUse>(env: Env, workspaceId: string, records: T[]): Promise<T[]> {
+  if (records.length === 0) return records;
+  let latest: Record<string, number>;
+  try {
+    const stub = env.LAST_USED.get(env.LAST_USED.idFromName(workspaceId));
+    latest = await stub.latest(records.map((r) => r.id));
+  } catch (error) {
+    log("warn", "last_used_read_failed", { workspaceId, error: errorMessage(error) });
+    return records;
+  }
+  return records.map((r) => {
+    const pending = latest[r.id];
+    if (pending === undefined) return r;
+    const stored = r.lastUsedAt === null ? 0 : Date.parse(r.lastUsedAt);
+    return pending > stored ? { ...r, lastUsedAt: new Date(pending).toISOString() } : r;
+  });
+}
