@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env";
+import { auditRoutes } from "./audit/routes";
 import { renderReference } from "./docs/reference-page";
 import { notFoundOrWrongMethod, onError } from "./http/errors";
 import { apiCors } from "./http/cors";
@@ -46,6 +47,7 @@ app.openapi(
 app.route("/", keyRoutes);
 app.route("/", callingKeyRoute);
 app.route("/", sourceRoutes);
+app.route("/", auditRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "sessionToken", {
   type: "http",
@@ -74,6 +76,7 @@ export function openApiDocument() {
     tags: [
       { name: "API keys", description: "Key management for workspace admins (console session)." },
       { name: "Sources", description: "The public API, authenticated with an API key." },
+      { name: "Audit", description: "Who created and revoked which key, when and from where (admins, console session)." },
       { name: "Service", description: "Health and documentation." },
     ],
   });

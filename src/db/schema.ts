@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
@@ -45,5 +46,36 @@ export const sources = sqliteTable(
   (t) => [index("sources_ws_created_idx").on(t.workspaceId, t.createdAt, t.id)],
 );
 
+/**
+ * Append-only record of changes to keys, written in the same D1 batch as the
+ * change itself: there is no change without its event and no event without
+ * its change. No route updates or deletes a row.
+ */
+export const auditEvents = sqliteTable(
+  "audit_events",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    // "api_key.created", "api_key.revoked", …
+    action: text("action").notNull(),
+    // User id (session `sub`) of the admin who made the change.
+    actorId: text("actor_id").notNull(),
+    targetKeyId: text("target_key_id").notNull(),
+    // CF-Connecting-IP and User-Agent of the request; null when absent.
+    clientIp: text("client_ip"),
+    userAgent: text("user_agent"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    // The audit list: newest first, keyset cursor on (created_at, id).
+    index("audit_events_ws_created_idx").on(t.workspaceId, t.createdAt, t.id),
+    // The same, filtered by key.
+    index("audit_events_ws_key_created_idx").on(t.workspaceId, t.targetKeyId, t.createdAt, t.id),
+    // A key is revoked once: the database itself refuses a second revoke event.
+    uniqueIndex("audit_events_one_revoke_per_key").on(t.targetKeyId).where(sql`${t.action} = 'api_key.revoked'`),
+  ],
+);
+
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type SourceRow = typeof sources.$inferSelect;
+export type AuditEventRow = typeof auditEvents.$inferSelect;

@@ -3,6 +3,7 @@ import { bodyErrorResponses, errorResponses, jsonResponse, openApiRouter } from 
 import { requireAdminSession } from "../http/session";
 import { CreateKeyBody, CreatedKeySchema, KeyIdParam, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "./schemas";
 import { createKey, getKey, listKeys, revokeKey } from "./service";
+import { auditActor } from "../audit/events";
 
 const security = [{ sessionToken: [] }];
 const tags = ["API keys"];
@@ -25,7 +26,8 @@ keyRoutes.openapi(
     responses: { 201: jsonResponse(CreatedKeySchema, "The new key, with its secret this once."), ...bodyErrorResponses },
   }),
   async (c) => {
-    const created = await createKey(c.env, c.executionCtx, c.get("session"), c.req.valid("json"));
+    const session = c.get("session");
+    const created = await createKey(c.env, c.executionCtx, session, c.req.valid("json"), auditActor(c, session));
     c.header("Cache-Control", "no-store");
     return c.json(created, 201);
   },
@@ -78,6 +80,6 @@ keyRoutes.openapi(
   async (c) => {
     const session = c.get("session");
     c.header("Cache-Control", "no-store");
-    return c.json(await revokeKey(c.env, session.ws, c.req.valid("param").id, session.sub), 200);
+    return c.json(await revokeKey(c.env, c.req.valid("param").id, auditActor(c, session)), 200);
   },
 );

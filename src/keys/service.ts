@@ -6,6 +6,7 @@ import { decodeCursor, page } from "../http/cursor";
 import { log } from "../http/log";
 import { notFound } from "../http/problem";
 import type { Session } from "../http/session";
+import { auditRow, insertAuditEvent, insertRevokeEventIfActive, type AuditActor } from "../audit/events";
 import { newId } from "../ids";
 import { displayPrefix, generateKey } from "./format";
 import { hashKey } from "./hash";
@@ -19,7 +20,7 @@ export interface CreateKeyInput {
   expiresAt?: string | null;
 }
 
-export async function createKey(env: Env, ctx: WaitUntil, session: Session, input: CreateKeyInput) {
+export async function createKey(env: Env, ctx: WaitUntil, session: Session, input: CreateKeyInput, actor: AuditActor) {
   const key = generateKey();
   const row: ApiKeyRow = {
     id: newId("key"),
@@ -35,7 +36,11 @@ export async function createKey(env: Env, ctx: WaitUntil, session: Session, inpu
     revokedAt: null,
     revokedBy: null,
   };
-  await storage("create_key", () => database(env.DB).insert(apiKeys).values(row).run());
+  const db = database(env.DB);
+  // One batch (one D1 transaction): the key never exists without its audit event.
+  await storage("create_key", () =>
+    db.batch([db.insert(apiKeys).values(row), insertAuditEvent(db, auditRow("api_key.created", actor, row.id, row.createdAt))]),
+  );
   // Warm KV so the key's first use anywhere needs no D1 read. Not required for
   // correctness: a miss falls through to D1, which refills KV.
   ctx.waitUntil(
@@ -85,13 +90,18 @@ export async function getKey(env: Env, workspaceId: string, id: string) {
  * this isolate's memo, then KV, so the key fails at once where it was revoked.
  * KV is rewritten on every call, so a retry after a failed KV write repairs it.
  */
-export async function revokeKey(env: Env, workspaceId: string, id: string, actor: string) {
+export async function revokeKey(env: Env, id: string, actor: AuditActor) {
+  const { workspaceId } = actor;
   const db = database(env.DB);
-  const [, rows] = await storage("revoke_key", () =>
+  const now = Date.now();
+  // One batch (one D1 transaction): the audit event is written with the first
+  // revoke only, and never without it.
+  const [, , rows] = await storage("revoke_key", () =>
     db.batch([
+      insertRevokeEventIfActive(db, auditRow("api_key.revoked", actor, id, now)),
       db
         .update(apiKeys)
-        .set({ revokedAt: Date.now(), revokedBy: actor })
+        .set({ revokedAt: now, revokedBy: actor.userId })
         // Only the first revoke writes: revokedAt and revokedBy never change again.
         .where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt))),
       db.select().from(apiKeys).where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId))),

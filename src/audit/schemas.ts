@@ -1,0 +1,24 @@
+import { z } from "@hono/zod-openapi";
+import { cursorQuery, limitQuery, listSchema } from "../http/openapi";
+import { AUDIT_ACTIONS } from "./events";
+
+export const AuditEventSchema = z
+  .object({
+    id: z.string().openapi({ example: "evt_7QmR2kW9xT4bN8vL1cZ6hY3a" }),
+    action: z.enum(AUDIT_ACTIONS).openapi({ description: "What happened.", example: "api_key.revoked" }),
+    workspaceId: z.string().openapi({ example: "ws_demo" }),
+    actorId: z.string().openapi({ description: "User id of the admin who made the change.", example: "usr_ada" }),
+    keyId: z.string().openapi({ description: "The API key the event is about.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    clientIp: z.string().nullable().openapi({ description: "The client's IP address (CF-Connecting-IP).", example: "203.0.113.7" }),
+    userAgent: z.string().nullable().openapi({ description: "The client's User-Agent, at most 512 characters.", example: "Mozilla/5.0" }),
+    createdAt: z.string().openapi({ example: "2026-11-26T10:00:00.000Z" }),
+  })
+  .openapi("AuditEvent");
+
+export const AuditEventListSchema = listSchema(AuditEventSchema, "AuditEventList");
+
+export const ListAuditEventsQuery = z.object({
+  keyId: z.string().min(1).max(200).optional().openapi({ description: "Only the events of this key.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+  limit: limitQuery,
+  cursor: cursorQuery,
+});
