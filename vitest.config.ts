@@ -20,6 +20,9 @@ export default defineConfig(async () => {
     test: {
       include: ["test/**/*.test.ts"],
       setupFiles: ["./test/apply-migrations.ts"],
+      // One info line per request is the worker's access log: keep it out of the
+      // test output (tests that check logs spy on console); warnings and errors stay.
+      onConsoleLog: (line: string) => !(line.startsWith('{"level":"info","event":"request"')),
     },
   };
 });

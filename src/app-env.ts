@@ -2,11 +2,23 @@ import type { Env } from "./env";
 import type { Session } from "./http/session";
 import type { VerifiedKey } from "./keys/verified-key";
 
+export interface Principal {
+  workspaceId: string;
+  keyId?: string;
+  userId?: string;
+}
+
 /** Hono's environment: bindings plus what middleware hands to handlers. */
 export interface AppEnv {
   Bindings: Env;
   Variables: {
     session: Session;
     apiKey: VerifiedKey;
+    /** Set first by the request context: echoed in X-Request-Id, problem+json and the log line. */
+    requestId: string;
+    /** Who the credential turned out to be, for the request's log line (ids only, never the credential). */
+    principal: Principal;
+    /** The problem code of an error response, for the request's log line. */
+    outcome: string;
   };
 }

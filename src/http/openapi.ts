@@ -19,6 +19,10 @@ export const ProblemSchema = z
       .optional()
       .openapi({ description: "For invalid_request: one entry per bad field." }),
     requiredScope: z.string().optional().openapi({ description: "For insufficient_scope: the scope the route needs." }),
+    requestId: z.string().optional().openapi({
+      description: "The request's id, also sent as the X-Request-Id header. Quote it when reporting a problem.",
+      example: "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40",
+    }),
   })
   .openapi("Problem");
 

@@ -12,6 +12,7 @@ export type ProblemCode =
   | "method_not_allowed"
   | "payload_too_large"
   | "unsupported_media_type"
+  | "too_many_requests"
   | "unavailable"
   | "internal_error";
 
@@ -32,6 +33,7 @@ const TITLES: Record<ProblemCode, string> = {
   method_not_allowed: "Method not allowed",
   payload_too_large: "Payload too large",
   unsupported_media_type: "Unsupported media type",
+  too_many_requests: "Too many requests",
   unavailable: "Service unavailable",
   internal_error: "Internal error",
 };
@@ -63,7 +65,7 @@ export const unavailable = () =>
 export const invalidRequest = (detail: string, errors: FieldError[] = []) =>
   new Problem(400, "invalid_request", detail, { errors });
 
-export function problemBody(p: Problem) {
+export function problemBody(p: Problem, requestId?: string) {
   return {
     type: `https://owlish.bot/docs/errors#${p.code}`,
     title: TITLES[p.code],
@@ -72,6 +74,9 @@ export function problemBody(p: Problem) {
     code: p.code,
     ...(p.status === 400 ? { errors: p.extra.errors ?? [] } : {}),
     ...(p.extra.requiredScope ? { requiredScope: p.extra.requiredScope } : {}),
+    // The same id as the X-Request-Id header and the request's log line, so a
+    // user's report of an error can be matched to what the service logged.
+    ...(requestId ? { requestId } : {}),
   };
 }
 
@@ -84,5 +89,6 @@ export function problemResponse(c: Context, p: Problem): Response {
   if (p.code === "missing_credentials") headers.set("WWW-Authenticate", "Bearer");
   if (p.code === "insufficient_scope")
     headers.set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="${p.extra.requiredScope}"`);
-  return c.body(JSON.stringify(problemBody(p)), p.status as 400, Object.fromEntries(headers));
+  c.set("outcome", p.code);
+  return c.body(JSON.stringify(problemBody(p, c.get("requestId"))), p.status as 400, Object.fromEntries(headers));
 }

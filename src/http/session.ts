@@ -42,6 +42,7 @@ export async function verifySession(token: string, secret: string, nowMs = Date.
 export const requireAdminSession = createMiddleware<AppEnv>(async (c, next) => {
   const token = bearerToken(c.req.header("Authorization"));
   const session = await verifySession(token, c.env.SESSION_SECRET);
+  c.set("principal", { workspaceId: session.ws, userId: session.sub });
   if (session.role !== "admin") {
     throw new Problem(403, "forbidden", "Only workspace admins can manage API keys.");
   }

@@ -20,6 +20,7 @@ export function requireKey(scope?: Scope) {
 
     const key = await findKeyByHash(c.env, hashKey(presented), c.executionCtx);
     if (!key) throw invalidCredentials("The API key is not recognised.");
+    c.set("principal", { workspaceId: key.workspaceId, keyId: key.id });
     if (key.revokedAt !== null) throw unauthorized("revoked_api_key", "The API key has been revoked.");
     if (key.expiresAt !== null && key.expiresAt <= Date.now()) {
       throw unauthorized("expired_credentials", "The API key has expired.");
