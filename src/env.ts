@@ -6,6 +6,10 @@ export interface Env {
   KEY_CACHE: KVNamespace;
   LAST_USED: DurableObjectNamespace<LastUsedRecorder>;
   SESSION_SECRET: string;
+  /** Rate Limiting binding counting failed authentications per client IP ([[ratelimits]] in wrangler.toml). */
+  AUTH_FAILURES?: RateLimit;
+  /** The AUTH_FAILURES period in seconds, sent as Retry-After with a 429. */
+  AUTH_FAILURE_PERIOD_SECONDS?: string;
   LAST_USED_FLUSH_SECONDS?: string;
   LAST_USED_COALESCE_MS?: string;
   /** Comma-separated origins a console on another origin may call from (CORS); empty: none. */

@@ -12,9 +12,9 @@ export async function fetchWith(
   overrides: Partial<Env>,
   method: string,
   path: string,
-  init: { token?: string; body?: unknown } = {},
+  init: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<Response> {
-  const headers = new Headers();
+  const headers = new Headers(init.headers);
   if (init.token) headers.set("Authorization", `Bearer ${init.token}`);
   if (init.body !== undefined) headers.set("Content-Type", "application/json");
   const request = new Request(`https://owlish.test${path}`, {

@@ -2,12 +2,13 @@ import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../app-env";
 import { errorMessage } from "../db/client";
+import { throttleFailedAuth } from "./auth-throttle";
 import { log } from "./log";
 import { Problem, problemResponse } from "./problem";
 
 /** The one place where any failure becomes an RFC 9457 problem response. */
-export function onError(error: Error, c: Context<AppEnv>): Response {
-  if (error instanceof Problem) return problemResponse(c, error);
+export async function onError(error: Error, c: Context<AppEnv>): Promise<Response> {
+  if (error instanceof Problem) return problemResponse(c, await throttleFailedAuth(c, error));
   if (error instanceof HTTPException) return problemResponse(c, fromHttpException(error));
   // Unexpected: log what happened (never request headers or bodies) and say little.
   log("error", "unhandled_error", { route: c.req.routePath, method: c.req.method, error: errorMessage(error) });

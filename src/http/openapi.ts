@@ -11,7 +11,7 @@ export const ProblemSchema = z
     detail: z.string().openapi({ example: "The request body is not valid." }),
     code: z.string().openapi({
       description:
-        "Stable machine-readable code: missing_credentials, invalid_credentials, revoked_api_key, expired_credentials, insufficient_scope, forbidden, invalid_request, not_found, method_not_allowed, payload_too_large, unsupported_media_type, unavailable.",
+        "Stable machine-readable code: missing_credentials, invalid_credentials, revoked_api_key, expired_credentials, insufficient_scope, forbidden, invalid_request, not_found, method_not_allowed, payload_too_large, unsupported_media_type, too_many_requests, unavailable.",
       example: "invalid_request",
     }),
     errors: z
@@ -36,6 +36,7 @@ export const errorResponses = {
   401: problem("missing_credentials, invalid_credentials, revoked_api_key or expired_credentials."),
   403: problem("forbidden (member session) or insufficient_scope (key without the scope)."),
   404: problem("not_found: no such resource in this workspace."),
+  429: problem("too_many_requests: too many failed authentications from this client IP; wait Retry-After seconds."),
   503: problem("unavailable: storage is unreachable; nothing was done. Retry."),
 } as const;
 

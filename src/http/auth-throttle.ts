@@ -1,0 +1,75 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
+import { errorMessage } from "../db/client";
+import { log } from "./log";
+import { Problem, type ProblemCode } from "./problem";
+
+/**
+ * Throttling of failed authentication, per client IP, with the Workers Rate
+ * Limiting binding AUTH_FAILURES (limit and period in wrangler.toml).
+ *
+ * Only failures are counted, and only failures are refused: the limiter is
+ * consulted *after* a credential has been refused, to decide between 401 and
+ * 429. A valid key or session is therefore never slowed or refused, not even
+ * from an IP that is being throttled — many honest clients share an egress IP
+ * (NAT, CI runners, offices), and one misconfigured job must not lock out the
+ * rest. Guessing a key is hopeless anyway (190 random bits); what the limit
+ * buys is that a flood of bad credentials gets a cheap, explicit "back off"
+ * and stands out in the logs.
+ *
+ * Counted: a credential was presented and refused (unknown, malformed,
+ * revoked or expired key; bad or expired session). Not counted: no
+ * credential at all (nothing was tried), 403s (the credential was valid).
+ */
+const COUNTED: ReadonlySet<ProblemCode> = new Set(["invalid_credentials", "revoked_api_key", "expired_credentials"]);
+
+export const DEFAULT_AUTH_FAILURE_PERIOD_SECONDS = 60;
+
+export async function throttleFailedAuth(c: Context<AppEnv>, refused: Problem): Promise<Problem> {
+  if (refused.status !== 401 || !COUNTED.has(refused.code)) return refused;
+  const limiter = c.env.AUTH_FAILURES;
+  const ip = c.req.header("CF-Connecting-IP");
+  // Cloudflare's edge sets CF-Connecting-IP on every request; only local
+  // calls (tests, scripts) lack it, and those are not attributed to anyone.
+  if (!limiter || !ip) return refused;
+  let allowed: boolean;
+  try {
+    allowed = (await limiter.limit({ key: `auth-failure:${clientBucket(ip)}` })).success;
+  } catch (error) {
+    // The answer is already a refusal; a broken limiter must not turn it into a 5xx.
+    log("warn", "auth_throttle_unavailable", { requestId: c.get("requestId"), error: errorMessage(error) });
+    return refused;
+  }
+  if (allowed) return refused;
+  const retryAfter = periodSeconds(c.env.AUTH_FAILURE_PERIOD_SECONDS);
+  log("warn", "auth_throttled", { requestId: c.get("requestId"), clientBucket: clientBucket(ip), refused: refused.code });
+  return new Problem(
+    429,
+    "too_many_requests",
+    `Too many failed authentications from this address; retry in ${retryAfter} seconds with a valid credential.`,
+    {},
+    { "Retry-After": String(retryAfter) },
+  );
+}
+
+function periodSeconds(raw: string | undefined): number {
+  const n = Number(raw ?? DEFAULT_AUTH_FAILURE_PERIOD_SECONDS);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_AUTH_FAILURE_PERIOD_SECONDS;
+}
+
+/**
+ * What one client is, for counting: an IPv4 address, or an IPv6 /64. One
+ * IPv6 subscriber usually holds a whole /64 and could otherwise step to a
+ * fresh address for every attempt.
+ */
+export function clientBucket(ip: string): string {
+  const address = ip.trim().toLowerCase().slice(0, 64);
+  if (!address.includes(":")) return address;
+  const v4 = address.match(/(\d{1,3}(?:\.\d{1,3}){3})$/);
+  if (v4) return v4[1]!; // IPv4-mapped IPv6 (::ffff:a.b.c.d) is that IPv4 client
+  const [head = "", tail] = address.split("::", 2);
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
