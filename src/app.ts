@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env";
 import { auditRoutes } from "./audit/routes";
+import { completeArrayExamples } from "./docs/examples";
 import { renderReference } from "./docs/reference-page";
 import { notFoundOrWrongMethod, onError } from "./http/errors";
 import { apiCors } from "./http/cors";
@@ -44,8 +45,16 @@ app.openapi(
     method: "get",
     path: "/health",
     tags: ["Service"],
+    operationId: "health",
     summary: "Liveness",
-    responses: { 200: jsonResponse(z.object({ status: z.literal("ok") }), "The worker is up.") },
+    description: "Answers 200 while the worker runs; it reads no storage and needs no credentials.",
+    security: [],
+    responses: {
+      200: jsonResponse(
+        z.object({ status: z.literal("ok").openapi({ description: "Always `ok`.", example: "ok" }) }).openapi("Health", { description: "Liveness answer." }),
+        "The worker is up.",
+      ),
+    },
   }),
   (c) => c.json({ status: "ok" as const }, 200),
 );
@@ -70,13 +79,16 @@ app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
 
 let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
 export function openApiDocument() {
-  document ??= app.getOpenAPI31Document({
+  document ??= completeArrayExamples(app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
       title: "owlish keys",
       version: "1.0.0",
-      description:
+      description: [
         "Create, scope, use and revoke API keys, and the public sources API those keys unlock. Errors are RFC 9457 problem+json with a stable `code`.",
+        "JSON in and out: field names in camelCase, times as ISO 8601 UTC strings, `null` for \"never\". Lists are `{\"data\": [...], \"nextCursor\": string|null}`, newest first; pass `?cursor=<nextCursor>` for the next page and `?limit=` (1–100, default 50).",
+        "The full secret of an API key is returned once, by the call that creates it; afterwards only its `prefix` identifies it. Revocation is final.",
+      ].join("\n\n"),
     },
     servers: [{ url: "/" }],
     tags: [
@@ -85,7 +97,7 @@ export function openApiDocument() {
       { name: "Audit", description: "Who created and revoked which key, when and from where (admins, console session)." },
       { name: "Service", description: "Health and documentation." },
     ],
-  });
+  }));
   return document;
 }
 

@@ -13,6 +13,7 @@ auditRoutes.openapi(
     method: "get",
     path: "/v1/audit-events",
     tags: ["Audit"],
+    operationId: "listAuditEvents",
     security: [{ sessionToken: [] }],
     summary: "List audit events",
     description:

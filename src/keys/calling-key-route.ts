@@ -6,14 +6,14 @@ import { ScopeSchema } from "./schemas";
 
 const CallingKeySchema = z
   .object({
-    id: z.string().openapi({ example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
-    name: z.string().openapi({ example: "Zapier sync" }),
-    prefix: z.string().openapi({ example: "sk_live_4fQz" }),
-    scopes: z.array(ScopeSchema),
-    workspaceId: z.string().openapi({ example: "ws_demo" }),
-    expiresAt: z.string().nullable().openapi({ example: null }),
+    id: z.string().openapi({ description: "The calling key's id (`key_…`).", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    name: z.string().openapi({ description: "The key's name.", example: "Zapier sync" }),
+    prefix: z.string().openapi({ description: "The first characters of the key.", example: "sk_live_4fQz" }),
+    scopes: z.array(ScopeSchema).openapi({ description: "What the key may do.", example: ["sources:read"] }),
+    workspaceId: z.string().openapi({ description: "The workspace the key belongs to; it only ever sees this workspace.", example: "ws_demo" }),
+    expiresAt: z.string().nullable().openapi({ description: "When the key stops working (ISO 8601, UTC); null for never.", example: null }),
   })
-  .openapi("CallingKey");
+  .openapi("CallingKey", { description: "The API key that made the call, as the service sees it. Never the secret." });
 
 export const callingKeyRoute = openApiRouter();
 
@@ -23,6 +23,7 @@ callingKeyRoute.openapi(
     path: "/v1/key",
     tags: ["API keys"],
     security: [{ apiKey: [] }],
+    operationId: "getCallingKey",
     summary: "Describe the calling key",
     description: "Any valid key may call this: a cheap way for a script to check its key and see its scopes.",
     middleware: [requireKey()] as const,

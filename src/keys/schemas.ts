@@ -27,11 +27,11 @@ const iso = (description: string, example: string | null) => z.string().nullable
 
 export const KeyRecordSchema = z
   .object({
-    id: z.string().openapi({ example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
-    name: z.string().openapi({ example: "Zapier sync" }),
+    id: z.string().openapi({ description: "The key's id (`key_…`); not a secret, used in the key routes.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    name: z.string().openapi({ description: "What the key is for, as given when it was created.", example: "Zapier sync" }),
     prefix: z.string().openapi({ description: "The first characters of the key, enough to recognise it.", example: "sk_live_4fQz" }),
-    scopes: z.array(ScopeSchema),
-    createdAt: z.string().openapi({ example: "2026-11-26T10:00:00.000Z" }),
+    scopes: z.array(ScopeSchema).openapi({ description: "What the key may do.", example: ["sources:read", "sources:write"] }),
+    createdAt: z.string().openapi({ description: "When the key was created (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
     createdBy: z.string().openapi({ description: "User id of the admin who created it.", example: "usr_ada" }),
     lastUsedAt: iso("Latest authenticated use, flushed periodically; null if never used.", "2026-11-26T10:05:00.000Z"),
     expiresAt: iso("When the key stops working; null for never.", null),
@@ -52,11 +52,15 @@ export const KeyListSchema = listSchema(KeyRecordSchema, "ApiKeyList");
 export const ListKeysQuery = z.object({
   status: z.enum(["active", "revoked"]).default("active").openapi({
     description: "`active`: keys not revoked (expired ones included); `revoked`: newest revocation first.",
+    example: "active",
   }),
   limit: limitQuery,
   cursor: cursorQuery,
 });
 
 export const KeyIdParam = z.object({
-  id: z.string().max(200).openapi({ param: { name: "id", in: "path" }, example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+  id: z
+    .string()
+    .max(200)
+    .openapi({ param: { name: "id", in: "path", description: "The key's id (`key_…`)." }, description: "The key's id (`key_…`).", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
 });

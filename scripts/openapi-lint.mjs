@@ -1,0 +1,55 @@
+// `npm run lint:openapi` (part of `npm test`): builds the OpenAPI document from
+// the app's own zod schemas, writes it to a temporary file and lints it with
+// @redocly/cli. Any error fails; warnings are printed.
+//
+// The app is bundled for Node with esbuild (wrangler's own bundler); the one
+// Workers-only import, `cloudflare:workers` (the Durable Object base class), is
+// replaced by a stub because building the document never touches it.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { build } from "esbuild";
+
+const root = resolve(import.meta.dirname, "..");
+const dir = mkdtempSync(join(tmpdir(), "owlish-openapi-"));
+try {
+  const bundle = join(dir, "app.mjs");
+  await build({
+    entryPoints: [join(root, "src/app.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    outfile: bundle,
+    logLevel: "error",
+    plugins: [
+      {
+        name: "workers-stub",
+        setup(b) {
+          b.onResolve({ filter: /^cloudflare:/ }, (args) => ({ path: args.path, namespace: "stub" }));
+          b.onLoad({ filter: /.*/, namespace: "stub" }, () => ({
+            contents: "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport const env = {};",
+            loader: "js",
+          }));
+        },
+      },
+    ],
+  });
+  const { openApiDocument } = await import(pathToFileURL(bundle).href);
+  // `--out FILE` keeps a copy of the document (for reading it, or other tools).
+  const out = process.argv.indexOf("--out");
+  const file = out === -1 ? join(dir, "openapi.json") : process.argv[out + 1];
+  writeFileSync(file, JSON.stringify(openApiDocument(), null, 2));
+  const args = ["lint", file, "--format=stylish"];
+  // redocly exits non-zero when the document has errors; warnings alone pass.
+  execFileSync(process.execPath, [join(root, "node_modules/@redocly/cli/bin/cli.js"), ...args, "--config", join(root, "redocly.yaml")], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+  });
+} catch (error) {
+  console.error(`OpenAPI lint failed: ${error.message?.split("\n")[0] ?? error}`);
+  process.exitCode = 1;
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
