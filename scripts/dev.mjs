@@ -20,6 +20,10 @@ const banner = `
   Admin session for workspace ws_demo, valid 12 hours (development only):
     export TOKEN='${token}'
 
+  Console, signed in as that demo admin. DEVELOPMENT ONLY: production has no
+  such link; there the console's login system issues the session token.
+    ${base}/console#token=${token}
+
   Create a key, use it, revoke it:
     curl -s -X POST ${base}/v1/api-keys -H "Authorization: Bearer $TOKEN" \\
       -H 'Content-Type: application/json' -d '{"name":"my script","scopes":["sources:read","sources:write"]}'

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env";
 import { auditRoutes } from "./audit/routes";
+import { consoleRoutes } from "./console/routes";
 import { completeArrayExamples } from "./docs/examples";
 import { renderReference } from "./docs/reference-page";
 import { notFoundOrWrongMethod, onError } from "./http/errors";
@@ -63,6 +64,7 @@ app.route("/", keyRoutes);
 app.route("/", callingKeyRoute);
 app.route("/", sourceRoutes);
 app.route("/", auditRoutes);
+app.route("/", consoleRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "sessionToken", {
   type: "http",

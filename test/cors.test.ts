@@ -111,7 +111,8 @@ describe("CORS: origins named in CORS_ALLOWED_ORIGINS", () => {
     const res = await fromPage(ALLOWED, "GET", "/v1/api-keys", { Origin: CONSOLE, Authorization: "Bearer not-a-token" });
     expect(res.status).toBe(401);
     expect(res.headers.get("Access-Control-Allow-Origin")).toBe(CONSOLE);
-    expect((res.headers.get("Access-Control-Expose-Headers") ?? "").toLowerCase()).toContain("www-authenticate");
+    const exposed = (res.headers.get("Access-Control-Expose-Headers") ?? "").toLowerCase().split(",");
+    expect(exposed).toEqual(expect.arrayContaining(["www-authenticate", "retry-after", "x-request-id"]));
     expect(((await res.json()) as { code: string }).code).toBe("invalid_credentials");
   });
 

@@ -26,7 +26,7 @@ function corsFor(raw: string): Middleware {
     origin: (origin) => (origin && allowed.has(origin.toLowerCase()) ? origin : null),
     allowMethods: ["GET", "POST", "PATCH", "DELETE"],
     allowHeaders: ["Authorization", "Content-Type"],
-    exposeHeaders: ["WWW-Authenticate", "Retry-After", "Allow"],
+    exposeHeaders: ["WWW-Authenticate", "Retry-After", "Allow", "X-Request-Id"],
     maxAge: 600,
     credentials: false,
   });
