@@ -5,7 +5,7 @@ import type { Env, WaitUntil } from "../env";
 import { log } from "../http/log";
 import { Memo } from "./memo";
 import { toVerifiedKey } from "./records";
-import type { VerifiedKey } from "./verified-key";
+import { isVerifiedKey, type VerifiedKey } from "./verified-key";
 
 /**
  * Finding a key by hash: in-isolate memo, then KV, then D1 (which refills KV).
@@ -20,6 +20,8 @@ export const POSITIVE_TTL_MS = 10_000;
 export const NEGATIVE_TTL_MS = 3_000;
 /** Smallest edge cache time KV accepts for reads. */
 export const KV_CACHE_TTL_SECONDS = 30;
+/** Longest wait for a KV read before D1 answers instead. KV answers in milliseconds when healthy. */
+export const KV_READ_TIMEOUT_MS = 500;
 /** KV copies age out after a day; D1 stays the source of truth. */
 export const KV_EXPIRATION_SECONDS = 86_400;
 
@@ -64,12 +66,26 @@ async function lookUp(env: Env, hash: string, ctx: WaitUntil): Promise<VerifiedK
 }
 
 async function readKv(env: Env, hash: string): Promise<VerifiedKey | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await env.KEY_CACHE.get<VerifiedKey>(kvKey(hash), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS });
+    // A KV read that hangs must not hang the request: after KV_READ_TIMEOUT_MS
+    // D1, the source of truth, answers instead (as when KV fails).
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`KV read timed out after ${KV_READ_TIMEOUT_MS} ms`)), KV_READ_TIMEOUT_MS);
+    });
+    const value = await Promise.race([
+      env.KEY_CACHE.get<unknown>(kvKey(hash), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS }),
+      timeout,
+    ]);
+    if (value === null || isVerifiedKey(value)) return value;
+    log("warn", "kv_record_invalid", {});
+    return null;
   } catch (error) {
     // KV is only a cache: when it fails, D1 answers.
     log("warn", "kv_read_failed", { error: errorMessage(error) });
     return null;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
 }
 

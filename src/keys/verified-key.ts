@@ -13,3 +13,25 @@ export interface VerifiedKey {
   expiresAt: number | null;
   revokedAt: number | null;
 }
+
+const isTime = (v: unknown) => v === null || Number.isSafeInteger(v);
+
+/**
+ * True when a value read back from KV has the shape of a VerifiedKey. A
+ * damaged or foreign entry is treated as a cache miss (D1 answers and
+ * rewrites it), never trusted and never a 500.
+ */
+export function isVerifiedKey(v: unknown): v is VerifiedKey {
+  if (typeof v !== "object" || v === null) return false;
+  const k = v as Record<string, unknown>;
+  return (
+    typeof k.id === "string" &&
+    typeof k.workspaceId === "string" &&
+    typeof k.name === "string" &&
+    typeof k.prefix === "string" &&
+    Array.isArray(k.scopes) &&
+    k.scopes.every((s) => typeof s === "string") &&
+    isTime(k.expiresAt) &&
+    isTime(k.revokedAt)
+  );
+}

@@ -1,0 +1,269 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import worker from "../src/index";
+import { hashKey } from "../src/keys/hash";
+import { clearKeyMemo, KV_READ_TIMEOUT_MS, kvKey } from "../src/keys/lookup";
+import { generateKey } from "../src/keys/format";
+import { call, createKey, problem, session } from "./helpers";
+import { fetchWith, unreachableD1 } from "./worker";
+
+/**
+ * Storage faults (issue 4), inside workerd with replaced bindings. The older
+ * fault tests live beside the features they guard: KV failing and D1 down in
+ * verification.test.ts, recorder eviction and failed flushes in
+ * last-used.test.ts.
+ */
+
+let n = 0;
+const freshWs = () => `ws_fault_${++n}_${crypto.randomUUID().slice(0, 8)}`;
+
+/** Every console line written while installed, parsed when it is JSON. */
+function captureLogs() {
+  const lines: Record<string, unknown>[] = [];
+  const spies: MockInstance[] = (["log", "warn", "error"] as const).map((level) =>
+    vi.spyOn(console, level).mockImplementation((line: unknown) => {
+      try {
+        lines.push(JSON.parse(String(line)));
+      } catch {
+        lines.push({ raw: String(line) });
+      }
+    }),
+  );
+  return { lines, restore: () => spies.forEach((s) => s.mockRestore()) };
+}
+let logs: ReturnType<typeof captureLogs>;
+beforeEach(() => {
+  clearKeyMemo();
+  logs = captureLogs();
+});
+afterEach(() => logs.restore());
+
+/**
+ * The worker's fetch handler, resolved as soon as the response is ready, without
+ * waiting for its waitUntil work (which may be stuck on the very binding that hangs).
+ */
+async function responseOf(overrides: Partial<typeof env>, path: string, key: string): Promise<Response> {
+  const request = new Request(`https://owlish.test${path}`, { headers: { Authorization: `Bearer ${key}` } });
+  return worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, createExecutionContext());
+}
+
+const hangingKv = () => ({ get: () => new Promise(() => {}), put: () => new Promise(() => {}) }) as unknown as KVNamespace;
+const failingKv = () =>
+  ({
+    get: () => {
+      throw new Error("KV binding threw synchronously");
+    },
+    put: () => Promise.reject(new Error("KV PUT failed")),
+  }) as unknown as KVNamespace;
+const kvReturning = (value: unknown) => ({ get: async () => value, put: async () => {} }) as unknown as KVNamespace;
+
+/** A D1 whose statements prepare fine but fail when they run (the connection drops mid-query). */
+function d1FailingOnExecute(): D1Database {
+  const statement: object = new Proxy(
+    {},
+    {
+      get: (_t, prop) =>
+        prop === "bind" ? () => statement : () => Promise.reject(new Error("D1_ERROR: Network connection lost.")),
+    },
+  );
+  return {
+    prepare: () => statement,
+    batch: () => Promise.reject(new Error("D1_ERROR: Network connection lost.")),
+    withSession: () => ({ prepare: () => statement }),
+  } as unknown as D1Database;
+}
+
+describe("KV misbehaves: D1 answers", () => {
+  it("a KV read that hangs: the request succeeds from D1 within a bounded time", async () => {
+    const k = await createKey(await session(freshWs()));
+    const started = Date.now();
+    const res = await responseOf({ KEY_CACHE: hangingKv() }, "/v1/key", k.key);
+    const elapsed = Date.now() - started;
+    expect(res.status).toBe(200);
+    expect((await res.json<{ id: string }>()).id).toBe(k.id);
+    expect(elapsed).toBeGreaterThanOrEqual(KV_READ_TIMEOUT_MS - 50);
+    expect(elapsed).toBeLessThan(KV_READ_TIMEOUT_MS + 1_500);
+    expect(logs.lines).toContainEqual(expect.objectContaining({ event: "kv_read_failed", error: expect.stringContaining("timed out") }));
+  });
+
+  it("a hanging KV still refuses a revoked key (from D1)", async () => {
+    const admin = await session(freshWs());
+    const k = await createKey(admin);
+    await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+    clearKeyMemo();
+    const res = await responseOf({ KEY_CACHE: hangingKv() }, "/v1/key", k.key);
+    expect((await problem(res)).code).toBe("revoked_api_key");
+  });
+
+  it("a KV binding that throws synchronously: the request succeeds from D1", async () => {
+    const k = await createKey(await session(freshWs()));
+    const res = await fetchWith({ KEY_CACHE: failingKv() }, "GET", "/v1/sources", { token: k.key });
+    expect(res.status).toBe(200);
+  });
+
+  it("a damaged KV entry is a miss, never trusted and never a 500", async () => {
+    const admin = await session(freshWs());
+    const k = await createKey(admin);
+    for (const damaged of [{}, "text", 42, [], { id: k.id, revokedAt: null }, { id: k.id, workspaceId: "ws_other", name: "x", prefix: "p", scopes: "sources:read", expiresAt: null, revokedAt: null }]) {
+      clearKeyMemo();
+      const res = await fetchWith({ KEY_CACHE: kvReturning(damaged) }, "GET", "/v1/key", { token: k.key });
+      expect(res.status, JSON.stringify(damaged)).toBe(200);
+      expect((await res.json<{ workspaceId: string }>()).workspaceId).not.toBe("ws_other");
+    }
+    expect(logs.lines).toContainEqual(expect.objectContaining({ event: "kv_record_invalid" }));
+  });
+
+  it("a damaged real KV entry is repaired from D1", async () => {
+    const k = await createKey(await session(freshWs()));
+    await env.KEY_CACHE.put(kvKey(hashKey(k.key)), JSON.stringify({ broken: true }));
+    expect((await fetchWith({}, "GET", "/v1/key", { token: k.key })).status).toBe(200);
+    expect(await env.KEY_CACHE.get(kvKey(hashKey(k.key)), "json")).toMatchObject({ id: k.id, revokedAt: null });
+  });
+});
+
+describe("D1 down: not one request is let through unverified", () => {
+  const routes: [string, string, unknown?][] = [
+    ["GET", "/v1/key"],
+    ["GET", "/v1/sources"],
+    ["GET", "/v1/sources/src_any"],
+    ["POST", "/v1/sources", { type: "url", name: "x", url: "https://example.com" }],
+    ["PATCH", "/v1/sources/src_any", { name: "y" }],
+    ["DELETE", "/v1/sources/src_any"],
+  ];
+
+  it("answers 503 (or a refusal) on every public route, for every credential that needs D1, whichever way D1 fails", async () => {
+    const admin = await session(freshWs());
+    const valid = await createKey(admin);
+    const revoked = await createKey(admin);
+    await call("POST", `/v1/api-keys/${revoked.id}/revoke`, { token: admin });
+    const expired = await createKey(admin, { expiresAt: new Date(Date.now() + 300).toISOString() });
+    await new Promise((r) => setTimeout(r, 350));
+    const credentials = {
+      valid: valid.key,
+      revoked: revoked.key,
+      expired: expired.key,
+      unknown: generateKey(),
+      malformed: "sk_live_notakey",
+    };
+    // Nothing cached: every key needs D1 to be verified.
+    for (const key of Object.values(credentials)) await env.KEY_CACHE.delete(kvKey(hashKey(key)));
+
+    const seen: string[] = [];
+    for (const down of [unreachableD1, d1FailingOnExecute]) {
+      for (const kv of [() => env.KEY_CACHE, failingKv]) {
+        for (const [name, key] of Object.entries(credentials)) {
+          for (const [method, path, body] of routes) {
+            clearKeyMemo();
+            const res = await fetchWith({ DB: down(), KEY_CACHE: kv() }, method, path, { token: key, body });
+            const what = `${down.name} ${name} ${method} ${path}`;
+            seen.push(`${res.status}`);
+            expect(res.status, what).not.toBeLessThan(400);
+            const body_ = await problem(res);
+            if (name === "malformed") expect(body_.code, what).toBe("invalid_credentials");
+            else {
+              expect(res.status, what).toBe(503);
+              expect(body_.code).toBe("unavailable");
+              expect(res.headers.get("Retry-After")).toBe("1");
+            }
+          }
+        }
+      }
+    }
+    expect(seen).toHaveLength(2 * 2 * 5 * routes.length);
+  });
+
+  it("still answers from KV what KV knows: a cached valid key passes verification, a cached revoked key is refused", async () => {
+    const admin = await session(freshWs());
+    const valid = await createKey(admin);
+    const revoked = await createKey(admin);
+    await fetchWith({}, "GET", "/v1/key", { token: valid.key }); // KV holds it
+    await call("POST", `/v1/api-keys/${revoked.id}/revoke`, { token: admin }); // KV holds the revoked state
+    clearKeyMemo();
+    const ok = await fetchWith({ DB: unreachableD1() }, "GET", "/v1/key", { token: valid.key });
+    expect(ok.status).toBe(200);
+    expect((await ok.json<{ id: string }>()).id).toBe(valid.id);
+    // Sources need D1 for the data itself.
+    expect((await fetchWith({ DB: unreachableD1() }, "GET", "/v1/sources", { token: valid.key })).status).toBe(503);
+    clearKeyMemo();
+    expect((await problem(await fetchWith({ DB: unreachableD1() }, "GET", "/v1/key", { token: revoked.key }))).code).toBe("revoked_api_key");
+  });
+
+  it("answers 503 on every admin route, audit events included, and never leaks the storage error", async () => {
+    const admin = await session(freshWs());
+    for (const [method, path, body] of [
+      ["GET", "/v1/api-keys"],
+      ["GET", "/v1/api-keys?status=revoked"],
+      ["POST", "/v1/api-keys", { name: "x", scopes: ["sources:read"] }],
+      ["GET", "/v1/api-keys/key_x"],
+      ["POST", "/v1/api-keys/key_x/revoke"],
+      ["GET", "/v1/audit-events"],
+      ["GET", "/v1/audit-events?keyId=key_x"],
+    ] as [string, string, unknown?][]) {
+      for (const down of [unreachableD1, d1FailingOnExecute]) {
+        const res = await fetchWith({ DB: down() }, method, path, { token: admin, body });
+        expect(res.status, `${method} ${path}`).toBe(503);
+        const text = await res.text();
+        expect(text).not.toMatch(/D1_ERROR|Network connection|at .*:\d+/);
+      }
+    }
+    // The cause is in the logs, for us.
+    expect(logs.lines).toContainEqual(expect.objectContaining({ event: "storage_error", error: expect.stringContaining("D1_ERROR") }));
+  });
+
+  it("a hanging KV plus a D1 that is down: 503 within a bounded time", async () => {
+    const k = await createKey(await session(freshWs()));
+    const started = Date.now();
+    const res = await fetchWith({ KEY_CACHE: hangingKv(), DB: unreachableD1() }, "GET", "/v1/key", { token: k.key });
+    expect(res.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(KV_READ_TIMEOUT_MS + 1_500);
+  });
+});
+
+describe("the last-used Durable Object fails: the request does not", () => {
+  const recorderLogged = (ws: string) =>
+    expect(logs.lines).toContainEqual(expect.objectContaining({ level: "error", event: "last_used_report_failed", workspaceId: ws }));
+
+  it("touch() throws: 200, and the failure is logged with the workspace", async () => {
+    const ws = freshWs();
+    const k = await createKey(await session(ws));
+    const throwing = {
+      idFromName: (name: string) => env.LAST_USED.idFromName(name),
+      get: () => ({ touch: () => Promise.reject(new Error("Durable Object reset because its code was updated.")) }),
+    } as unknown as typeof env.LAST_USED;
+    const res = await fetchWith({ LAST_USED: throwing }, "GET", "/v1/key", { token: k.key });
+    expect(res.status).toBe(200);
+    recorderLogged(ws);
+    const line = logs.lines.find((l) => l.event === "last_used_report_failed");
+    expect(JSON.stringify(line)).not.toContain(k.key);
+  });
+
+  it("the namespace is unreachable (get throws synchronously): 200, logged", async () => {
+    const ws = freshWs();
+    const k = await createKey(await session(ws));
+    const unreachable = {
+      idFromName: () => {
+        throw new Error("Durable Object namespace unavailable");
+      },
+      get: () => {
+        throw new Error("Durable Object namespace unavailable");
+      },
+    } as unknown as typeof env.LAST_USED;
+    const res = await fetchWith({ LAST_USED: unreachable }, "GET", "/v1/sources", { token: k.key });
+    expect(res.status).toBe(200);
+    recorderLogged(ws);
+  });
+
+  it("touch() hangs: the response is not held back by it", async () => {
+    const k = await createKey(await session(freshWs()));
+    const hanging = {
+      idFromName: (name: string) => env.LAST_USED.idFromName(name),
+      get: () => ({ touch: () => new Promise(() => {}) }),
+    } as unknown as typeof env.LAST_USED;
+    await fetchWith({}, "GET", "/v1/key", { token: k.key }); // warm
+    const started = Date.now();
+    const res = await responseOf({ LAST_USED: hanging }, "/v1/key", k.key);
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+});
