@@ -1,0 +1,140 @@
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { hashKey } from "../src/keys/hash";
+import { clearKeyMemo, kvKey } from "../src/keys/lookup";
+import { call, createKey, session } from "./helpers";
+import { fetchWith } from "./worker";
+
+/**
+ * Concurrency (issue 4), inside one isolate: the tests and the worker share
+ * it, so "in that isolate" is literal here.
+ */
+
+let n = 0;
+const freshWs = () => `ws_race_${++n}_${crypto.randomUUID().slice(0, 8)}`;
+const use = (key: string) => call("GET", "/v1/key", { token: key });
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+beforeEach(() => clearKeyMemo());
+
+describe("a revoke racing many uses of the same key", () => {
+  it("once the revoke has returned, no later request in this isolate succeeds", async () => {
+    for (let round = 0; round < 3; round++) {
+      const admin = await session(freshWs());
+      const k = await createKey(admin);
+      // Cold: the first uses are still reading KV/D1 while the revoke runs.
+      clearKeyMemo();
+      const before: Promise<Response>[] = [];
+      for (let i = 0; i < 50; i++) before.push(use(k.key));
+      const revoking = call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+      const during: Promise<Response>[] = [];
+      for (let i = 0; i < 50; i++) {
+        during.push(use(k.key));
+        if (i % 10 === 0) await tick();
+      }
+      expect((await revoking).status).toBe(200);
+
+      const after = await Promise.all(Array.from({ length: 100 }, () => use(k.key)));
+      for (const res of after) {
+        expect(res.status).toBe(401);
+        expect((await res.json<{ code: string }>()).code).toBe("revoked_api_key");
+      }
+      // Whatever raced the revoke got a definite answer: 200 or the revoked 401, never an error.
+      for (const res of await Promise.all([...before, ...during])) expect([200, 401]).toContain(res.status);
+      // And later still, sequentially, in case something stale was put back.
+      for (let i = 0; i < 5; i++) expect((await use(k.key)).status).toBe(401);
+    }
+  });
+
+  it("a lookup that read the active key before the revoke cannot put it back afterwards", async () => {
+    const admin = await session(freshWs());
+    const k = await createKey(admin);
+    await use(k.key);
+    clearKeyMemo();
+    // A KV that answers with what it held *before* the revoke, but only once let go.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const staleKv = new Proxy(env.KEY_CACHE, {
+      get(target, prop) {
+        if (prop === "get") {
+          return async (name: string, options: KVNamespaceGetOptions<"json">) => {
+            const stale = await target.get(name, options);
+            await gate;
+            return stale;
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const inFlight = Array.from({ length: 20 }, () => fetchWith({ KEY_CACHE: staleKv }, "GET", "/v1/key", { token: k.key }));
+    await new Promise((r) => setTimeout(r, 20)); // they are all waiting at the gate now
+
+    expect((await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin })).status).toBe(200);
+    expect((await use(k.key)).status).toBe(401);
+    release();
+    await Promise.all(inFlight);
+    // The stale reads finished after the revoke: they must not have revived the key.
+    for (let i = 0; i < 10; i++) expect((await use(k.key)).status).toBe(401);
+  });
+
+  it("a KV refill that raced the revoke never leaves an active copy behind", async () => {
+    const admin = await session(freshWs());
+    const k = await createKey(admin);
+    await env.KEY_CACHE.delete(kvKey(hashKey(k.key)));
+    // Each of these reads D1 and refills KV in waitUntil, racing the revoke's own KV write.
+    const uses = Array.from({ length: 20 }, () => {
+      clearKeyMemo();
+      return fetchWith({}, "GET", "/v1/key", { token: k.key });
+    });
+    const revoked = await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+    expect(revoked.status).toBe(200);
+    await Promise.all(uses); // fetchWith waits for each request's waitUntil work
+    const cached = await env.KEY_CACHE.get<{ revokedAt: number | null }>(kvKey(hashKey(k.key)), "json");
+    expect(cached?.revokedAt).toEqual(expect.any(Number));
+    clearKeyMemo(); // a fresh isolate in this location reads KV
+    expect((await use(k.key)).status).toBe(401);
+  });
+});
+
+describe("concurrent revokes of one key", () => {
+  it("leave one revokedAt, one revokedBy and one audit event", async () => {
+    const ws = freshWs();
+    const admins = await Promise.all(["usr_a", "usr_b", "usr_c", "usr_d"].map((sub) => session(ws, "admin", sub)));
+    const k = await createKey(admins[0]!);
+    const results = await Promise.all(
+      admins.flatMap((token) => [1, 2].map(() => call("POST", `/v1/api-keys/${k.id}/revoke`, { token }))),
+    );
+    const records = await Promise.all(results.map((r) => r.json<{ revokedAt: string; revokedBy: string }>()));
+    expect(results.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(new Set(records.map((r) => r.revokedAt)).size).toBe(1);
+    expect(new Set(records.map((r) => r.revokedBy)).size).toBe(1);
+
+    const stored = await (await call("GET", `/v1/api-keys/${k.id}`, { token: admins[1]! })).json<{ revokedAt: string; revokedBy: string }>();
+    expect(stored).toMatchObject({ revokedAt: records[0]!.revokedAt, revokedBy: records[0]!.revokedBy });
+    const events = await (await call("GET", `/v1/audit-events?keyId=${k.id}`, { token: admins[0]! })).json<{ data: { action: string; actorId: string }[] }>();
+    const revokes = events.data.filter((e) => e.action === "api_key.revoked");
+    expect(revokes).toHaveLength(1);
+    expect(revokes[0]!.actorId).toBe(stored.revokedBy);
+  });
+});
+
+describe("concurrent creates", () => {
+  it("never collide: distinct ids, keys and hashes; every key works and is audited once", async () => {
+    const ws = freshWs();
+    const admin = await session(ws);
+    const N = 60;
+    const created = await Promise.all(Array.from({ length: N }, (_, i) => createKey(admin, { name: `parallel ${i}` })));
+    expect(new Set(created.map((k) => k.id)).size).toBe(N);
+    expect(new Set(created.map((k) => k.key)).size).toBe(N);
+    expect(new Set(created.map((k) => hashKey(k.key))).size).toBe(N);
+    // Prefixes are for display and may in principle repeat; a prefix never identifies a key.
+
+    const listed = await (await call("GET", "/v1/api-keys?limit=100", { token: admin })).json<{ data: { id: string }[] }>();
+    expect(listed.data.map((k) => k.id).sort()).toEqual(created.map((k) => k.id).sort());
+    const uses = await Promise.all(created.map((k) => use(k.key).then(async (r) => [r.status, (await r.json<{ id: string }>()).id])));
+    expect(uses).toEqual(created.map((k) => [200, k.id]));
+    const events = await (await call("GET", "/v1/audit-events?limit=100", { token: admin })).json<{ data: { keyId: string }[] }>();
+    expect(events.data.map((e) => e.keyId).sort()).toEqual(created.map((k) => k.id).sort());
+  });
+});
