@@ -1,0 +1,331 @@
+import { describe, expect, it } from "vitest";
+import { call, createKey, problem, SECRET, session, signToken } from "./helpers";
+
+/**
+ * Console session verification (DESIGN.md "Identity"): an HS256 JWT signed
+ * with SESSION_SECRET, claims sub, ws, role (admin|member), exp and iat.
+ * Anything else is 401. Key routes need role admin; a member gets 403.
+ */
+
+const now = () => Math.floor(Date.now() / 1000);
+const validClaims = (over: Record<string, unknown> = {}) => ({
+  sub: "usr_admin",
+  ws: "ws_session",
+  role: "admin",
+  iat: now(),
+  exp: now() + 3600,
+  ...over,
+});
+
+const b64url = (s: string) =>
+  btoa(String.fromCharCode(...new TextEncoder().encode(s)))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+
+/** A fresh id so one test's keys never show up in another's counts. */
+let wsCounter = 0;
+const freshWs = () => `ws_session_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;
+
+/** GET /v1/api-keys with a raw Authorization header (or none). */
+function listWith(authorization?: string) {
+  return call("GET", "/v1/api-keys", authorization === undefined ? {} : { headers: { Authorization: authorization } });
+}
+
+async function expect401(res: Response, code: "missing_credentials" | "invalid_credentials" | "expired_credentials") {
+  expect(res.status).toBe(401);
+  expect(res.headers.get("WWW-Authenticate") ?? "").toMatch(/^Bearer\b/);
+  const body = await problem(res);
+  expect(body.status).toBe(401);
+  expect(body.code).toBe(code);
+  return body;
+}
+
+describe("valid console sessions", () => {
+  it("accepts a fresh HS256 admin token", async () => {
+    const token = await signToken(validClaims());
+    const res = await listWith(`Bearer ${token}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ data: [], nextCursor: null });
+  });
+
+  it.each(["bearer", "BEARER", "BeArEr"])("treats the scheme word %s case-insensitively", async (scheme) => {
+    const token = await signToken(validClaims());
+    const res = await listWith(`${scheme} ${token}`);
+    expect(res.status).toBe(200);
+  });
+
+  it("uses the token's ws and sub: the key lands in that workspace, created by that user", async () => {
+    const ws = freshWs();
+    const token = await signToken(validClaims({ ws, sub: "usr_someone" }));
+    const created = await createKey(token);
+    expect(created.createdBy).toBe("usr_someone");
+    const other = await signToken(validClaims({ ws: freshWs() }));
+    const res = await call("GET", `/v1/api-keys/${created.id}`, { token: other });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe("missing or non-Bearer credentials -> 401 missing_credentials", () => {
+  it("no Authorization header", async () => {
+    await expect401(await listWith(), "missing_credentials");
+  });
+
+  it.each([
+    ["Basic", "Basic dXNlcjpwYXNzd29yZA=="],
+    ["Token scheme", "Token abc.def.ghi"],
+    ["empty header", ""],
+    ["scheme only", "Bearer"],
+    ["scheme with trailing space only", "Bearer   "],
+  ])("%s", async (_label, header) => {
+    await expect401(await listWith(header), "missing_credentials");
+  });
+
+  it("a valid session under another scheme word is still missing credentials", async () => {
+    const token = await signToken(validClaims());
+    await expect401(await listWith(`Basic ${token}`), "missing_credentials");
+    await expect401(await listWith(`JWT ${token}`), "missing_credentials");
+  });
+
+  it("checks credentials before validating the body (no validation details to strangers)", async () => {
+    const res = await call("POST", "/v1/api-keys", { body: { name: "", scopes: [] } });
+    await expect401(res, "missing_credentials");
+  });
+});
+
+describe("bad session tokens -> 401 invalid_credentials", () => {
+  it("alg: none (unsigned)", async () => {
+    const token = await signToken(validClaims(), { alg: "none" });
+    expect(token.endsWith(".")).toBe(true);
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it.each(["none", "None", "NONE"])("alg: %s with a signature part appended", async (alg) => {
+    const valid = await signToken(validClaims());
+    const [, payload, sig] = valid.split(".");
+    const token = `${b64url(JSON.stringify({ alg, typ: "JWT" }))}.${payload}.${sig}`;
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it.each(["HS384", "HS512"])("%s, correctly signed with the right secret", async (alg) => {
+    const token = await signToken(validClaims(), { alg });
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it("RS256 header over an HMAC made with the secret (algorithm confusion)", async () => {
+    // signToken falls back to HMAC-SHA256 for unknown algs: the MAC is right, the header lies.
+    const token = await signToken(validClaims(), { alg: "RS256" });
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it("a header without alg", async () => {
+    const valid = await signToken(validClaims());
+    const [, payload, sig] = valid.split(".");
+    const token = `${b64url(JSON.stringify({ typ: "JWT" }))}.${payload}.${sig}`;
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it("signed with the wrong secret", async () => {
+    const token = await signToken(validClaims(), { secret: `${SECRET}-not` });
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it("signed with a different short secret", async () => {
+    const token = await signToken(validClaims(), { secret: "x" });
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it("tampered payload: a member token rewritten to admin", async () => {
+    const ws = freshWs();
+    const member = await signToken(validClaims({ ws, role: "member" }));
+    const [head, , sig] = member.split(".");
+    const forged = `${head}.${b64url(JSON.stringify(validClaims({ ws, role: "admin" })))}.${sig}`;
+    await expect401(await listWith(`Bearer ${forged}`), "invalid_credentials");
+    // The untampered member token is genuine, just not an admin.
+    const res = await listWith(`Bearer ${member}`);
+    expect(res.status).toBe(403);
+  });
+
+  it("tampered payload: exp pushed into the future", async () => {
+    const expired = await signToken(validClaims({ iat: now() - 7200, exp: now() - 3600 }));
+    const [head, , sig] = expired.split(".");
+    const forged = `${head}.${b64url(JSON.stringify(validClaims({ iat: now() - 7200, exp: now() + 3600 })))}.${sig}`;
+    await expect401(await listWith(`Bearer ${forged}`), "invalid_credentials");
+  });
+
+  it("tampered or truncated signature", async () => {
+    const valid = await signToken(validClaims());
+    const [head, payload, sig] = valid.split(".") as [string, string, string];
+    const flipped = sig.slice(0, 5) + (sig[5] === "A" ? "B" : "A") + sig.slice(6);
+    await expect401(await listWith(`Bearer ${head}.${payload}.${flipped}`), "invalid_credentials");
+    await expect401(await listWith(`Bearer ${head}.${payload}.${sig.slice(0, 20)}`), "invalid_credentials");
+    await expect401(await listWith(`Bearer ${head}.${payload}.`), "invalid_credentials");
+  });
+
+  it("an expired token with a bad signature is invalid, not expired", async () => {
+    const token = await signToken(validClaims({ iat: now() - 7200, exp: now() - 3600 }), { secret: "wrong-secret" });
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it.each(["sub", "ws", "role", "exp", "iat"])("missing claim %s", async (claim) => {
+    const claims: Record<string, unknown> = validClaims();
+    delete claims[claim];
+    const token = await signToken(claims);
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it.each([
+    ["sub empty", { sub: "" }],
+    ["sub a number", { sub: 42 }],
+    ["ws empty", { ws: "" }],
+    ["ws a number", { ws: 7 }],
+    ["exp a string", { exp: String(now() + 3600) }],
+    ["iat a string", { iat: String(now()) }],
+    ["role null", { role: null }],
+  ])("claim of the wrong type: %s", async (_label, over) => {
+    const token = await signToken(validClaims(over));
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it.each(["owner", "superadmin", "Admin", "ADMIN", "", "viewer"])("unknown role %j", async (role) => {
+    const token = await signToken(validClaims({ role }));
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it.each([
+    ["a word", "garbage"],
+    ["three dots", "..."],
+    ["three junk parts", "a.b.c"],
+    ["two parts", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0"],
+    ["four parts", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln.ZXh0cmE"],
+    ["base64 of non-JSON", `${b64url("not json")}.${b64url("not json")}.${b64url("sig")}`],
+    ["header is a JSON array", `${b64url("[]")}.${b64url("{}")}.c2ln`],
+    ["a UUID", crypto.randomUUID()],
+    ["a long string", "x".repeat(5000)],
+  ])("non-JWT garbage: %s", async (_label, token) => {
+    await expect401(await listWith(`Bearer ${token}`), "invalid_credentials");
+  });
+
+  it("a valid token followed by extra junk", async () => {
+    const token = await signToken(validClaims());
+    await expect401(await listWith(`Bearer ${token}x`), "invalid_credentials");
+  });
+
+  it("a well-formed API key is not a session: 401 on every key route", async () => {
+    const ws = freshWs();
+    const admin = await session(ws);
+    const created = await createKey(admin);
+    // The key itself works where keys belong...
+    expect((await call("GET", "/v1/key", { token: created.key })).status).toBe(200);
+    // ...but not as a console session.
+    const routes: [string, string, unknown?][] = [
+      ["GET", "/v1/api-keys"],
+      ["GET", "/v1/api-keys?status=revoked"],
+      ["POST", "/v1/api-keys", { name: "from a key", scopes: ["sources:read"] }],
+      ["GET", `/v1/api-keys/${created.id}`],
+      ["POST", `/v1/api-keys/${created.id}/revoke`],
+    ];
+    for (const [method, path, body] of routes) {
+      const res = await call(method, path, { token: created.key, body });
+      await expect401(res, "invalid_credentials");
+    }
+    // The key was neither revoked nor used to create another one.
+    const list = (await (await call("GET", "/v1/api-keys", { token: admin })).json()) as { data: { id: string; revokedAt: string | null }[] };
+    expect(list.data.map((k) => k.id)).toEqual([created.id]);
+    expect(list.data[0]!.revokedAt).toBeNull();
+  });
+
+  it("a session token is not an API key: /v1/sources and /v1/key answer 401 invalid_credentials", async () => {
+    const admin = await session(freshWs());
+    for (const [method, path, body] of [
+      ["GET", "/v1/sources"],
+      ["POST", "/v1/sources", { type: "text", name: "n", content: "c" }],
+      ["GET", "/v1/sources/src_x"],
+      ["PATCH", "/v1/sources/src_x", { name: "n" }],
+      ["DELETE", "/v1/sources/src_x"],
+      ["GET", "/v1/key"],
+    ] as [string, string, unknown?][]) {
+      const res = await call(method, path, { token: admin, body });
+      await expect401(res, "invalid_credentials");
+    }
+  });
+});
+
+describe("expired sessions -> 401 expired_credentials", () => {
+  it("exp in the past", async () => {
+    const token = await signToken(validClaims({ iat: now() - 7200, exp: now() - 60 }));
+    const body = await expect401(await listWith(`Bearer ${token}`), "expired_credentials");
+    expect(body.detail.length).toBeGreaterThan(0);
+  });
+
+  it("exp exactly now is already expired", async () => {
+    const t = now();
+    const token = await signToken(validClaims({ iat: t - 60, exp: t }));
+    await expect401(await listWith(`Bearer ${token}`), "expired_credentials");
+  });
+
+  it("an expired member token is expired too (expiry before role)", async () => {
+    const token = await signToken(validClaims({ role: "member", iat: now() - 7200, exp: now() - 1 }));
+    await expect401(await listWith(`Bearer ${token}`), "expired_credentials");
+  });
+
+  it("an expired token can create nothing", async () => {
+    const ws = freshWs();
+    const token = await signToken(validClaims({ ws, iat: now() - 7200, exp: now() - 1 }));
+    const res = await call("POST", "/v1/api-keys", {
+      headers: { Authorization: `Bearer ${token}` },
+      body: { name: "late", scopes: ["sources:read"] },
+    });
+    await expect401(res, "expired_credentials");
+    const list = await call("GET", "/v1/api-keys", { token: await session(ws) });
+    expect(await list.json()).toEqual({ data: [], nextCursor: null });
+  });
+});
+
+describe("member sessions -> 403 forbidden on every key route", () => {
+  it("is refused everywhere and changes nothing", async () => {
+    const ws = freshWs();
+    const admin = await session(ws, "admin", "usr_admin");
+    const member = await session(ws, "member", "usr_member");
+    const existing = await createKey(admin, { name: "existing" });
+
+    const routes: [string, string, unknown?][] = [
+      ["GET", "/v1/api-keys"],
+      ["GET", "/v1/api-keys?status=active"],
+      ["GET", "/v1/api-keys?status=revoked"],
+      ["POST", "/v1/api-keys", { name: "member's key", scopes: ["sources:read"] }],
+      ["GET", `/v1/api-keys/${existing.id}`],
+      ["POST", `/v1/api-keys/${existing.id}/revoke`],
+      ["GET", "/v1/api-keys/key_doesnotexist"],
+      ["POST", "/v1/api-keys/key_doesnotexist/revoke"],
+    ];
+    for (const [method, path, body] of routes) {
+      const res = await call(method, path, { token: member, body });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      const p = await problem(res);
+      expect(p.code).toBe("forbidden");
+      expect(p.status).toBe(403);
+    }
+
+    // Nothing was created and nothing was revoked.
+    const list = (await (await call("GET", "/v1/api-keys", { token: admin })).json()) as { data: { id: string }[] };
+    expect(list.data.map((k) => k.id)).toEqual([existing.id]);
+    const record = (await (await call("GET", `/v1/api-keys/${existing.id}`, { token: admin })).json()) as Record<string, unknown>;
+    expect(record.revokedAt).toBeNull();
+    expect(record.revokedBy).toBeNull();
+    expect((await call("GET", "/v1/key", { token: existing.key })).status).toBe(200);
+  });
+
+  it("a member's 403 never leaks a key, a hash or any record", async () => {
+    const ws = freshWs();
+    const admin = await session(ws);
+    const existing = await createKey(admin);
+    const member = await session(ws, "member");
+    for (const path of ["/v1/api-keys", `/v1/api-keys/${existing.id}`]) {
+      const text = await (await call("GET", path, { token: member })).text();
+      expect(text).not.toContain(existing.id);
+      expect(text).not.toContain(existing.prefix);
+      expect(text).not.toContain(existing.key);
+    }
+  });
+});
