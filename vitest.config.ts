@@ -4,25 +4,47 @@ import { defineConfig } from "vitest/config";
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: {
-            SESSION_SECRET: "test-session-secret-0123456789abcdef",
-            TEST_MIGRATIONS: migrations,
-            // Send each use to the recorder at once; tests of coalescing set their own window.
-            LAST_USED_COALESCE_MS: "0",
+    test: {
+      projects: [
+        {
+          // Tests inside workerd, against real D1, KV and Durable Objects.
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  SESSION_SECRET: "test-session-secret-0123456789abcdef",
+                  TEST_MIGRATIONS: migrations,
+                  // Send each use to the recorder at once; tests of coalescing set their own window.
+                  LAST_USED_COALESCE_MS: "0",
+                },
+              },
+            }),
+          ],
+          test: {
+            name: "workers",
+            include: ["test/**/*.test.ts"],
+            exclude: ["test/browser/**"],
+            setupFiles: ["./test/apply-migrations.ts"],
+            // One info line per request is the worker's access log: keep it out of the
+            // test output (tests that check logs spy on console); warnings and errors stay.
+            onConsoleLog: (line: string) => !(line.startsWith('{"level":"info","event":"request"')),
           },
         },
-      }),
-    ],
-    test: {
-      include: ["test/**/*.test.ts"],
-      setupFiles: ["./test/apply-migrations.ts"],
-      // One info line per request is the worker's access log: keep it out of the
-      // test output (tests that check logs spy on console); warnings and errors stay.
-      onConsoleLog: (line: string) => !(line.startsWith('{"level":"info","event":"request"')),
+        {
+          // Node: Debian's Chromium (playwright-core) against the worker run by `wrangler dev`.
+          test: {
+            name: "browser",
+            environment: "node",
+            include: ["test/browser/**/*.test.mjs"],
+            globalSetup: ["./test/browser/global-setup.mjs"],
+            testTimeout: 60_000,
+            hookTimeout: 120_000,
+            // Pages wait on a real worker; on a busy 2-core CI box 1 s (the default) is too tight.
+            expect: { poll: { timeout: 15_000, interval: 100 } },
+          },
+        },
+      ],
     },
   };
 });

@@ -1,0 +1,304 @@
+// The console page in a real browser (Debian's Chromium via playwright-core),
+// against the real worker started by wrangler dev (global-setup.mjs).
+import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { signSession } from "../../scripts/session-token.mjs";
+import { launch, skipBrowser, skipReason } from "./chromium.mjs";
+
+const KEY_PATTERN = /^sk_live_[0-9A-Za-z]{38}$/;
+const SCREENSHOT = "test-results/console.png";
+
+describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "console page", () => {
+  /** @type {string} */ let base;
+  /** @type {Awaited<ReturnType<typeof launch>>} */ let browser;
+
+  const token = (ws, role = "admin", sub = "usr_browser_admin") => signSession(inject("sessionSecret"), { sub, ws, role });
+  const newWorkspace = () => `ws_browser_${randomBytes(5).toString("hex")}`;
+
+  /** A call to the public API or the key routes from outside the browser, like a script. */
+  async function call(method, path, credential, body) {
+    const res = await fetch(base + path, {
+      method,
+      headers: { Authorization: `Bearer ${credential}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /** Opens the console signed in through the URL fragment; records every request the page makes. */
+  async function openConsole(sessionToken) {
+    const page = await browser.context.newPage();
+    const requests = [];
+    const errors = [];
+    page.on("request", (r) => requests.push(r.url()));
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${base}/console${sessionToken ? `#token=${sessionToken}` : ""}`);
+    return { page, requests, errors };
+  }
+
+  /** Everything a person or a script on the page could read: markup, field values, URL, storage, cookies. */
+  const pageContents = (page) =>
+    page.evaluate(() => {
+      const values = [...document.querySelectorAll("input, textarea")].map((el) => el.value);
+      const storage = [];
+      for (const s of [localStorage, sessionStorage]) for (let i = 0; i < s.length; i++) storage.push(s.key(i), s.getItem(s.key(i)));
+      return [document.documentElement.outerHTML, document.body.innerText, ...values, location.href, document.cookie, ...storage, history.state ?? ""].join("\n");
+    });
+
+  beforeAll(async () => {
+    base = inject("workerBase");
+    browser = await launch();
+    await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("without a token, shows how to sign in and calls nothing", async () => {
+    const { page, requests, errors } = await openConsole();
+    await expect.poll(() => page.getByRole("heading", { name: "Sign in to manage API keys" }).isVisible()).toBe(true);
+    expect(await page.getByLabel("Session token").isVisible()).toBe(true);
+    expect(await page.getByText("npm run dev").isVisible()).toBe(true);
+    expect(await page.getByRole("heading", { name: "Active keys" }).isVisible()).toBe(false);
+    expect(requests.filter((u) => u.includes("/v1/"))).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("a pasted token signs in; a bad one brings the sign-in back with the reason", async () => {
+    const { page } = await openConsole();
+    await page.getByLabel("Session token").fill("not-a-session-token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").first().textContent()).toMatch(/no longer valid \(invalid credentials\)/);
+    expect(await page.getByLabel("Session token").inputValue()).toBe("");
+
+    await page.getByLabel("Session token").fill(token(newWorkspace()));
+    await page.getByLabel("Session token").press("Enter");
+    await expect.poll(() => page.getByText("No active keys yet").isVisible()).toBe(true);
+    expect(await page.getByText("Signed in as usr_browser_admin").isVisible()).toBe(true);
+    await page.close();
+  });
+
+  it("a member session gets the API's refusal as an error state, not an empty list", async () => {
+    const { page } = await openConsole(token(newWorkspace(), "member", "usr_member"));
+    await expect.poll(() => page.locator("#active-state").textContent()).toMatch(/Couldn't load active keys: Only workspace admins can manage API keys/);
+    expect(await page.getByRole("button", { name: "Try again" }).first().isVisible()).toBe(true);
+    await page.close();
+  });
+
+  it("shows loading, then an error with a retry that recovers", async () => {
+    const { page } = await openConsole();
+    let failNext = true;
+    let release;
+    const held = new Promise((r) => (release = r));
+    await page.route("**/v1/api-keys?status=active*", async (route) => {
+      if (failNext) {
+        failNext = false;
+        await held;
+        return route.fulfill({
+          status: 503,
+          contentType: "application/problem+json",
+          body: JSON.stringify({ type: "about:blank", title: "Service unavailable", status: 503, code: "unavailable", detail: "Storage is unreachable." }),
+        });
+      }
+      return route.continue();
+    });
+    await page.evaluate((t) => (location.hash = `token=${t}`), token(newWorkspace()));
+    await expect.poll(() => page.locator("#active-state").textContent()).toBe("Loading active keys…");
+    expect(await page.locator("#active-table").getAttribute("aria-busy")).toBe("true");
+    release();
+    await expect.poll(() => page.locator("#active-state").textContent()).toMatch(/Couldn't load active keys: Storage is unreachable/);
+    await page.locator("#active-state").getByRole("button", { name: "Try again" }).click();
+    await expect.poll(() => page.locator("#active-state").textContent()).toMatch(/No active keys yet/);
+    expect(await page.locator("#active-table").getAttribute("aria-busy")).toBeNull();
+    await page.close();
+  });
+
+  it("formats times for people, with the full time on hover, and marks expiring keys", async () => {
+    const { page } = await openConsole();
+    const now = Date.now();
+    const record = (over) => ({
+      id: "key_x",
+      name: "x",
+      prefix: "sk_live_AbCd",
+      scopes: ["sources:read"],
+      createdAt: new Date(now - 3 * 86_400_000).toISOString(),
+      createdBy: "usr_a",
+      lastUsedAt: null,
+      expiresAt: null,
+      revokedAt: null,
+      revokedBy: null,
+      ...over,
+    });
+    await page.route("**/v1/api-keys?status=*", (route) => {
+      const active = route.request().url().includes("status=active");
+      const data = active
+        ? [
+            record({ id: "key_1", name: "Minutes", lastUsedAt: new Date(now - 3 * 60_000 - 5_000).toISOString(), expiresAt: new Date(now + 2 * 86_400_000).toISOString() }),
+            record({ id: "key_2", name: "Gone stale", lastUsedAt: new Date(now - 2 * 3_600_000).toISOString(), expiresAt: new Date(now - 86_400_000).toISOString() }),
+          ]
+        : [];
+      return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ data, nextCursor: null }) });
+    });
+    await page.evaluate((t) => (location.hash = `token=${t}`), token(newWorkspace()));
+    const minutes = page.getByRole("row", { name: /Minutes/ });
+    await expect.poll(() => minutes.locator("td").nth(3).textContent()).toBe("3 minutes ago");
+    expect(await minutes.locator("td").nth(4).textContent()).toBe("3 days ago");
+    const hover = await minutes.locator("td").nth(3).locator("time").getAttribute("title");
+    expect(hover).toMatch(new RegExp(String(new Date(now).getUTCFullYear())));
+    expect(hover).toMatch(/UTC|GMT/);
+    expect(await minutes.getByText("Expires in 2 days").isVisible()).toBe(true);
+    const stale = page.getByRole("row", { name: /Gone stale/ });
+    expect(await stale.locator("td").nth(3).textContent()).toBe("2 hours ago");
+    expect(await stale.getByText("Expired").isVisible()).toBe(true);
+    await page.close();
+  });
+
+  it("create → copy once → use → last used → revoke → revoked list", async () => {
+    const ws = newWorkspace();
+    const admin = token(ws);
+    // Two keys made by a script, so that the screenshot shows a lived-in page.
+    await call("POST", "/v1/api-keys", admin, { name: "Docs sync", scopes: ["sources:read", "sources:write"] });
+    const zapier = await call("POST", "/v1/api-keys", admin, { name: "Zapier import", scopes: ["sources:read"] });
+    expect(zapier.status).toBe(201);
+    expect((await call("GET", "/v1/sources", zapier.body.key)).status).toBe(200);
+
+    const { page, requests, errors } = await openConsole(admin);
+    // The token left the address bar and history entry at once.
+    expect(page.url()).toBe(`${base}/console`);
+    await expect.poll(() => page.getByRole("row", { name: /Docs sync/ }).isVisible()).toBe(true);
+    expect(await page.getByText("No revoked keys.").isVisible()).toBe(true);
+
+    // Create, with the keyboard only.
+    await page.getByRole("button", { name: "Create API key" }).focus();
+    await page.keyboard.press("Enter");
+    const create = page.getByRole("dialog", { name: "Create API key" });
+    await expect.poll(() => create.isVisible()).toBe(true);
+    for (const [name, line] of [
+      ["Sources Read", "List and inspect knowledge sources."],
+      ["Sources Write", "Create and update sources."],
+      ["Sources Delete", "Remove sources."],
+    ]) {
+      const box = create.getByRole("checkbox", { name: new RegExp(name) });
+      expect(await box.evaluate((el) => el.getAttribute("aria-describedby") && document.getElementById(el.getAttribute("aria-describedby")).textContent)).toBe(line);
+    }
+    const postsBefore = requests.length;
+    await page.keyboard.press("Enter"); // submit with nothing filled in
+    await expect.poll(() => create.getByText("Give the key a name.").isVisible()).toBe(true);
+    expect(await create.getByText("Choose at least one scope.").isVisible()).toBe(true);
+    expect(requests.length).toBe(postsBefore);
+
+    await page.keyboard.type("Browser test key");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Space"); // Sources Read
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Space"); // Sources Write
+    await page.keyboard.press("Tab"); // Sources Delete: left unchecked
+    await page.keyboard.press("Tab"); // Cancel
+    await page.keyboard.press("Tab"); // Create key
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Create key");
+    await page.keyboard.press("Enter");
+
+    // The post-create dialog: the whole key, once, with a warning and a Copy button.
+    const reveal = page.getByRole("dialog", { name: "Your new API key" });
+    await expect.poll(() => reveal.isVisible()).toBe(true);
+    expect(await reveal.getByText("You won't be able to see it again").isVisible()).toBe(true);
+    const key = (await reveal.locator("#secret-value").textContent()) ?? "";
+    expect(key).toMatch(KEY_PATTERN);
+    await reveal.getByRole("button", { name: "Copy" }).click();
+    await expect.poll(() => reveal.getByText("Copied to the clipboard.").isVisible()).toBe(true);
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+    await page.evaluate(() => navigator.clipboard.writeText("")); // leave nothing behind
+    await reveal.getByRole("button", { name: "Done" }).click();
+    await expect.poll(() => reveal.isVisible()).toBe(false);
+
+    // Gone from the page: markup, text, fields, URL, storage, cookies, history.
+    const contents = await pageContents(page);
+    expect(contents).not.toContain(key);
+    expect(contents).not.toContain(key.slice(12));
+    expect(contents).not.toContain(admin);
+    expect(requests.some((u) => u.includes(key) || u.includes(admin))).toBe(false);
+
+    const row = page.getByRole("row", { name: /Browser test key/ });
+    await expect.poll(() => row.isVisible()).toBe(true);
+    expect(await row.locator("td").nth(1).textContent()).toBe(`${key.slice(0, 12)}…`);
+    expect(await row.locator("td").nth(2).textContent()).toBe("sources:readsources:write");
+    expect(await row.locator("td").nth(3).textContent()).toBe("Never");
+    expect(await row.locator("td").nth(4).textContent()).toBe("just now");
+
+    // A script uses the key on the public API.
+    const me = await call("GET", "/v1/key", key);
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ name: "Browser test key", workspaceId: ws, scopes: ["sources:read", "sources:write"] });
+    expect((await call("POST", "/v1/sources", key, { type: "url", name: "Help center", url: "https://help.example.com" })).status).toBe(201);
+    expect((await call("GET", "/v1/sources", key)).status).toBe(200);
+
+    // Last used appears once the recorder has flushed (every second here); Refresh re-reads the list.
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole("button", { name: "Refresh" }).click();
+          await page.waitForFunction(() => !document.querySelector("#active-table[aria-busy]"));
+          return row.locator("td").nth(3).textContent();
+        },
+        { timeout: 30_000, interval: 1_000 },
+      )
+      .toBe("just now");
+    const used = await row.locator("td").nth(3).locator("time").getAttribute("datetime");
+    expect(Date.now() - Date.parse(used ?? "")).toBeLessThan(60_000);
+    expect(await row.locator("td").nth(3).locator("time").getAttribute("title")).toBeTruthy();
+
+    // Click the row (not the name) → Revoke… → confirmation; "Keep key" changes nothing.
+    await row.locator("td").nth(2).click();
+    const details = page.getByRole("dialog", { name: "Browser test key" });
+    await expect.poll(() => details.isVisible()).toBe(true);
+    await details.getByRole("button", { name: "Revoke…" }).click();
+    expect(await details.getByText("Revoke “Browser test key”?").isVisible()).toBe(true);
+    expect(await details.getByText(/can't be reactivated/).isVisible()).toBe(true);
+    // While it asks, the only ways on are the two answers.
+    expect(await details.getByRole("button", { name: "Revoke…" }).isVisible()).toBe(false);
+    expect(await details.getByRole("button", { name: "Close" }).isVisible()).toBe(false);
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Keep key");
+    await details.getByRole("button", { name: "Keep key" }).click();
+    await details.getByRole("button", { name: "Close" }).click();
+    expect((await call("GET", "/v1/key", key)).status).toBe(200);
+
+    // Keyboard this time: the name is a button that opens the same dialog.
+    await row.getByRole("button", { name: /Browser test key/ }).focus();
+    await page.keyboard.press("Enter");
+    await expect.poll(() => details.isVisible()).toBe(true);
+    await details.getByRole("button", { name: "Revoke…" }).click();
+    await details.getByRole("button", { name: "Revoke key" }).click();
+    await expect.poll(() => details.isVisible()).toBe(false);
+    await expect.poll(() => page.getByRole("status").filter({ hasText: "Revoked “Browser test key”" }).isVisible()).toBe(true);
+
+    const activeTable = page.getByRole("table", { name: "Active keys" });
+    const revokedTable = page.getByRole("table", { name: "Revoked keys" });
+    await expect.poll(() => revokedTable.getByRole("row", { name: /Browser test key/ }).isVisible()).toBe(true);
+    expect(await activeTable.getByRole("row", { name: /Browser test key/ }).count()).toBe(0);
+    const revokedRow = revokedTable.getByRole("row", { name: /Browser test key/ });
+    expect(await revokedRow.locator("td").nth(5).textContent()).toBe("just now");
+    expect(await revokedRow.locator("td").nth(3).textContent()).toBe("just now"); // last use kept for audit
+
+    // Revocation is real: the key no longer works.
+    const refused = await call("GET", "/v1/key", key);
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe("revoked_api_key");
+
+    // Revoked keys offer no Revoke.
+    await revokedRow.locator("td").nth(1).click();
+    const revokedDetails = page.getByRole("dialog", { name: "Browser test key" });
+    await expect.poll(() => revokedDetails.isVisible()).toBe(true);
+    expect(await revokedDetails.getByRole("button", { name: "Revoke…" }).isVisible()).toBe(false);
+    await page.keyboard.press("Escape");
+    await expect.poll(() => revokedDetails.isVisible()).toBe(false);
+
+    await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+});
