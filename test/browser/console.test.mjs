@@ -156,6 +156,26 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     await page.close();
   });
 
+  it("pages through a long list with Show more, following nextCursor", async () => {
+    const ws = newWorkspace();
+    const admin = token(ws);
+    for (let i = 1; i <= 3; i++) expect((await call("POST", "/v1/api-keys", admin, { name: `key ${i}`, scopes: ["sources:read"] })).status).toBe(201);
+    const { page, requests } = await openConsole();
+    // Pages of two: the page asks for 50, this shrinks the page size to show the cursor at work.
+    await page.route("**/v1/api-keys?status=active*", (route) => route.continue({ url: route.request().url().replace("limit=50", "limit=2") }));
+    await page.evaluate((t) => (location.hash = `token=${t}`), admin);
+    const table = page.getByRole("table", { name: "Active keys" });
+    await expect.poll(() => table.locator("tbody tr").count()).toBe(2);
+    const more = page.getByRole("button", { name: "Show more active keys" });
+    expect(await more.isVisible()).toBe(true);
+    await more.click();
+    await expect.poll(() => table.locator("tbody tr").count()).toBe(3);
+    expect(await table.locator("tbody tr td:first-child button").allTextContents()).toEqual(["key 3", "key 2", "key 1"]);
+    expect(await more.isVisible()).toBe(false);
+    expect(requests.filter((u) => u.includes("status=active")).some((u) => u.includes("cursor="))).toBe(true);
+    await page.close();
+  });
+
   it("create → copy once → use → last used → revoke → revoked list", async () => {
     const ws = newWorkspace();
     const admin = token(ws);
