@@ -5,6 +5,10 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
     test: {
+      // One info line per request is the worker's access log: keep it out of the
+      // test output (tests that check logs spy on console); warnings and errors stay.
+      // (A root option: vitest ignores it inside a project.)
+      onConsoleLog: (line: string) => !line.startsWith('{"level":"info","event":"request"'),
       projects: [
         {
           // Tests inside workerd, against real D1, KV and Durable Objects.
@@ -26,9 +30,6 @@ export default defineConfig(async () => {
             include: ["test/**/*.test.ts"],
             exclude: ["test/browser/**"],
             setupFiles: ["./test/apply-migrations.ts"],
-            // One info line per request is the worker's access log: keep it out of the
-            // test output (tests that check logs spy on console); warnings and errors stay.
-            onConsoleLog: (line: string) => !(line.startsWith('{"level":"info","event":"request"')),
           },
         },
         {
