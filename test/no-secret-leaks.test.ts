@@ -92,6 +92,12 @@ describe("logs", () => {
     const failingDo = { idFromName: () => ({}), get: () => ({ touch: () => Promise.reject(new Error("DO down")) }) } as unknown as typeof env.LAST_USED;
     await fetchWith({ KEY_CACHE: failingKv, LAST_USED: failingDo }, "GET", "/v1/sources", { token: k.key });
     await fetchWith({ DB: unreachableD1(), KEY_CACHE: failingKv }, "GET", "/v1/key", { token: revoked.key });
+    // D1 failing while running a query: the driver's error carries the query's bound values.
+    const failingStatement: object = new Proxy({}, { get: (_t, p) => (p === "bind" ? () => failingStatement : () => Promise.reject(new Error("D1_ERROR: reset"))) });
+    const queryFailingD1 = { prepare: () => failingStatement, batch: () => Promise.reject(new Error("D1_ERROR: reset")) } as unknown as D1Database;
+    clearKeyMemo();
+    await fetchWith({ DB: queryFailingD1, KEY_CACHE: failingKv }, "GET", "/v1/key", { token: k.key });
+    await fetchWith({ DB: queryFailingD1 }, "GET", `/v1/api-keys/${k.id}`, { token: admin, headers: { "User-Agent": "ua-in-a-query" } });
     await fetchWith({ DB: unreachableD1() }, "POST", "/v1/api-keys", { token: admin, body: { name: "x", scopes: ["sources:read"] } });
 
     const text = capture.lines.join("\n");
@@ -103,6 +109,9 @@ describe("logs", () => {
     }
     expect(text).not.toMatch(/authorization|bearer|basic /i);
     expect(text).not.toMatch(/sk_live_/);
+    // Not even a key's hash, which a failing query would otherwise echo.
+    expect(text).not.toMatch(/[0-9a-f]{64}/);
+    expect(text).toContain("storage_error");
     // Every line is one JSON object: nothing free-form that could carry input.
     for (const line of capture.lines) expect(() => JSON.parse(line), line).not.toThrow();
   });

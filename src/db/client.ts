@@ -34,5 +34,8 @@ export async function storage<T>(what: string, op: () => Promise<T>): Promise<T>
 
 export function errorMessage(error: unknown): string {
   const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : "";
-  return (error instanceof Error ? error.message : String(error)).slice(0, 300) + cause.slice(0, 300);
+  // drizzle's "Failed query: <sql>\nparams: <values>" would write bound values
+  // (key hashes, names, client IPs) into the logs: keep the SQL, drop the values.
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\nparams: [\s\S]*$/, "");
+  return message.slice(0, 300) + cause.slice(0, 300);
 }
