@@ -189,7 +189,7 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     // The token left the address bar and history entry at once.
     expect(page.url()).toBe(`${base}/console`);
     await expect.poll(() => page.getByRole("row", { name: /Docs sync/ }).isVisible()).toBe(true);
-    expect(await page.getByText("No revoked keys.").isVisible()).toBe(true);
+    await expect.poll(() => page.getByText("No revoked keys.").isVisible()).toBe(true);
 
     // Create, with the keyboard only.
     await page.getByRole("button", { name: "Create API key" }).focus();
