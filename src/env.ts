@@ -14,6 +14,8 @@ export interface Env {
   LAST_USED_COALESCE_MS?: string;
   /** Comma-separated origins a console on another origin may call from (CORS); empty: none. */
   CORS_ALLOWED_ORIGINS?: string;
+  /** Set only by `npm run bench` for its baseline: no memo, no KV, last-used written to D1 per request. */
+  BENCH_DISABLE_CACHE?: string;
 }
 
 /** Only what the code needs from the execution context, so Hono's and the runtime's both fit. */

@@ -2,7 +2,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
 import { bearerToken, invalidCredentials } from "../http/bearer";
 import { Problem, unauthorized } from "../http/problem";
-import { reportUse } from "../usage/report-use";
+import { reportUse, writeUseDirectly } from "../usage/report-use";
 import { isWellFormedKey } from "./format";
 import { hashKey } from "./hash";
 import { findKeyByHash } from "./lookup";
@@ -28,7 +28,8 @@ export function requireKey(scope?: Scope) {
 
     // An authenticated call counts as a use even if it lacks the scope: it
     // tells the admin which integration still holds the key.
-    reportUse(c.env, c.executionCtx, key.workspaceId, key.id);
+    if (c.env.BENCH_DISABLE_CACHE === "1") await writeUseDirectly(c.env, key.id);
+    else reportUse(c.env, c.executionCtx, key.workspaceId, key.id);
 
     if (scope && !key.scopes.includes(scope)) {
       throw new Problem(403, "insufficient_scope", `This API key lacks the ${scope} scope.`, { requiredScope: scope });

@@ -2,8 +2,9 @@ import { createRoute } from "@hono/zod-openapi";
 import { bodyErrorResponses, errorResponses, jsonResponse, openApiRouter } from "../http/openapi";
 import { requireAdminSession } from "../http/session";
 import { CreateKeyBody, CreatedKeySchema, KeyIdParam, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "./schemas";
-import { createKey, getKey, listKeys, revokeKey } from "./service";
+import { withLatestUse } from "../usage/latest-use";
 import { auditActor } from "../audit/events";
+import { createKey, getKey, listKeys, revokeKey } from "./service";
 
 const security = [{ sessionToken: [] }];
 const tags = ["API keys"];
@@ -47,8 +48,10 @@ keyRoutes.openapi(
     responses: { 200: jsonResponse(KeyListSchema, "A page of keys."), ...errorResponses },
   }),
   async (c) => {
+    const ws = c.get("session").ws;
+    const page = await listKeys(c.env, ws, c.req.valid("query"));
     c.header("Cache-Control", "no-store");
-    return c.json(await listKeys(c.env, c.get("session").ws, c.req.valid("query")), 200);
+    return c.json({ ...page, data: await withLatestUse(c.env, ws, page.data) }, 200);
   },
 );
 
@@ -65,8 +68,10 @@ keyRoutes.openapi(
     responses: { 200: jsonResponse(KeyRecordSchema, "The key record."), ...errorResponses },
   }),
   async (c) => {
+    const ws = c.get("session").ws;
+    const [record] = await withLatestUse(c.env, ws, [await getKey(c.env, ws, c.req.valid("param").id)]);
     c.header("Cache-Control", "no-store");
-    return c.json(await getKey(c.env, c.get("session").ws, c.req.valid("param").id), 200);
+    return c.json(record!, 200);
   },
 );
 
@@ -84,7 +89,8 @@ keyRoutes.openapi(
   }),
   async (c) => {
     const session = c.get("session");
+    const [record] = await withLatestUse(c.env, session.ws, [await revokeKey(c.env, c.req.valid("param").id, auditActor(c, session))]);
     c.header("Cache-Control", "no-store");
-    return c.json(await revokeKey(c.env, c.req.valid("param").id, auditActor(c, session)), 200);
+    return c.json(record!, 200);
   },
 );
