@@ -9,7 +9,7 @@ import { notFoundOrWrongMethod, onError } from "./http/errors";
 import { apiCors } from "./http/cors";
 import { jsonResponse } from "./http/openapi";
 import { Problem } from "./http/problem";
-import { noStore, requestContext } from "./http/request-context";
+import { requestContext } from "./http/request-context";
 import { callingKeyRoute } from "./keys/calling-key-route";
 import { keyRoutes } from "./keys/routes";
 import { sourceRoutes } from "./sources/routes";
@@ -21,17 +21,12 @@ export const app = new OpenAPIHono<AppEnv>();
 
 // First of all: the request id and the one log line must cover every answer.
 app.use("*", requestContext);
-app.use("*", async (c, next) => {
-  await next();
-  c.header("X-Content-Type-Options", "nosniff");
-});
-// Every /v1 answer is for one authenticated caller (key records, the calling
-// key, sources, audit events): no browser or shared cache may keep a copy.
-app.use("/v1/*", noStore);
 // Before anything that can refuse a request, so that a console on an allowed
 // origin can read every answer, errors included, and its preflights get a 204.
 app.use("/v1/*", apiCors);
-app.use(
+// Only methods that carry a body pay for the size check.
+app.on(
+  ["POST", "PUT", "PATCH", "DELETE"],
   "/v1/*",
   bodyLimit({
     maxSize: MAX_BODY_BYTES,

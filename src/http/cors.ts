@@ -40,6 +40,9 @@ function corsFor(raw: string): Middleware {
  * that page. Preflight requests (OPTIONS) are answered here with 204.
  */
 export const apiCors = createMiddleware<AppEnv>((c, next) => {
+  // Scripts and servers send no Origin: nothing to allow, so skip the work on
+  // the hot path. (Responses under /v1 are no-store, so no cache needs Vary.)
+  if (!c.req.header("Origin")) return next();
   const raw = c.env.CORS_ALLOWED_ORIGINS ?? "";
   let middleware = byConfig.get(raw);
   if (!middleware) byConfig.set(raw, (middleware = corsFor(raw)));

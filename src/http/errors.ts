@@ -35,7 +35,7 @@ export function notFoundOrWrongMethod(app: Hono<AppEnv>) {
   let table: { method: string; pattern: RegExp }[] | undefined;
   return (c: Context<AppEnv>): Response => {
     table ??= app.routes
-      .filter((r) => r.method !== "ALL")
+      .filter((r) => r.method !== "ALL" && !r.path.includes("*")) // wildcards are middleware, not endpoints
       .map((r) => ({ method: r.method, pattern: new RegExp(`^${r.path.replace(/:[^/]+/g, "[^/]+")}/?$`) }));
     const allowed = [...new Set(table.filter((r) => r.pattern.test(c.req.path)).map((r) => r.method))];
     if (allowed.length === 0) return problemResponse(c, new Problem(404, "not_found", "No such route."));
