@@ -14,6 +14,8 @@ export interface Env {
   LAST_USED_COALESCE_MS?: string;
   /** Comma-separated origins a console on another origin may call from (CORS); empty: none. */
   CORS_ALLOWED_ORIGINS?: string;
+  /** "false": log only requests answered with 4xx/5xx (default: every request). */
+  LOG_SUCCESSES?: string;
   /** Set only by `npm run bench` for its baseline: no memo, no KV, last-used written to D1 per request. */
   BENCH_DISABLE_CACHE?: string;
 }

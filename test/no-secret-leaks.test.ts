@@ -51,6 +51,18 @@ beforeEach(() => {
 afterEach(() => capture.restore());
 
 describe("logs", () => {
+  it("with LOG_SUCCESSES=false keep refusals and drop successes", async () => {
+    const admin = await session(freshWs());
+    const k = await createKey(admin);
+    capture.lines.length = 0;
+    const quiet = { LOG_SUCCESSES: "false" };
+    expect((await fetchWith(quiet, "GET", "/v1/key", { token: k.key })).status).toBe(200);
+    expect((await fetchWith(quiet, "GET", "/v1/key", { token: "sk_live_nope" })).status).toBe(401);
+    expect(requestLines(capture.lines).map((l) => l.status)).toEqual([401]);
+    expect((await fetchWith({}, "GET", "/v1/key", { token: k.key })).status).toBe(200);
+    expect(requestLines(capture.lines).map((l) => l.status)).toEqual([401, 200]);
+  });
+
   it("never contain a key, a session token or an Authorization header, whatever the client sends where", async () => {
     const ws = freshWs();
     const admin = await session(ws);

@@ -32,6 +32,10 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   // key, sources, audit events): no browser or shared cache may keep a copy.
   if (c.req.path.startsWith("/v1/") && !c.res.headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
   const status = c.res.status;
+  // At high volume, logging every success is the largest cost left on the hot
+  // path (and in `wrangler dev`, which streams each line to the terminal, it
+  // halves throughput): LOG_SUCCESSES = "false" keeps only refusals and errors.
+  if (status < 400 && c.env.LOG_SUCCESSES === "false") return;
   const principal = c.get("principal");
   log(status >= 500 ? "error" : "info", "request", {
     requestId,
