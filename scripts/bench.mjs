@@ -12,7 +12,7 @@ import { bundleSize } from "./bundle-size.mjs";
 import { ensureDevVars, wranglerEnv } from "./local-env.mjs";
 import { signSession } from "./session-token.mjs";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const WORK = ".bench";
