@@ -1,4 +1,5 @@
-import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, type SQL } from "drizzle-orm";
+import { after } from "../db/keyset";
 import { database, storage } from "../db/client";
 import { auditEvents, type AuditEventRow } from "../db/schema";
 import type { Env } from "../env";
@@ -28,9 +29,7 @@ export async function listAuditEvents(
   const conditions: (SQL | undefined)[] = [eq(auditEvents.workspaceId, workspaceId)];
   if (query.keyId) conditions.push(eq(auditEvents.targetKeyId, query.keyId));
   if (cursor) {
-    conditions.push(
-      or(lt(auditEvents.createdAt, cursor.t), and(eq(auditEvents.createdAt, cursor.t), lt(auditEvents.id, cursor.id))),
-    );
+    conditions.push(after(auditEvents.createdAt, auditEvents.id, cursor));
   }
   const rows = await storage("list_audit_events", () =>
     database(env.DB)

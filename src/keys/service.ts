@@ -1,4 +1,5 @@
-import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, isNotNull, isNull, type SQL } from "drizzle-orm";
+import { after } from "../db/keyset";
 import { database, errorMessage, storage } from "../db/client";
 import { apiKeys, type ApiKeyRow } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
@@ -64,7 +65,7 @@ export async function listKeys(
     revoked ? isNotNull(apiKeys.revokedAt) : isNull(apiKeys.revokedAt),
   ];
   if (cursor) {
-    conditions.push(or(lt(sortColumn, cursor.t), and(eq(sortColumn, cursor.t), lt(apiKeys.id, cursor.id))));
+    conditions.push(after(sortColumn, apiKeys.id, cursor));
   }
   const rows = await storage("list_keys", () =>
     database(env.DB)

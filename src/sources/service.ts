@@ -1,4 +1,5 @@
-import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, type SQL } from "drizzle-orm";
+import { after } from "../db/keyset";
 import { database, storage } from "../db/client";
 import { sources, type SourceRow } from "../db/schema";
 import type { Env } from "../env";
@@ -29,7 +30,7 @@ export async function listSources(env: Env, workspaceId: string, query: { limit:
   const cursor = query.cursor ? decodeCursor(query.cursor) : null;
   const conditions: (SQL | undefined)[] = [eq(sources.workspaceId, workspaceId)];
   if (cursor) {
-    conditions.push(or(lt(sources.createdAt, cursor.t), and(eq(sources.createdAt, cursor.t), lt(sources.id, cursor.id))));
+    conditions.push(after(sources.createdAt, sources.id, cursor));
   }
   const rows = await storage("list_sources", () =>
     database(env.DB)
