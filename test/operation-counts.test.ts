@@ -135,6 +135,17 @@ describe("operation counts on the verification path", () => {
     expect(Object.keys(counts.messages).sort()).toEqual(keys.map((_, i) => `ws_ops4_${i}`).sort());
   }, 20_000);
 
+  it("the bench's no-cache baseline really reads and writes D1 on every request", async () => {
+    const admin = await session("ws_ops5");
+    const k = await createKey(admin);
+    const counts = countingEnv();
+    const naive = { ...counts.overrides, BENCH_DISABLE_CACHE: "1" };
+    for (let i = 0; i < 5; i++) expect((await fetchWith(naive, "GET", "/v1/key", { token: k.key })).status).toBe(200);
+    expect(counts.db.prepare).toBe(10); // one read and one last-used write each
+    expect(counts.kv.get ?? 0).toBe(0);
+    expect(counts.messages).toEqual({});
+  });
+
   it("a bad checksum costs no storage read at all", async () => {
     const counts = countingEnv();
     const good = generateKey();
