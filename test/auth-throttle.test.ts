@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { clientBucket } from "../src/http/auth-throttle";
+import { clientBucket, isLoopback } from "../src/http/auth-throttle";
 import { call, createKey, problem, session } from "./helpers";
 import { fetchWith } from "./worker";
 
@@ -154,3 +154,19 @@ describe("when the limiter itself fails", () => {
     expect(res.headers.get("Retry-After")).toBe("10");
   });
 });
+
+describe("local development", () => {
+  it("never throttles loopback clients: wrangler dev answers the contract's 401 every time", async () => {
+    for (const ip of ["127.0.0.1", "::1", "::ffff:127.0.0.1"]) {
+      const statuses = [];
+      for (let i = 0; i < 30; i++) {
+        statuses.push((await call("GET", "/v1/key", { token: "sk_live_made_up", headers: { "CF-Connecting-IP": ip } })).status);
+      }
+      expect(new Set(statuses)).toEqual(new Set([401]));
+    }
+    expect([isLoopback("127.9.9.9"), isLoopback("::1"), isLoopback("128.0.0.1"), isLoopback("::2"), isLoopback("2001:db8::1")]).toEqual([
+      true, true, false, false, false,
+    ]);
+  });
+});
+

@@ -31,7 +31,10 @@ export async function throttleFailedAuth(c: Context<AppEnv>, refused: Problem): 
   const ip = c.req.header("CF-Connecting-IP");
   // Cloudflare's edge sets CF-Connecting-IP on every request; only local
   // calls (tests, scripts) lack it, and those are not attributed to anyone.
-  if (!limiter || !ip) return refused;
+  // Loopback is never a client at the edge: it is `wrangler dev` on one's own
+  // machine, where a test run sends hundreds of bad credentials on purpose and
+  // must see the contract's 401s, not 429s.
+  if (!limiter || !ip || isLoopback(ip)) return refused;
   let allowed: boolean;
   try {
     allowed = (await limiter.limit({ key: `auth-failure:${clientBucket(ip)}` })).success;
@@ -72,4 +75,10 @@ export function clientBucket(ip: string): string {
   const right = tail ? tail.split(":") : [];
   const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopback(ip: string): boolean {
+  const address = ip.trim().toLowerCase();
+  return address === "::1" || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
 }
