@@ -2,7 +2,7 @@
 // secret, local D1 migrations applied, and the environment wrangler needs offline.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 
 export const wranglerEnv = {
   ...process.env,
@@ -11,11 +11,25 @@ export const wranglerEnv = {
   WRANGLER_SEND_METRICS: "false",
 };
 
+/**
+ * The local SESSION_SECRET: from the environment if SESSION_SECRET is set
+ * there (so a script that signs its own tokens can choose it), else the one
+ * already in .dev.vars, else a new random one. Whatever it is, .dev.vars holds
+ * it, because that is where wrangler dev reads secrets from.
+ */
 export function ensureDevVars(path = ".dev.vars") {
   if (!existsSync(path)) {
     copyFileSync(".dev.vars.example", path);
     const text = readFileSync(path, "utf8").replace(/^SESSION_SECRET=.*$/m, `SESSION_SECRET=${randomBytes(32).toString("hex")}`);
     writeFileSync(path, text);
+    chmodSync(path, 0o600); // a secret: readable by its owner only
+  }
+  const fromEnv = process.env.SESSION_SECRET?.trim();
+  if (fromEnv) {
+    if (/[\r\n]/.test(fromEnv)) throw new Error("SESSION_SECRET must be one line");
+    const text = readFileSync(path, "utf8");
+    const line = `SESSION_SECRET=${fromEnv}`;
+    writeFileSync(path, /^SESSION_SECRET=.*$/m.test(text) ? text.replace(/^SESSION_SECRET=.*$/m, () => line) : `${text.trimEnd()}\n${line}\n`);
   }
   const match = readFileSync(path, "utf8").match(/^SESSION_SECRET=(.+)$/m);
   if (!match) throw new Error(`${path} has no SESSION_SECRET line`);
