@@ -1,6 +1,7 @@
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, evictDurableObject, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import worker from "../src/index";
 import type { LastUsedRecorder } from "../src/usage/last-used-recorder";
 import { call, createKey, session } from "./helpers";
 import { counted, fetchWith, unreachableD1 } from "./worker";
@@ -179,4 +180,30 @@ describe("last used", () => {
     const body = await res.json<{ data: { id: string; lastUsedAt: string | null }[] }>();
     expect(body.data.map((x) => x.id)).toEqual([k.id]);
   });
+
+  it("shows a use this isolate has not handed to the recorder yet", async () => {
+    const admin = await session("ws_lu12");
+    const k = await createKey(admin);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slowRecorder = {
+      idFromName: (name: string) => env.LAST_USED.idFromName(name),
+      get: () => ({ touch: () => gate, latest: async () => ({}) }),
+    } as unknown as typeof env.LAST_USED;
+
+    const ctx = createExecutionContext();
+    const before = Date.now();
+    const request = new Request("https://owlish.test/v1/key", { headers: { Authorization: `Bearer ${k.key}` } });
+    const used = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, LAST_USED: slowRecorder }, ctx);
+    expect(used.status).toBe(200);
+
+    // The message to the recorder is still on its way; the list already knows.
+    const res = await fetchWith({ LAST_USED: slowRecorder }, "GET", `/v1/api-keys/${k.id}`, { token: admin });
+    const shown = (await res.json<{ lastUsedAt: string | null }>()).lastUsedAt;
+    expect(shown).not.toBeNull();
+    expect(Date.parse(shown!)).toBeGreaterThanOrEqual(before);
+    release();
+    await waitOnExecutionContext(ctx);
+  });
 });
+

@@ -1,6 +1,7 @@
 import { errorMessage } from "../db/client";
 import type { Env } from "../env";
 import { log } from "../http/log";
+import { unsentUses } from "./report-use";
 
 interface HasLastUse {
   id: string;
@@ -11,7 +12,8 @@ interface HasLastUse {
  * Fills in uses the workspace's recorder holds but has not flushed to D1 yet,
  * so the keys list is fresh however long LAST_USED_FLUSH_SECONDS is. That is
  * what lets the flush interval grow at scale without staling the console.
- * If the recorder cannot answer, D1's values are shown: never an error.
+ * Uses this isolate has not sent yet count too. If the recorder cannot
+ * answer, D1's values (and this isolate's) are shown: never an error.
  */
 export async function withLatestUse<T extends HasLastUse>(env: Env, workspaceId: string, records: T[]): Promise<T[]> {
   if (records.length === 0) return records;
@@ -21,11 +23,11 @@ export async function withLatestUse<T extends HasLastUse>(env: Env, workspaceId:
     latest = await stub.latest(records.map((r) => r.id));
   } catch (error) {
     log("warn", "last_used_read_failed", { workspaceId, error: errorMessage(error) });
-    return records;
+    latest = {};
   }
+  const local = unsentUses(workspaceId, records.map((r) => r.id));
   return records.map((r) => {
-    const pending = latest[r.id];
-    if (pending === undefined) return r;
+    const pending = Math.max(latest[r.id] ?? 0, local[r.id] ?? 0);
     const stored = r.lastUsedAt === null ? 0 : Date.parse(r.lastUsedAt);
     return pending > stored ? { ...r, lastUsedAt: new Date(pending).toISOString() } : r;
   });

@@ -7,8 +7,8 @@ import { log } from "../http/log";
 /**
  * Sends key uses to the workspace's LastUsedRecorder, off the request's
  * critical path and coalesced inside the isolate: at most one message per
- * workspace per LAST_USED_COALESCE_MS (default 5 s), carrying the latest use of every key used since
- * the last one. The first use in a quiet period is sent at once; later ones
+ * workspace per LAST_USED_COALESCE_MS (default 5 s), carrying the latest use
+ * of every key used since the last one. The first use in a quiet period is sent at once; later ones
  * ride on a send scheduled for the end of the window.
  */
 export const DEFAULT_COALESCE_MS = 5_000;
@@ -20,16 +20,21 @@ export function coalesceMs(env: Env): number {
 
 interface WorkspaceQueue {
   uses: Map<string, number>;
+  /** The uses of the message now on its way to the recorder, until it lands. */
+  sending: Record<string, number> | null;
   lastSentAt: number;
   scheduled: boolean;
 }
 
 const queues = new Map<string, WorkspaceQueue>();
+/** Past this many workspaces, queues idle for a whole window are dropped. */
+const MAX_IDLE_QUEUES = 1_000;
 
 export function reportUse(env: Env, ctx: WaitUntil, workspaceId: string, keyId: string, at = Date.now()): void {
   let queue = queues.get(workspaceId);
   if (!queue) {
-    queue = { uses: new Map(), lastSentAt: 0, scheduled: false };
+    if (queues.size >= MAX_IDLE_QUEUES) dropIdleQueues(coalesceMs(env));
+    queue = { uses: new Map(), sending: null, lastSentAt: 0, scheduled: false };
     queues.set(workspaceId, queue);
   }
   queue.uses.set(keyId, Math.max(queue.uses.get(keyId) ?? 0, at));
@@ -45,6 +50,7 @@ async function sendLater(env: Env, workspaceId: string, queue: WorkspaceQueue, d
   queue.uses.clear();
   queue.scheduled = false;
   queue.lastSentAt = Date.now();
+  queue.sending = uses;
   try {
     const stub = env.LAST_USED.get(env.LAST_USED.idFromName(workspaceId));
     await stub.touch(workspaceId, uses);
@@ -55,6 +61,31 @@ async function sendLater(env: Env, workspaceId: string, queue: WorkspaceQueue, d
       queue.uses.set(keyId, Math.max(queue.uses.get(keyId) ?? 0, at));
     }
     log("error", "last_used_report_failed", { workspaceId, error: errorMessage(error) });
+  } finally {
+    if (queue.sending === uses) queue.sending = null;
+  }
+}
+
+/**
+ * Uses of these keys that this isolate has seen but the recorder may not have
+ * yet (queued, or on their way): the keys list adds them, so an admin who has
+ * just tried a key sees it used at once, not one coalescing window later.
+ */
+export function unsentUses(workspaceId: string, keyIds: string[]): Record<string, number> {
+  const queue = queues.get(workspaceId);
+  const out: Record<string, number> = {};
+  if (!queue) return out;
+  for (const id of keyIds) {
+    const at = Math.max(queue.uses.get(id) ?? 0, queue.sending?.[id] ?? 0);
+    if (at > 0) out[id] = at;
+  }
+  return out;
+}
+
+function dropIdleQueues(windowMs: number): void {
+  const now = Date.now();
+  for (const [workspaceId, q] of queues) {
+    if (!q.scheduled && q.sending === null && q.uses.size === 0 && q.lastSentAt + windowMs < now) queues.delete(workspaceId);
   }
 }
 
