@@ -33,7 +33,7 @@ export const KeyRecordSchema = z
     scopes: z.array(ScopeSchema).openapi({ description: "What the key may do.", example: ["sources:read", "sources:write"] }),
     createdAt: z.string().openapi({ description: "When the key was created (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
     createdBy: z.string().openapi({ description: "User id of the admin who created it.", example: "usr_ada" }),
-    lastUsedAt: iso("Latest authenticated use, flushed periodically; null if never used.", "2026-11-26T10:05:00.000Z"),
+    lastUsedAt: iso("Latest authenticated use of the key (any call that passed verification, with or without the route's scope); fresh within a few seconds; null if never used.", "2026-11-26T10:05:00.000Z"),
     expiresAt: iso("When the key stops working; null for never.", null),
     revokedAt: iso("When the key was revoked; null while active. Revocation is final.", null),
     revokedBy: z.string().nullable().openapi({ description: "User id of the admin who revoked it.", example: null }),
