@@ -53,15 +53,22 @@ export async function findKeyByHash(env: Env, hash: string, ctx: WaitUntil): Pro
   return pending;
 }
 
+// Bumped whenever this isolate changes a key, so that lookups in flight at
+// that moment do not put what they read (possibly from before the change)
+// into the memo. One counter for all keys: no per-key state to bound, and a
+// revocation is rare enough that its cost (in-flight lookups of other keys
+// skip the memo once) does not matter.
+let generation = 0;
+
 async function lookUp(env: Env, hash: string, ctx: WaitUntil): Promise<VerifiedKey | null> {
-  const generation = generationOf(hash);
+  const startedAt = generation;
   let record = await readKv(env, hash);
   if (!record) {
     record = await readD1(env, hash);
     if (record) ctx.waitUntil(refillKv(env, hash, record));
   }
   // A revocation in this isolate while we were reading wins over what we read.
-  if (generationOf(hash) !== generation) return known.get(hash) ?? (await readD1(env, hash));
+  if (generation !== startedAt) return known.get(hash) ?? (await readD1(env, hash));
   if (record) known.set(hash, record, POSITIVE_TTL_MS, RECORD_BYTES);
   else unknown.set(hash, true, NEGATIVE_TTL_MS, 80);
   return record;
@@ -118,15 +125,9 @@ export function writeKv(env: Env, hash: string, record: VerifiedKey): Promise<vo
   return env.KEY_CACHE.put(kvKey(hash), JSON.stringify(record), { expirationTtl: KV_EXPIRATION_SECONDS });
 }
 
-// Bumped whenever this isolate changes a key, so in-flight lookups that
-// started before the change do not put stale state back into the memo.
-const generations = new Map<string, number>();
-const generationOf = (hash: string) => generations.get(hash) ?? 0;
-
 /** Puts a key's new state into this isolate's memo, ahead of any in-flight read. */
 export function rememberKey(hash: string, record: VerifiedKey): void {
-  generations.set(hash, generationOf(hash) + 1);
-  if (generations.size > 10_000) generations.clear();
+  generation++;
   inflight.delete(hash);
   unknown.delete(hash);
   known.set(hash, record, POSITIVE_TTL_MS, RECORD_BYTES);
