@@ -15,13 +15,20 @@ interface KeyRecord {
   expiresAt: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
+  revocationReason: string | null;
+  rolledFrom: string | null;
+  rolledTo: string | null;
+  ipAllowlist: string[];
+  rateLimit: { limit: number; periodSeconds: number } | null;
+  lastUsedIp: string | null;
+  lastUsedCountry: string | null;
 }
 interface KeyList {
   data: KeyRecord[];
   nextCursor: string | null;
 }
 
-const RECORD_FIELDS = ["createdAt", "createdBy", "expiresAt", "id", "lastUsedAt", "name", "prefix", "revokedAt", "revokedBy", "scopes"];
+const RECORD_FIELDS = ["createdAt", "createdBy", "expiresAt", "id", "ipAllowlist", "lastUsedAt", "lastUsedCountry", "lastUsedIp", "name", "prefix", "rateLimit", "revocationReason", "revokedAt", "revokedBy", "rolledFrom", "rolledTo", "scopes"];
 const ALL_SCOPES = ["sources:read", "sources:write", "sources:delete"];
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const HEX64 = /[0-9a-f]{64}/i;
@@ -110,6 +117,13 @@ describe("POST /v1/api-keys", () => {
     expect(body.expiresAt).toBeNull();
     expect(body.revokedAt).toBeNull();
     expect(body.revokedBy).toBeNull();
+    expect(body.revocationReason).toBeNull();
+    expect(body.rolledFrom).toBeNull();
+    expect(body.rolledTo).toBeNull();
+    expect(body.ipAllowlist).toEqual([]);
+    expect(body.rateLimit).toBeNull();
+    expect(body.lastUsedIp).toBeNull();
+    expect(body.lastUsedCountry).toBeNull();
     expect(body.createdAt).toMatch(ISO_UTC);
     const created = Date.parse(body.createdAt);
     expect(created).toBeGreaterThanOrEqual(before - 1000);
@@ -581,6 +595,7 @@ describe("POST /v1/api-keys/{id}/revoke", () => {
     expect(record.id).toBe(created.id);
     expect(record.createdBy).toBe("usr_alice");
     expect(record.revokedBy).toBe("usr_bob");
+    expect(record.revocationReason).toBe("admin");
     expect(record.revokedAt).toMatch(ISO_UTC);
     expect(Date.parse(record.revokedAt!)).toBeGreaterThanOrEqual(before - 1000);
     expect(Date.parse(record.revokedAt!)).toBeLessThanOrEqual(after + 1000);

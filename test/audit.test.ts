@@ -69,6 +69,7 @@ describe("audit events are recorded", () => {
       clientIp: "203.0.113.7",
       userAgent: "owlish-console/1.0 (audit test)",
       createdAt: k.createdAt,
+      details: null,
     });
     // Never the key, nor its hash.
     expect(JSON.stringify(page)).not.toContain(k.key);
@@ -85,7 +86,7 @@ describe("audit events are recorded", () => {
 
     const revokes = (await events(admin)).data.filter((e) => e.action === "api_key.revoked");
     expect(revokes).toHaveLength(1);
-    expect(revokes[0]).toMatchObject({ keyId: k.id, actorId: "usr_ada", clientIp: "203.0.113.7", createdAt: revokedAt });
+    expect(revokes[0]).toMatchObject({ keyId: k.id, actorId: "usr_ada", clientIp: "203.0.113.7", createdAt: revokedAt, details: { reason: "admin" } });
   });
 
   it("keeps null for a missing client IP or user agent", async () => {

@@ -172,7 +172,7 @@ describe("GET /openapi.json", () => {
 
   it("the key record schema holds the record fields and never the key or a hash; creation adds key", async () => {
     const doc = await openapi();
-    const recordFields = ["createdAt", "createdBy", "expiresAt", "id", "lastUsedAt", "name", "prefix", "revokedAt", "revokedBy", "scopes"];
+    const recordFields = ["createdAt", "createdBy", "expiresAt", "id", "ipAllowlist", "lastUsedAt", "lastUsedCountry", "lastUsedIp", "name", "prefix", "rateLimit", "revocationReason", "revokedAt", "revokedBy", "rolledFrom", "rolledTo", "scopes"];
     const get = doc.paths["/v1/api-keys/{id}"].get.responses["200"].content["application/json"].schema;
     expect([...propertyNames(doc, get)].sort()).toEqual(recordFields);
     const created = doc.paths["/v1/api-keys"].post.responses["201"].content["application/json"].schema;

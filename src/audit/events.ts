@@ -5,7 +5,7 @@ import { apiKeys, auditEvents, type AuditEventRow } from "../db/schema";
 import { newId } from "../ids";
 
 /** Every action the trail records. Add new key events here. */
-export const AUDIT_ACTIONS = ["api_key.created", "api_key.revoked"] as const;
+export const AUDIT_ACTIONS = ["api_key.created", "api_key.revoked", "api_key.rolled", "api_key.updated"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** Who made a change and from where: the admin's session plus the request's client. */
@@ -32,7 +32,13 @@ export function auditActor(c: Context, session: { ws: string; sub: string }): Au
   };
 }
 
-export function auditRow(action: AuditAction, actor: AuditActor, targetKeyId: string, at = Date.now()): AuditEventRow {
+export function auditRow(
+  action: AuditAction,
+  actor: AuditActor,
+  targetKeyId: string,
+  at = Date.now(),
+  details: Record<string, unknown> | null = null,
+): AuditEventRow {
   return {
     id: newId("evt"),
     workspaceId: actor.workspaceId,
@@ -42,6 +48,7 @@ export function auditRow(action: AuditAction, actor: AuditActor, targetKeyId: st
     clientIp: actor.clientIp,
     userAgent: actor.userAgent,
     createdAt: at,
+    details,
   };
 }
 
@@ -68,6 +75,7 @@ export function insertRevokeEventIfActive(db: Db, row: AuditEventRow) {
         clientIp: sql<string | null>`${row.clientIp}`.as("client_ip"),
         userAgent: sql<string | null>`${row.userAgent}`.as("user_agent"),
         createdAt: sql<number>`${row.createdAt}`.as("created_at"),
+        details: sql<Record<string, unknown> | null>`${row.details === null ? null : JSON.stringify(row.details)}`.as("details"),
       })
       .from(apiKeys)
       .where(and(eq(apiKeys.id, row.targetKeyId), eq(apiKeys.workspaceId, row.workspaceId), isNull(apiKeys.revokedAt))),

@@ -16,6 +16,7 @@ export function toAuditEvent(row: AuditEventRow) {
     clientIp: row.clientIp,
     userAgent: row.userAgent,
     createdAt: new Date(row.createdAt).toISOString(),
+    details: row.details ?? null,
   };
 }
 

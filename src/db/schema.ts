@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
  * Times are integer milliseconds since the epoch (UTC); the HTTP layer turns
@@ -21,9 +21,22 @@ export const apiKeys = sqliteTable(
     expiresAt: integer("expires_at"),
     revokedAt: integer("revoked_at"),
     revokedBy: text("revoked_by"),
+    // Why the key was revoked: "admin", "leaked" (secret scanning) or "self"; null while active.
+    revocationReason: text("revocation_reason", { enum: ["admin", "leaked", "self"] }),
+    // Rotation: the key this one replaced, and the key that replaced this one.
+    rolledFrom: text("rolled_from"),
+    rolledTo: text("rolled_to"),
+    // CIDRs the key may be used from, normalised ("203.0.113.7/32"); [] = anywhere.
+    ipAllowlist: text("ip_allowlist", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    // {limit, periodSeconds}; null = unlimited.
+    rateLimit: text("rate_limit", { mode: "json" }).$type<{ limit: number; periodSeconds: number } | null>(),
+    lastUsedIp: text("last_used_ip"),
+    lastUsedCountry: text("last_used_country"),
   },
   (t) => [
     uniqueIndex("api_keys_key_hash_unique").on(t.keyHash),
+    // A key is rolled once: of two concurrent rolls the database refuses the second new key.
+    uniqueIndex("api_keys_rolled_from_unique").on(t.rolledFrom).where(sql`${t.rolledFrom} IS NOT NULL`),
     // Active list: newest first, keyset cursor on (created_at, id).
     index("api_keys_ws_created_idx").on(t.workspaceId, t.createdAt, t.id),
     // Revoked list: newest revocation first, keyset cursor on (revoked_at, id).
@@ -65,6 +78,8 @@ export const auditEvents = sqliteTable(
     clientIp: text("client_ip"),
     userAgent: text("user_agent"),
     createdAt: integer("created_at").notNull(),
+    // Action-specific facts (JSON object), e.g. {"reason":"leaked","url":"…"}; null when none.
+    details: text("details", { mode: "json" }).$type<Record<string, unknown> | null>(),
   },
   (t) => [
     // The audit list: newest first, keyset cursor on (created_at, id).
@@ -76,6 +91,30 @@ export const auditEvents = sqliteTable(
   ],
 );
 
+/**
+ * Authenticated calls per key per UTC day, written by the last-used recorder.
+ * A recorder shard writes its own running total for the day (absolute, not an
+ * increment), so a flush retried after a failure never counts a use twice; the
+ * day's count is the sum over shards.
+ */
+export const keyUsageDaily = sqliteTable(
+  "key_usage_daily",
+  {
+    keyId: text("key_id").notNull(),
+    // "YYYY-MM-DD", UTC.
+    day: text("day").notNull(),
+    shard: integer("shard").notNull(),
+    workspaceId: text("workspace_id").notNull(),
+    requests: integer("requests").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.keyId, t.day, t.shard] }),
+    // Retention deletes by day.
+    index("key_usage_daily_day_idx").on(t.day),
+  ],
+);
+
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type SourceRow = typeof sources.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
+export type KeyUsageDailyRow = typeof keyUsageDaily.$inferSelect;

@@ -17,6 +17,13 @@ export function toKeyRecord(row: ApiKeyRow) {
     expiresAt: iso(row.expiresAt),
     revokedAt: iso(row.revokedAt),
     revokedBy: row.revokedBy,
+    revocationReason: row.revocationReason,
+    rolledFrom: row.rolledFrom,
+    rolledTo: row.rolledTo,
+    ipAllowlist: row.ipAllowlist,
+    rateLimit: row.rateLimit,
+    lastUsedIp: row.lastUsedIp,
+    lastUsedCountry: row.lastUsedCountry,
   };
 }
 

@@ -36,7 +36,29 @@ export const KeyRecordSchema = z
     lastUsedAt: iso("Latest authenticated use of the key (any call that passed verification, with or without the route's scope); fresh within a few seconds; null if never used.", "2026-11-26T10:05:00.000Z"),
     expiresAt: iso("When the key stops working; null for never.", null),
     revokedAt: iso("When the key was revoked; null while active. Revocation is final.", null),
-    revokedBy: z.string().nullable().openapi({ description: "User id of the admin who revoked it.", example: null }),
+    revokedBy: z.string().nullable().openapi({
+      description: "Who revoked it: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself; null while active.",
+      example: null,
+    }),
+    revocationReason: z.enum(["admin", "leaked", "self"]).nullable().openapi({
+      description: "Why it was revoked: `admin` (from the console or API), `leaked` (reported by secret scanning), `self` (the key revoked itself); null while active.",
+      example: null,
+    }),
+    rolledFrom: z.string().nullable().openapi({ description: "The key this one replaced when it was rolled; null if it was created directly.", example: null }),
+    rolledTo: z.string().nullable().openapi({ description: "The key that replaced this one when it was rolled; null if never rolled.", example: null }),
+    ipAllowlist: z.array(z.string()).openapi({
+      description: "Client addresses the key may be used from, as normalised CIDRs; `[]` means any address.",
+      example: ["203.0.113.7/32", "2001:db8::/32"],
+    }),
+    rateLimit: z
+      .object({
+        limit: z.number().int().openapi({ description: "Calls allowed per period.", example: 100 }),
+        periodSeconds: z.number().int().openapi({ description: "The period, in seconds.", example: 60 }),
+      })
+      .nullable()
+      .openapi({ description: "Calls allowed per period for this key; null for no limit.", example: null }),
+    lastUsedIp: z.string().nullable().openapi({ description: "Client address of the latest use; null until used or when unknown.", example: "203.0.113.7" }),
+    lastUsedCountry: z.string().nullable().openapi({ description: "ISO 3166 country of the latest use, as Cloudflare saw it; null until used or when unknown.", example: "DE" }),
   })
   .openapi("ApiKey");
 

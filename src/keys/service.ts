@@ -36,6 +36,13 @@ export async function createKey(env: Env, ctx: WaitUntil, session: Session, inpu
     expiresAt: input.expiresAt ? Date.parse(input.expiresAt) : null,
     revokedAt: null,
     revokedBy: null,
+    revocationReason: null,
+    rolledFrom: null,
+    rolledTo: null,
+    ipAllowlist: [],
+    rateLimit: null,
+    lastUsedIp: null,
+    lastUsedCountry: null,
   };
   const db = database(env.DB);
   // One batch (one D1 transaction): the key never exists without its audit event.
@@ -99,10 +106,10 @@ export async function revokeKey(env: Env, id: string, actor: AuditActor) {
   // revoke only, and never without it.
   const [, , rows] = await storage("revoke_key", () =>
     db.batch([
-      insertRevokeEventIfActive(db, auditRow("api_key.revoked", actor, id, now)),
+      insertRevokeEventIfActive(db, auditRow("api_key.revoked", actor, id, now, { reason: "admin" })),
       db
         .update(apiKeys)
-        .set({ revokedAt: now, revokedBy: actor.userId })
+        .set({ revokedAt: now, revokedBy: actor.userId, revocationReason: "admin" })
         // Only the first revoke writes: revokedAt and revokedBy never change again.
         .where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt))),
       db.select().from(apiKeys).where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId))),
