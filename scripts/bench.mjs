@@ -79,7 +79,8 @@ async function main() {
   // to this terminal, which would otherwise be half of what is measured.
   const quiet = ["--var", "LOG_SUCCESSES:false"];
   const cached = startWorker("cached", 8911, quiet);
-  const naive = startWorker("no-cache", 8912, [...quiet, "--var", "BENCH_DISABLE_CACHE:1"]);
+  // The baseline is its own entry point (the same app built from naive parts), with wrangler.toml's bindings.
+  const naive = startWorker("no-cache", 8912, ["scripts/bench/naive-worker.ts", ...quiet]);
   const hashes = startWorker("hash", 8913, ["--config", "scripts/bench/hash-worker.toml"]);
   await Promise.all([ready(cached), ready(naive), ready(hashes, "/check")]);
   if ((await (await fetch(`${hashes}/check`)).text()) !== "true") throw new Error("noble and WebCrypto disagree");

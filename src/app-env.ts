@@ -1,6 +1,8 @@
 import type { Env } from "./env";
 import type { Session } from "./http/session";
 import type { VerifiedKey } from "./keys/verified-key";
+import type { AppOptions } from "./options";
+import type { Services } from "./services";
 
 export interface Principal {
   workspaceId: string;
@@ -12,6 +14,9 @@ export interface Principal {
 export interface AppEnv {
   Bindings: Env;
   Variables: {
+    /** The app's parts and options, set first of all by the request context. */
+    services: Services;
+    options: AppOptions;
     session: Session;
     apiKey: VerifiedKey;
     /** Set first by the request context: echoed in X-Request-Id, problem+json and the log line. */

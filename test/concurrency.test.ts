@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { hashKey } from "../src/keys/hash";
-import { clearKeyMemo, kvKey } from "../src/keys/lookup";
+import { kvKey } from "../src/keys/cached-key-store";
+import { freshIsolate } from "./isolate";
 import { call, createKey, session } from "./helpers";
 import { fetchWith } from "./worker";
 
@@ -15,7 +16,6 @@ const freshWs = () => `ws_race_${++n}_${crypto.randomUUID().slice(0, 8)}`;
 const use = (key: string) => call("GET", "/v1/key", { token: key });
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-beforeEach(() => clearKeyMemo());
 
 describe("a revoke racing many uses of the same key", () => {
   it("once the revoke has returned, no later request in this isolate succeeds", async () => {
@@ -23,7 +23,7 @@ describe("a revoke racing many uses of the same key", () => {
       const admin = await session(freshWs());
       const k = await createKey(admin);
       // Cold: the first uses are still reading KV/D1 while the revoke runs.
-      clearKeyMemo();
+      freshIsolate();
       const before: Promise<Response>[] = [];
       for (let i = 0; i < 50; i++) before.push(use(k.key));
       const revoking = call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
@@ -50,7 +50,7 @@ describe("a revoke racing many uses of the same key", () => {
     const admin = await session(freshWs());
     const k = await createKey(admin);
     await use(k.key);
-    clearKeyMemo();
+    freshIsolate();
     // A KV that answers with what it held *before* the revoke, but only once let go.
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -84,7 +84,7 @@ describe("a revoke racing many uses of the same key", () => {
     await env.KEY_CACHE.delete(kvKey(hashKey(k.key)));
     // Each of these reads D1 and refills KV in waitUntil, racing the revoke's own KV write.
     const uses = Array.from({ length: 20 }, () => {
-      clearKeyMemo();
+      freshIsolate();
       return fetchWith({}, "GET", "/v1/key", { token: k.key });
     });
     const revoked = await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
@@ -92,7 +92,7 @@ describe("a revoke racing many uses of the same key", () => {
     await Promise.all(uses); // fetchWith waits for each request's waitUntil work
     const cached = await env.KEY_CACHE.get<{ revokedAt: number | null }>(kvKey(hashKey(k.key)), "json");
     expect(cached?.revokedAt).toEqual(expect.any(Number));
-    clearKeyMemo(); // a fresh isolate in this location reads KV
+    freshIsolate(); // a fresh isolate in this location reads KV
     expect((await use(k.key)).status).toBe(401);
   });
 });

@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../src/index";
+import { isolate } from "./isolate";
 import { session } from "./helpers";
 
 const CONSOLE = "https://console.example.com";
@@ -21,8 +21,7 @@ async function fromPage(
   }
   const request = new Request(`https://owlish.test${path}`, init);
   const ctx = createExecutionContext();
-  const bindings = allowed === undefined ? env : { ...env, CORS_ALLOWED_ORIGINS: allowed };
-  const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, bindings, ctx);
+  const response = await isolate().fetch(request, allowed === undefined ? {} : { CORS_ALLOWED_ORIGINS: allowed }, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }

@@ -1,8 +1,8 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import { isolate, type RequestInit } from "./isolate";
 
 export const SECRET = env.SESSION_SECRET;
-const BASE = "https://owlish.test";
 
 const b64url = (s: string | Uint8Array) => {
   const bytes = typeof s === "string" ? new TextEncoder().encode(s) : s;
@@ -29,23 +29,17 @@ export async function session(ws = "ws_a", role: "admin" | "member" = "admin", s
   return signToken({ sub, ws, role, iat: now, exp: now + 3600 });
 }
 
-/** Calls the worker through its real fetch handler, as an HTTP client would. */
-export function call(method: string, path: string, init: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
-  const headers = new Headers(init.headers);
-  if (init.token) headers.set("Authorization", `Bearer ${init.token}`);
-  let body: string | undefined;
-  if (init.body !== undefined) {
-    body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
-    if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
-  }
-  return exports.default.fetch(new Request(BASE + path, { method, headers, body }));
+/** Calls the current test isolate's app, as an HTTP client would. */
+export function call(method: string, path: string, init: RequestInit = {}) {
+  return isolate().call(method, path, init);
 }
 
 export async function createKey(
   token: string,
   body: { name?: string; scopes?: string[]; expiresAt?: string | null } = {},
 ): Promise<{ id: string; key: string; prefix: string; [k: string]: unknown }> {
-  const res = await call("POST", "/v1/api-keys", {
+  // Settled: the key's KV copy is written before the test goes on, as it would be long before a real client's first use.
+  const res = await isolate().settled({}, "POST", "/v1/api-keys", {
     token,
     body: { name: "test key", scopes: ["sources:read", "sources:write", "sources:delete"], ...body },
   });
@@ -57,3 +51,7 @@ export async function problem(res: Response) {
   expect(res.headers.get("Content-Type")).toBe("application/problem+json");
   return (await res.json()) as { type: string; title: string; status: number; detail: string; code: string; errors?: { path: string; message: string }[]; requiredScope?: string };
 }
+
+let wsCounter = 0;
+/** A workspace id no other test uses, so one test's keys never show up in another's lists or counts. */
+export const freshWs = (label = "ws") => `${label}_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;

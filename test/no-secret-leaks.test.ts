@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
 import { MAX_BODY_BYTES } from "../src/app";
-import { clearKeyMemo } from "../src/keys/lookup";
+import { freshIsolate } from "./isolate";
 import { call, createKey, problem, session, signToken } from "./helpers";
 import { fetchWith, unreachableD1 } from "./worker";
 
@@ -45,7 +45,7 @@ const requestLines = (lines: string[]): RequestLine[] =>
 
 let capture: ReturnType<typeof captureConsole>;
 beforeEach(() => {
-  clearKeyMemo();
+  freshIsolate();
   capture = captureConsole();
 });
 afterEach(() => capture.restore());
@@ -107,7 +107,7 @@ describe("logs", () => {
     // D1 failing while running a query: the driver's error carries the query's bound values.
     const failingStatement: object = new Proxy({}, { get: (_t, p) => (p === "bind" ? () => failingStatement : () => Promise.reject(new Error("D1_ERROR: reset"))) });
     const queryFailingD1 = { prepare: () => failingStatement, batch: () => Promise.reject(new Error("D1_ERROR: reset")) } as unknown as D1Database;
-    clearKeyMemo();
+    freshIsolate();
     await fetchWith({ DB: queryFailingD1, KEY_CACHE: failingKv }, "GET", "/v1/key", { token: k.key });
     await fetchWith({ DB: queryFailingD1 }, "GET", `/v1/api-keys/${k.id}`, { token: admin, headers: { "User-Agent": "ua-in-a-query" } });
     await fetchWith({ DB: unreachableD1() }, "POST", "/v1/api-keys", { token: admin, body: { name: "x", scopes: ["sources:read"] } });

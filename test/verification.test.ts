@@ -1,13 +1,13 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { hashKey } from "../src/keys/hash";
-import { clearKeyMemo, kvKey } from "../src/keys/lookup";
+import { kvKey } from "../src/keys/cached-key-store";
+import { freshIsolate } from "./isolate";
 import { call, createKey, problem, session } from "./helpers";
 import { counted, fetchWith, unreachableD1 } from "./worker";
 
 const use = (key: string) => call("GET", "/v1/key", { token: key });
 
-beforeEach(() => clearKeyMemo());
 
 describe("revocation", () => {
   it("stops a warm key at once in the isolate and location that revoked it", async () => {
@@ -31,7 +31,7 @@ describe("revocation", () => {
     await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
     const cached = await env.KEY_CACHE.get<{ revokedAt: number | null }>(kvKey(hashKey(k.key)), "json");
     expect(cached?.revokedAt).toEqual(expect.any(Number));
-    clearKeyMemo(); // a fresh isolate: nothing in memory, KV answers
+    freshIsolate(); // a fresh isolate: nothing in memory, KV answers
     expect((await problem(await use(k.key))).code).toBe("revoked_api_key");
   });
 
@@ -40,7 +40,7 @@ describe("revocation", () => {
     const k = await createKey(admin);
     await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
     await env.KEY_CACHE.delete(kvKey(hashKey(k.key)));
-    clearKeyMemo();
+    freshIsolate();
     expect((await problem(await use(k.key))).code).toBe("revoked_api_key");
     const again = await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
     expect((await again.json<{ revokedAt: string }>()).revokedAt).not.toBeNull();

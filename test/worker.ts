@@ -1,31 +1,14 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import worker from "../src/index";
 import type { Env } from "../src/env";
+import { isolate, type RequestInit } from "./isolate";
 
 /**
- * Calls the worker's fetch handler with an env of our choosing (for example a
+ * Calls the current test isolate with an env of our choosing (for example a
  * D1 binding that fails) and waits for its waitUntil work, so tests can see
  * what a request did after its response.
  */
-export async function fetchWith(
-  overrides: Partial<Env>,
-  method: string,
-  path: string,
-  init: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Response> {
-  const headers = new Headers(init.headers);
-  if (init.token) headers.set("Authorization", `Bearer ${init.token}`);
-  if (init.body !== undefined) headers.set("Content-Type", "application/json");
-  const request = new Request(`https://owlish.test${path}`, {
-    method,
-    headers,
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const ctx = createExecutionContext();
-  const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
-  return response;
+export function fetchWith(overrides: Partial<Env>, method: string, path: string, init: RequestInit = {}): Promise<Response> {
+  return isolate().settled(overrides, method, path, init);
 }
 
 /** A D1 binding whose every operation fails, like an unreachable database. */
@@ -51,3 +34,5 @@ export function counted<T extends object>(target: T): { binding: T; calls: Recor
   });
   return { binding, calls };
 }
+
+export { env };

@@ -1,6 +1,6 @@
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { Problem, unavailable } from "../http/problem";
-import { log } from "../http/log";
+import { errorMessage, log } from "../log";
 import * as schema from "./schema";
 
 export type Db = DrizzleD1Database<typeof schema>;
@@ -30,12 +30,4 @@ export async function storage<T>(what: string, op: () => Promise<T>): Promise<T>
     log("error", "storage_error", { op: what, error: errorMessage(error) });
     throw unavailable();
   }
-}
-
-export function errorMessage(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : "";
-  // drizzle's "Failed query: <sql>\nparams: <values>" would write bound values
-  // (key hashes, names, client IPs) into the logs: keep the SQL, drop the values.
-  const message = (error instanceof Error ? error.message : String(error)).replace(/\nparams: [\s\S]*$/, "");
-  return message.slice(0, 300) + cause.slice(0, 300);
 }

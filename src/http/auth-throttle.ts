@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { errorMessage } from "../db/client";
-import { log } from "./log";
+import { errorMessage, log } from "../log";
 import { Problem, type ProblemCode } from "./problem";
 
 /**
@@ -23,8 +22,6 @@ import { Problem, type ProblemCode } from "./problem";
  */
 const COUNTED: ReadonlySet<ProblemCode> = new Set(["invalid_credentials", "revoked_api_key", "expired_credentials"]);
 
-export const DEFAULT_AUTH_FAILURE_PERIOD_SECONDS = 60;
-
 export async function throttleFailedAuth(c: Context<AppEnv>, refused: Problem): Promise<Problem> {
   if (refused.status !== 401 || !COUNTED.has(refused.code)) return refused;
   const limiter = c.env.AUTH_FAILURES;
@@ -44,20 +41,14 @@ export async function throttleFailedAuth(c: Context<AppEnv>, refused: Problem): 
     return refused;
   }
   if (allowed) return refused;
-  const retryAfter = periodSeconds(c.env.AUTH_FAILURE_PERIOD_SECONDS);
+  const retryAfter = c.var.options.authFailurePeriodSeconds;
   log("warn", "auth_throttled", { requestId: c.get("requestId"), clientBucket: clientBucket(ip), refused: refused.code });
   return new Problem(
-    429,
     "too_many_requests",
     `Too many failed authentications from this address; retry in ${retryAfter} seconds with a valid credential.`,
     {},
     { "Retry-After": String(retryAfter) },
   );
-}
-
-function periodSeconds(raw: string | undefined): number {
-  const n = Number(raw ?? DEFAULT_AUTH_FAILURE_PERIOD_SECONDS);
-  return Number.isInteger(n) && n > 0 ? n : DEFAULT_AUTH_FAILURE_PERIOD_SECONDS;
 }
 
 /**

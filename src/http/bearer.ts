@@ -1,4 +1,4 @@
-import { Problem, unauthorized } from "./problem";
+import { Problem } from "./problem";
 
 /**
  * The credential from `Authorization: Bearer <token>`. The scheme word is
@@ -6,11 +6,8 @@ import { Problem, unauthorized } from "./problem";
  */
 export function bearerToken(header: string | undefined): string {
   const match = header?.match(/^\s*bearer\s+(\S+)\s*$/i);
-  if (!match) {
-    throw new Problem(401, "missing_credentials", "Send Authorization: Bearer <token>.");
-  }
+  if (!match) throw new Problem("missing_credentials", "Send Authorization: Bearer <token>.");
   return match[1]!;
 }
 
-export const invalidCredentials = (detail = "The credentials are not valid.") =>
-  unauthorized("invalid_credentials", detail);
+export const invalidCredentials = (detail = "The credentials are not valid.") => new Problem("invalid_credentials", detail);

@@ -1,8 +1,7 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
 import type { AppEnv } from "../app-env";
-import { ERROR_CODE_LIST, ERROR_CODES, errorCodeDescriptions } from "./error-codes";
-import { invalidRequest, Problem, problemBody, type FieldError, type ProblemCode } from "./problem";
+import { invalidRequest, Problem, PROBLEM_CODES, problemBody, PROBLEMS, type FieldError, type ProblemCode, type ProblemExtra } from "./problem";
 
 export const ProblemSchema = z
   .object({
@@ -10,10 +9,10 @@ export const ProblemSchema = z
     title: z.string().openapi({ description: "A short human summary of the kind of problem; the same for every occurrence of a code.", example: "Invalid request" }),
     status: z.number().int().openapi({ description: "The HTTP status code, repeated in the body.", example: 400 }),
     detail: z.string().openapi({ description: "What went wrong with this request, for people; do not parse it.", example: "The request body is not valid." }),
-    code: z.enum(ERROR_CODE_LIST).openapi({
+    code: z.enum(PROBLEM_CODES).openapi({
       description: "Stable machine-readable code; branch on this. Each code with its status and meaning is listed in `x-enumDescriptions`.",
       example: "invalid_request",
-      "x-enumDescriptions": errorCodeDescriptions,
+      "x-enumDescriptions": Object.fromEntries(PROBLEM_CODES.map((code) => [code, `${PROBLEMS[code].status}: ${PROBLEMS[code].meaning}`])),
     }),
     errors: z
       .array(
@@ -32,35 +31,53 @@ export const ProblemSchema = z
   })
   .openapi("Problem");
 
-/** A problem response, with an example body made exactly as the error handler makes one. */
-const problem = (description: string, code: ProblemCode, detail: string, extra: ConstructorParameters<typeof Problem>[3] = {}) => ({
-  description,
-  content: {
-    "application/problem+json": {
-      schema: ProblemSchema,
-      example: { ...problemBody(new Problem(ERROR_CODES[code].status, code, detail, extra)), requestId: "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40" },
-    },
-  },
-});
+const EXAMPLE_REQUEST_ID = "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40";
 
-export const errorResponses = {
-  400: problem("invalid_request: the body, query or JSON is not valid.", "invalid_request", "The request body is not valid.", {
-    errors: [{ path: "name", message: "Too small: expected string to have >=1 characters" }],
-  }),
-  401: problem("missing_credentials, invalid_credentials, revoked_api_key or expired_credentials.", "revoked_api_key", "This API key was revoked."),
-  403: problem("forbidden (member session) or insufficient_scope (key without the scope).", "insufficient_scope", "This API key lacks the sources:write scope.", {
-    requiredScope: "sources:write",
-  }),
-  404: problem("not_found: no such resource in this workspace.", "not_found", "No such resource in this workspace."),
-  429: problem("too_many_requests: too many failed authentications from this client IP; wait Retry-After seconds.", "too_many_requests", "Too many failed authentications. Retry later."),
-  503: problem("unavailable: storage is unreachable; nothing was done. Retry.", "unavailable", "Storage is unreachable; the request was not processed. Retry shortly."),
-} as const;
+const EXAMPLE_EXTRA: Partial<Record<ProblemCode, ProblemExtra>> = {
+  invalid_request: { errors: [{ path: "name", message: "Too small: expected string to have >=1 characters" }] },
+  insufficient_scope: { requiredScope: "sources:write" },
+};
 
-export const bodyErrorResponses = {
-  ...errorResponses,
-  413: problem("payload_too_large: the body exceeds the size limit.", "payload_too_large", "The request body exceeds 1048576 bytes."),
-  415: problem("unsupported_media_type: send Content-Type: application/json.", "unsupported_media_type", "Send the body as JSON with Content-Type: application/json."),
-} as const;
+/**
+ * The documented error responses of a route, grouped by status from the
+ * problem table: each status lists its codes, with an example body made
+ * exactly as the error handler makes one.
+ */
+export function problemResponses<const C extends ProblemCode>(codes: readonly C[]) {
+  const byStatus = new Map<number, ProblemCode[]>();
+  for (const code of new Set(codes)) {
+    const status = PROBLEMS[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const out: Record<number, { description: string; content: { "application/problem+json": { schema: typeof ProblemSchema; examples: Record<string, { summary: string; value: unknown }> } } }> = {};
+  for (const [status, group] of [...byStatus].sort(([a], [b]) => a - b)) {
+    out[status] = {
+      description: group.map((code) => `\`${code}\`: ${PROBLEMS[code].meaning}`).join(" "),
+      content: {
+        "application/problem+json": {
+          schema: ProblemSchema,
+          examples: Object.fromEntries(
+            group.map((code) => [
+              code,
+              {
+                summary: PROBLEMS[code].title,
+                value: { ...problemBody(new Problem(code, PROBLEMS[code].example, EXAMPLE_EXTRA[code])), requestId: EXAMPLE_REQUEST_ID },
+              },
+            ]),
+          ),
+        },
+      },
+    };
+  }
+  return out as Record<StatusOf<C>, (typeof out)[number]>;
+}
+
+type StatusOf<C extends ProblemCode> = (typeof PROBLEMS)[C]["status"];
+
+/** Problems any route can answer with, whatever its authentication. */
+export const COMMON_PROBLEMS = ["not_found", "unavailable"] as const satisfies readonly ProblemCode[];
+/** Problems of a route that reads a JSON body, on top of the common ones. */
+export const BODY_PROBLEMS = ["invalid_request", "payload_too_large", "unsupported_media_type"] as const satisfies readonly ProblemCode[];
 
 export function listSchema<T extends z.ZodTypeAny>(item: T, name: string) {
   return z

@@ -1,74 +1,174 @@
 import type { Context } from "hono";
 
-export type ProblemCode =
-  | "missing_credentials"
-  | "invalid_credentials"
-  | "revoked_api_key"
-  | "expired_credentials"
-  | "insufficient_scope"
-  | "forbidden"
-  | "invalid_request"
-  | "not_found"
-  | "method_not_allowed"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "too_many_requests"
-  | "unavailable"
-  | "internal_error";
+interface ProblemKind {
+  status: number;
+  /** The same for every occurrence of the code (RFC 9457 `title`). */
+  title: string;
+  /** What a client should make of it: shown in the OpenAPI document and /docs. */
+  meaning: string;
+  /** A typical `detail`, for the documented example bodies. */
+  example: string;
+}
+
+/**
+ * Every problem the service can answer with. The code decides the status, so a
+ * thrower names the code only and the two cannot disagree; the OpenAPI document
+ * and /docs are generated from this table too.
+ */
+export const PROBLEMS = {
+  missing_credentials: {
+    status: 401,
+    title: "Missing credentials",
+    meaning: "No Authorization header, or not `Bearer <token>`. Send the session token or API key.",
+    example: "Send Authorization: Bearer <token>.",
+  },
+  invalid_credentials: {
+    status: 401,
+    title: "Invalid credentials",
+    meaning: "Unknown, malformed or mistyped API key (bad checksum), or a session token that is not valid. Check what you send.",
+    example: "The API key is not recognised.",
+  },
+  revoked_api_key: {
+    status: 401,
+    title: "API key revoked",
+    meaning: "The API key was revoked. Revocation is final: create a new key.",
+    example: "The API key has been revoked.",
+  },
+  expired_credentials: {
+    status: 401,
+    title: "Credentials expired",
+    meaning: "The API key's expiresAt has passed (or its roll overlap ended), or the session expired. Use the new key or sign in again.",
+    example: "The API key has expired.",
+  },
+  invalid_signature: {
+    status: 401,
+    title: "Invalid signature",
+    meaning: "A secret scanning report whose signature is missing or does not verify with the sender's public key. Nothing was done.",
+    example: "The report's signature does not verify.",
+  },
+  insufficient_scope: {
+    status: 403,
+    title: "Insufficient scope",
+    meaning: "The API key lacks the scope the route needs; `requiredScope` names it.",
+    example: "This API key lacks the sources:write scope.",
+  },
+  ip_not_allowed: {
+    status: 403,
+    title: "IP address not allowed",
+    meaning: "The API key has an IP allowlist and the call came from an address outside it.",
+    example: "This API key may not be used from this address.",
+  },
+  forbidden: {
+    status: 403,
+    title: "Forbidden",
+    meaning: "A member session called a key route; only workspace admins manage keys.",
+    example: "Only workspace admins can manage API keys.",
+  },
+  invalid_request: {
+    status: 400,
+    title: "Invalid request",
+    meaning: "The body, query or path is not valid, or the JSON is malformed; `errors` lists each bad field.",
+    example: "The request body is not valid.",
+  },
+  not_found: {
+    status: 404,
+    title: "Not found",
+    meaning: "No such route, or no such resource in this workspace (another workspace's resources look the same).",
+    example: "No such resource in this workspace.",
+  },
+  method_not_allowed: {
+    status: 405,
+    title: "Method not allowed",
+    meaning: "The path exists but not with this method; the Allow header lists the methods.",
+    example: "Use GET, HEAD on this route.",
+  },
+  conflict: {
+    status: 409,
+    title: "Conflict",
+    meaning: "The key's state does not allow this: it is revoked, or it was already rolled.",
+    example: "This API key is revoked; it cannot be changed.",
+  },
+  payload_too_large: {
+    status: 413,
+    title: "Payload too large",
+    meaning: "The request body is larger than the route accepts (1 MiB; 1 000 tokens for a secret scanning report).",
+    example: "The request body exceeds 1048576 bytes.",
+  },
+  unsupported_media_type: {
+    status: 415,
+    title: "Unsupported media type",
+    meaning: "The body is not sent as `Content-Type: application/json`.",
+    example: "Send the body as JSON with Content-Type: application/json.",
+  },
+  rate_limited: {
+    status: 429,
+    title: "Rate limit exceeded",
+    meaning: "The API key's own rate limit is used up for this period; wait `Retry-After` seconds. The RateLimit headers say how much is left.",
+    example: "This API key's rate limit of 100 calls per 60 seconds is used up.",
+  },
+  too_many_requests: {
+    status: 429,
+    title: "Too many requests",
+    meaning: "Too many failed authentications from this client; wait `Retry-After` seconds.",
+    example: "Too many failed authentications from this address; retry in 60 seconds with a valid credential.",
+  },
+  unavailable: {
+    status: 503,
+    title: "Service unavailable",
+    meaning: "Storage (or a service the call needs) is unreachable; nothing was done and no request is let through unverified. Retry after `Retry-After`.",
+    example: "Storage is unreachable; the request was not processed. Retry shortly.",
+  },
+  internal_error: {
+    status: 500,
+    title: "Internal error",
+    meaning: "An unexpected failure on our side. Retry; report it with the requestId if it persists.",
+    example: "Something went wrong on our side.",
+  },
+} as const satisfies Record<string, ProblemKind>;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+export const PROBLEM_CODES = Object.keys(PROBLEMS) as [ProblemCode, ...ProblemCode[]];
 
 export interface FieldError {
   path: string;
   message: string;
 }
 
-const TITLES: Record<ProblemCode, string> = {
-  missing_credentials: "Missing credentials",
-  invalid_credentials: "Invalid credentials",
-  revoked_api_key: "API key revoked",
-  expired_credentials: "Credentials expired",
-  insufficient_scope: "Insufficient scope",
-  forbidden: "Forbidden",
-  invalid_request: "Invalid request",
-  not_found: "Not found",
-  method_not_allowed: "Method not allowed",
-  payload_too_large: "Payload too large",
-  unsupported_media_type: "Unsupported media type",
-  too_many_requests: "Too many requests",
-  unavailable: "Service unavailable",
-  internal_error: "Internal error",
-};
+export interface ProblemExtra {
+  errors?: FieldError[];
+  requiredScope?: string;
+}
 
 /**
  * A failure with a client-visible meaning. Thrown anywhere on the request
- * path; the app's error handler is the one place that renders it.
+ * path; the app's error handler is the one place that renders it. `reason`
+ * is for the log only and never reaches the client.
  */
 export class Problem extends Error {
+  readonly status: number;
+
   constructor(
-    readonly status: number,
     readonly code: ProblemCode,
-    readonly detail: string,
-    readonly extra: { errors?: FieldError[]; requiredScope?: string } = {},
+    readonly detail: string = PROBLEMS[code].example,
+    readonly extra: ProblemExtra = {},
     readonly headers: Record<string, string> = {},
+    readonly reason?: string,
   ) {
     super(detail);
     this.name = "Problem";
+    this.status = PROBLEMS[code].status;
   }
 }
 
-export const unauthorized = (code: ProblemCode, detail: string) => new Problem(401, code, detail);
-export const notFound = (detail = "No such resource in this workspace.") =>
-  new Problem(404, "not_found", detail);
-export const unavailable = () =>
-  new Problem(503, "unavailable", "Storage is unreachable; the request was not processed. Retry shortly.", {}, {
-    "Retry-After": "1",
-  });
-export const invalidRequest = (detail: string, errors: FieldError[] = []) =>
-  new Problem(400, "invalid_request", detail, { errors });
+export const notFound = (detail = "No such resource in this workspace.") => new Problem("not_found", detail);
+export const unavailable = (detail: string = PROBLEMS.unavailable.example, reason?: string) =>
+  new Problem("unavailable", detail, {}, { "Retry-After": "1" }, reason);
+export const invalidRequest = (detail: string, errors: FieldError[] = []) => new Problem("invalid_request", detail, { errors });
 
 export function problemBody(p: Problem, requestId?: string) {
   return {
     type: `https://owlish.bot/docs/errors#${p.code}`,
-    title: TITLES[p.code],
+    title: PROBLEMS[p.code].title,
     status: p.status,
     detail: p.detail,
     code: p.code,
@@ -80,12 +180,15 @@ export function problemBody(p: Problem, requestId?: string) {
   };
 }
 
+// RFC 6750 §3: every 401 to a bearer client names the scheme; `invalid_signature`
+// is for GitHub's webhook, which authenticates by signature, not by bearer token.
+const NO_CHALLENGE: ReadonlySet<ProblemCode> = new Set(["invalid_signature"]);
+
 export function problemResponse(c: Context, p: Problem): Response {
   const headers = new Headers(p.headers);
   headers.set("Content-Type", "application/problem+json");
   headers.set("Cache-Control", "no-store");
-  // RFC 6750: every 401 names the scheme the client should use.
-  if (p.status === 401) headers.set("WWW-Authenticate", `Bearer error="invalid_token"`);
+  if (p.status === 401 && !NO_CHALLENGE.has(p.code)) headers.set("WWW-Authenticate", `Bearer error="invalid_token"`);
   if (p.code === "missing_credentials") headers.set("WWW-Authenticate", "Bearer");
   if (p.code === "insufficient_scope")
     headers.set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="${p.extra.requiredScope}"`);

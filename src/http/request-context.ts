@@ -2,7 +2,9 @@ import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { log } from "./log";
+import type { AppOptions } from "../options";
+import type { Services } from "../services";
+import { log } from "../log";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
 
@@ -21,9 +23,12 @@ export const REQUEST_ID_HEADER = "X-Request-Id";
  * *pattern* rather than the path (a mistaken client may put a key in a path),
  * the status and the outcome. Never a header, a query, a body or a credential.
  */
-export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
+export function requestContext(options: AppOptions, services: Services) {
+  return createMiddleware<AppEnv>(async (c, next) => {
   const requestId = crypto.randomUUID();
   c.set("requestId", requestId);
+  c.set("options", options);
+  c.set("services", services);
   const started = Date.now();
   await next();
   c.header(REQUEST_ID_HEADER, requestId);
@@ -35,7 +40,7 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   // At high volume, logging every success is the largest cost left on the hot
   // path (and in `wrangler dev`, which streams each line to the terminal, it
   // halves throughput): LOG_SUCCESSES = "false" keeps only refusals and errors.
-  if (status < 400 && c.env.LOG_SUCCESSES === "false") return;
+  if (status < 400 && !options.logSuccesses) return;
   const principal = c.get("principal");
   log(status >= 500 ? "error" : "info", "request", {
     requestId,
@@ -48,7 +53,8 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
     workspaceId: principal?.workspaceId,
     durationMs: Date.now() - started,
   });
-});
+  });
+}
 
 /** The registered path of the endpoint that answered, e.g. `/v1/sources/:id`; "unmatched" for 404s. */
 function routePattern(c: Context<AppEnv>): string {

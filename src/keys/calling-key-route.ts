@@ -1,8 +1,7 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import { errorResponses, jsonResponse, openApiRouter } from "../http/openapi";
-import { requireKey } from "./require-key";
+import { z } from "@hono/zod-openapi";
+import { jsonResponse, openApiRouter } from "../http/openapi";
+import { keyRoute } from "../http/route-auth";
 import { ScopeSchema } from "./schemas";
-
 
 const CallingKeySchema = z
   .object({
@@ -15,32 +14,28 @@ const CallingKeySchema = z
   })
   .openapi("CallingKey", { description: "The API key that made the call, as the service sees it. Never the secret." });
 
-export const callingKeyRoute = openApiRouter();
+export const getCallingKeyRoute = keyRoute(null, {
+  method: "get",
+  path: "/v1/key",
+  tags: ["API keys"],
+  operationId: "getCallingKey",
+  summary: "Describe the calling key",
+  description: "A cheap way for a script to check its key and see its scopes.",
+  responses: { 200: jsonResponse(CallingKeySchema, "The key that made this call.") },
+});
 
-callingKeyRoute.openapi(
-  createRoute({
-    method: "get",
-    path: "/v1/key",
-    tags: ["API keys"],
-    security: [{ apiKey: [] }],
-    operationId: "getCallingKey",
-    summary: "Describe the calling key",
-    description: "Any valid key may call this: a cheap way for a script to check its key and see its scopes.",
-    middleware: [requireKey()] as const,
-    responses: { 200: jsonResponse(CallingKeySchema, "The key that made this call."), ...errorResponses },
-  }),
-  (c) => {
-    const k = c.get("apiKey");
-    return c.json(
-      {
-        id: k.id,
-        name: k.name,
-        prefix: k.prefix,
-        scopes: k.scopes,
-        workspaceId: k.workspaceId,
-        expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
-      },
-      200,
-    );
-  },
-);
+/** What an API key can ask about itself. */
+export const callingKeyRoutes = openApiRouter().openapi(getCallingKeyRoute, (c) => {
+  const k = c.var.apiKey;
+  return c.json(
+    {
+      id: k.id,
+      name: k.name,
+      prefix: k.prefix,
+      scopes: k.scopes,
+      workspaceId: k.workspaceId,
+      expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
+    },
+    200,
+  );
+});

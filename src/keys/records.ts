@@ -36,5 +36,7 @@ export function toVerifiedKey(row: ApiKeyRow): VerifiedKey {
     scopes: row.scopes as Scope[],
     expiresAt: row.expiresAt,
     revokedAt: row.revokedAt,
+    ipAllowlist: row.ipAllowlist,
+    rateLimit: row.rateLimit,
   };
 }

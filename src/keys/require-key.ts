@@ -1,11 +1,9 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
 import { bearerToken, invalidCredentials } from "../http/bearer";
-import { Problem, unauthorized } from "../http/problem";
-import { reportUse, writeUseDirectly } from "../usage/report-use";
+import { Problem } from "../http/problem";
 import { isWellFormedKey } from "./format";
 import { hashKey } from "./hash";
-import { findKeyByHash } from "./lookup";
 import type { Scope } from "./scopes";
 
 /**
@@ -18,23 +16,35 @@ export function requireKey(scope?: Scope) {
     const presented = bearerToken(c.req.header("Authorization"));
     if (!isWellFormedKey(presented)) throw invalidCredentials("The API key is malformed or mistyped.");
 
-    const key = await findKeyByHash(c.env, hashKey(presented), c.executionCtx);
+    const { keys, usage } = c.var.services;
+    const key = await keys.find(c.env, hashKey(presented), c.executionCtx);
     if (!key) throw invalidCredentials("The API key is not recognised.");
     c.set("principal", { workspaceId: key.workspaceId, keyId: key.id });
-    if (key.revokedAt !== null) throw unauthorized("revoked_api_key", "The API key has been revoked.");
+    if (key.revokedAt !== null) throw new Problem("revoked_api_key", "The API key has been revoked.");
     if (key.expiresAt !== null && key.expiresAt <= Date.now()) {
-      throw unauthorized("expired_credentials", "The API key has expired.");
+      throw new Problem("expired_credentials", "The API key has expired.");
     }
 
     // An authenticated call counts as a use even if it lacks the scope: it
     // tells the admin which integration still holds the key.
-    if (c.env.BENCH_DISABLE_CACHE === "1") await writeUseDirectly(c.env, key.id);
-    else reportUse(c.env, c.executionCtx, key.workspaceId, key.id);
+    await usage.report(c.env, c.executionCtx, {
+      workspaceId: key.workspaceId,
+      keyId: key.id,
+      at: Date.now(),
+      ip: c.req.header("CF-Connecting-IP")?.slice(0, 64) ?? null,
+      country: countryOf(c.req.raw),
+    });
 
     if (scope && !key.scopes.includes(scope)) {
-      throw new Problem(403, "insufficient_scope", `This API key lacks the ${scope} scope.`, { requiredScope: scope });
+      throw new Problem("insufficient_scope", `This API key lacks the ${scope} scope.`, { requiredScope: scope });
     }
     c.set("apiKey", key);
     await next();
   });
+}
+
+/** Cloudflare's ISO 3166 country of the caller; absent locally and in tests. */
+function countryOf(request: Request): string | null {
+  const country = (request as Request & { cf?: { country?: unknown } }).cf?.country;
+  return typeof country === "string" && /^[A-Z0-9]{2}$/.test(country) ? country : null;
 }

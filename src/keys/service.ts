@@ -1,17 +1,18 @@
 import { and, desc, eq, isNotNull, isNull, type SQL } from "drizzle-orm";
 import { after } from "../db/keyset";
-import { database, errorMessage, storage } from "../db/client";
+import { database, storage } from "../db/client";
+import { errorMessage, log } from "../log";
 import { apiKeys, type ApiKeyRow } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { decodeCursor, page } from "../http/cursor";
-import { log } from "../http/log";
 import { notFound } from "../http/problem";
 import type { Session } from "../http/session";
 import { auditRow, insertAuditEvent, insertRevokeEventIfActive, type AuditActor } from "../audit/events";
 import { newId } from "../ids";
 import { displayPrefix, generateKey } from "./format";
 import { hashKey } from "./hash";
-import { rememberKey, writeKv } from "./lookup";
+import { readKeyByHash } from "./key-by-hash";
+import type { KeyStore } from "./key-store";
 import { toKeyRecord, toVerifiedKey } from "./records";
 import type { Scope } from "./scopes";
 
@@ -21,7 +22,7 @@ export interface CreateKeyInput {
   expiresAt?: string | null;
 }
 
-export async function createKey(env: Env, ctx: WaitUntil, session: Session, input: CreateKeyInput, actor: AuditActor) {
+export async function createKey(env: Env, ctx: WaitUntil, keys: KeyStore, session: Session, input: CreateKeyInput, actor: AuditActor) {
   const key = generateKey();
   const row: ApiKeyRow = {
     id: newId("key"),
@@ -52,7 +53,7 @@ export async function createKey(env: Env, ctx: WaitUntil, session: Session, inpu
   // Warm KV so the key's first use anywhere needs no D1 read. Not required for
   // correctness: a miss falls through to D1, which refills KV.
   ctx.waitUntil(
-    writeKv(env, row.keyHash, toVerifiedKey(row)).catch((error) =>
+    keys.publish(env, row.keyHash, toVerifiedKey(row)).catch((error) =>
       log("warn", "kv_warm_failed", { keyId: row.id, error: errorMessage(error) }),
     ),
   );
@@ -96,9 +97,8 @@ export async function getKey(env: Env, workspaceId: string, id: string) {
 /**
  * Revocation is final and idempotent. Order: D1 (the source of truth), then
  * this isolate's memo, then KV, so the key fails at once where it was revoked.
- * KV is rewritten on every call, so a retry after a failed KV write repairs it.
  */
-export async function revokeKey(env: Env, id: string, actor: AuditActor) {
+export async function revokeKey(env: Env, ctx: WaitUntil, keys: KeyStore, id: string, actor: AuditActor) {
   const { workspaceId } = actor;
   const db = database(env.DB);
   const now = Date.now();
@@ -117,10 +117,44 @@ export async function revokeKey(env: Env, id: string, actor: AuditActor) {
   );
   const row = rows[0];
   if (!row) throw notFound("No API key with this id in this workspace.");
-  const verified = toVerifiedKey(row);
-  rememberKey(row.keyHash, verified);
-  await storage("revoke_key_kv", () => writeKv(env, row.keyHash, verified));
+  await publishChange(env, ctx, keys, row);
   return toKeyRecord(row);
+}
+
+/** Attempts and spacing of the background repair of a KV write that failed. */
+const KV_REPAIR_DELAYS_MS = [1_000, 5_000, 30_000];
+
+/**
+ * After D1 committed a change to a key: this isolate's memo at once, then KV.
+ * The change is already true (and audited) when KV fails, so the caller is
+ * told it happened; KV is repaired in the background, retrying, and until then
+ * other locations keep the old state for up to the revocation bound plus the
+ * time the repair takes (each failure is logged).
+ */
+export async function publishChange(env: Env, ctx: WaitUntil, keys: KeyStore, row: ApiKeyRow): Promise<void> {
+  const verified = toVerifiedKey(row);
+  keys.remember(row.keyHash, verified);
+  try {
+    await keys.publish(env, row.keyHash, verified);
+  } catch (error) {
+    log("error", "kv_publish_failed", { keyId: row.id, error: errorMessage(error) });
+    ctx.waitUntil(repairKv(env, keys, row.id, row.keyHash));
+  }
+}
+
+async function repairKv(env: Env, keys: KeyStore, keyId: string, hash: string): Promise<void> {
+  for (const delay of KV_REPAIR_DELAYS_MS) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    try {
+      // Re-read D1 so the repair writes the latest state, not the one that failed.
+      const fresh = await readKeyByHash(env, hash);
+      if (fresh) await keys.publish(env, hash, fresh);
+      log("info", "kv_publish_repaired", { keyId });
+      return;
+    } catch (error) {
+      log("error", "kv_publish_failed", { keyId, error: errorMessage(error) });
+    }
+  }
 }
 
 function findRow(env: Env, workspaceId: string, id: string) {

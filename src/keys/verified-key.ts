@@ -12,9 +12,14 @@ export interface VerifiedKey {
   scopes: Scope[];
   expiresAt: number | null;
   revokedAt: number | null;
+  /** Normalised CIDRs the key may be used from; [] = anywhere. */
+  ipAllowlist: string[];
+  rateLimit: { limit: number; periodSeconds: number } | null;
 }
 
 const isTime = (v: unknown) => v === null || Number.isSafeInteger(v);
+const isRateLimit = (v: unknown) =>
+  typeof v === "object" && v !== null && Number.isSafeInteger((v as { limit?: unknown }).limit) && Number.isSafeInteger((v as { periodSeconds?: unknown }).periodSeconds);
 
 /**
  * True when a value read back from KV has the shape of a VerifiedKey. A
@@ -32,6 +37,9 @@ export function isVerifiedKey(v: unknown): v is VerifiedKey {
     Array.isArray(k.scopes) &&
     k.scopes.every((s) => typeof s === "string") &&
     isTime(k.expiresAt) &&
-    isTime(k.revokedAt)
+    isTime(k.revokedAt) &&
+    Array.isArray(k.ipAllowlist) &&
+    k.ipAllowlist.every((s) => typeof s === "string") &&
+    (k.rateLimit === null || isRateLimit(k.rateLimit))
   );
 }

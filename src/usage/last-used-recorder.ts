@@ -1,118 +1,192 @@
 import { DurableObject } from "cloudflare:workers";
-import { and, eq, isNull, lt, or } from "drizzle-orm";
-import { database, errorMessage } from "../db/client";
-import { apiKeys } from "../db/schema";
 import type { Env } from "../env";
-import { log } from "../http/log";
+import { errorMessage, log } from "../log";
+import { parseOptions } from "../options";
+import type { RecordedUse, UseBatch } from "./recorder-protocol";
+import { utcDay } from "./use-reporter";
 
-/** Keys written to D1 by one flush; the rest wait for the next one. */
-export const MAX_KEYS_PER_FLUSH = 500;
+/** Rows of each kind written to D1 by one flush; the rest wait for the next one. */
+export const MAX_ROWS_PER_FLUSH = 1_000;
+/** Daily counts older than this many days are deleted from D1 by flushes. */
+export const USAGE_RETENTION_DAYS = 90;
+/** Old daily rows one flush deletes at most, so retention never makes a flush slow. */
+export const MAX_EXPIRED_ROWS_PER_FLUSH = 500;
+/** Batch ids remembered to refuse a resent batch; far longer than any resend. */
+const SEEN_BATCH_MS = 86_400_000;
 
-export function flushIntervalMs(env: Env): number {
-  const seconds = Number(env.LAST_USED_FLUSH_SECONDS ?? "60");
-  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : 60) * 1000;
-}
+const DAY_MS = 86_400_000;
 
 /**
- * One per workspace. Keeps the latest use time of each of the workspace's keys
- * in its own SQLite storage (so an eviction loses nothing) and writes them all
- * to D1 in a single batch from its alarm, at most once per
- * LAST_USED_FLUSH_SECONDS. D1 therefore sees one write batch per workspace per
- * interval, however many requests used its keys.
+ * One recorder shard (see RECORDER_SHARDS). Keeps, in its own SQLite storage
+ * (so an eviction loses nothing), the latest use of each key it heard of with
+ * the caller's address and country, and its running count of uses per key per
+ * UTC day. From its alarm, at most once per LAST_USED_FLUSH_SECONDS, it writes
+ * them to D1 in one batch: last-used times move forward only, and daily counts
+ * are written as this shard's absolute totals, so a flush retried after a
+ * failure never counts a use twice.
  */
 export class LastUsedRecorder extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  readonly #sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS last_used (key_id TEXT PRIMARY KEY, used_at INTEGER NOT NULL)`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    this.#sql = ctx.storage.sql;
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS uses (
+      key_id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, used_at INTEGER NOT NULL, ip TEXT, country TEXT)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS daily (
+      key_id TEXT NOT NULL, day TEXT NOT NULL, workspace_id TEXT NOT NULL, requests INTEGER NOT NULL,
+      flushed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (key_id, day))`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)`);
   }
 
-  /** Records uses (key id → epoch ms). Only ever moves a key's time forward. */
-  async touch(workspaceId: string, uses: Record<string, number>): Promise<void> {
-    this.setMeta("workspace", workspaceId);
-    for (const [keyId, usedAt] of Object.entries(uses)) {
-      if (!Number.isSafeInteger(usedAt)) continue;
-      this.sql.exec(
-        `INSERT INTO last_used (key_id, used_at) VALUES (?, ?)
-         ON CONFLICT (key_id) DO UPDATE SET used_at = max(used_at, excluded.used_at)`,
-        keyId,
-        usedAt,
-      );
-    }
+  /** Applies batches of uses sent to shard number `shard`; a batch id already applied is ignored. */
+  async record(shard: number, batches: UseBatch[]): Promise<void> {
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      if (Number.isSafeInteger(shard)) this.#setMeta("shard", String(shard));
+      for (const batch of batches) {
+        if (this.#sql.exec(`SELECT 1 FROM batches WHERE id = ?`, batch.id).toArray().length > 0) continue;
+        this.#sql.exec(`INSERT INTO batches (id, at) VALUES (?, ?)`, batch.id, now);
+        for (const u of batch.uses) {
+          if (!Number.isSafeInteger(u.at)) continue;
+          this.#sql.exec(
+            `INSERT INTO uses (key_id, workspace_id, used_at, ip, country) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, ip = excluded.ip, country = excluded.country
+             WHERE excluded.used_at > uses.used_at`,
+            u.keyId, u.workspaceId, u.at, u.ip, u.country,
+          );
+          for (const [day, n] of Object.entries(u.days)) {
+            if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !Number.isSafeInteger(n) || n <= 0) continue;
+            this.#sql.exec(
+              `INSERT INTO daily (key_id, day, workspace_id, requests) VALUES (?, ?, ?, ?)
+               ON CONFLICT (key_id, day) DO UPDATE SET requests = requests + excluded.requests`,
+              u.keyId, day, u.workspaceId, n,
+            );
+          }
+        }
+      }
+      this.#sql.exec(`DELETE FROM batches WHERE at < ?`, now - SEEN_BATCH_MS);
+    });
     if ((await this.ctx.storage.getAlarm()) === null) {
-      const lastFlush = Number(this.getMeta("last_flush") ?? 0);
-      await this.ctx.storage.setAlarm(Math.max(Date.now(), lastFlush + flushIntervalMs(this.env)));
+      const lastFlush = Number(this.#getMeta("last_flush") ?? 0);
+      await this.ctx.storage.setAlarm(Math.max(now, lastFlush + this.#flushIntervalMs()));
     }
   }
 
-  /** The unflushed use times of the given keys (key id → epoch ms), for the keys list. */
-  async latest(keyIds: string[]): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
+  /** Latest uses this shard knows of, for keys of one workspace (key id → use). */
+  async latest(workspaceId: string, keyIds: string[]): Promise<Record<string, RecordedUse>> {
+    const out: Record<string, RecordedUse> = {};
     for (const keyId of keyIds) {
-      const row = this.sql.exec<{ used_at: number }>(`SELECT used_at FROM last_used WHERE key_id = ?`, keyId).toArray()[0];
-      if (row) out[keyId] = row.used_at;
+      const row = this.#sql
+        .exec<{ used_at: number; ip: string | null; country: string | null }>(
+          `SELECT used_at, ip, country FROM uses WHERE key_id = ? AND workspace_id = ?`, keyId, workspaceId,
+        )
+        .toArray()[0];
+      if (row) out[keyId] = { at: row.used_at, ip: row.ip, country: row.country };
     }
     return out;
   }
 
-  /** Uses recorded but not yet written to D1 (key id → epoch ms). */
-  async pending(): Promise<Record<string, number>> {
-    const rows = this.sql.exec<{ key_id: string; used_at: number }>(`SELECT key_id, used_at FROM last_used`).toArray();
-    return Object.fromEntries(rows.map((r) => [r.key_id, r.used_at]));
+  /** This shard's running daily totals for one key since `fromDay` (day → count). */
+  async dailyCounts(workspaceId: string, keyId: string, fromDay: string): Promise<Record<string, number>> {
+    const rows = this.#sql
+      .exec<{ day: string; requests: number }>(
+        `SELECT day, requests FROM daily WHERE key_id = ? AND workspace_id = ? AND day >= ?`, keyId, workspaceId, fromDay,
+      )
+      .toArray();
+    return Object.fromEntries(rows.map((r) => [r.day, r.requests]));
   }
 
   override async alarm(): Promise<void> {
-    await this.flush();
+    await this.#flush();
   }
 
-  private async flush(): Promise<void> {
-    const workspaceId = this.getMeta("workspace");
-    const rows = this.sql
-      .exec<{ key_id: string; used_at: number }>(`SELECT key_id, used_at FROM last_used ORDER BY key_id LIMIT ?`, MAX_KEYS_PER_FLUSH)
+  async #flush(): Promise<void> {
+    const uses = this.#sql
+      .exec<{ key_id: string; workspace_id: string; used_at: number; ip: string | null; country: string | null }>(
+        `SELECT key_id, workspace_id, used_at, ip, country FROM uses ORDER BY key_id LIMIT ?`, MAX_ROWS_PER_FLUSH,
+      )
       .toArray();
-    if (!workspaceId || rows.length === 0) return;
+    const daily = this.#sql
+      .exec<{ key_id: string; day: string; workspace_id: string; requests: number }>(
+        `SELECT key_id, day, workspace_id, requests FROM daily WHERE requests > flushed ORDER BY day, key_id LIMIT ?`, MAX_ROWS_PER_FLUSH,
+      )
+      .toArray();
+    if (uses.length === 0 && daily.length === 0) return;
 
-    const db = database(this.env.DB);
-    const [first, ...rest] = rows.map((r) =>
-      db
-        .update(apiKeys)
-        .set({ lastUsedAt: r.used_at })
-        .where(
-          and(
-            eq(apiKeys.id, r.key_id),
-            eq(apiKeys.workspaceId, workspaceId),
-            // Forward only: an older report never overwrites a newer one.
-            or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, r.used_at)),
-          ),
-        ),
-    );
+    const shard = this.#shard();
     const now = Date.now();
-    this.setMeta("last_flush", String(now));
+    const db = this.env.DB;
+    const statements = () => [
+      ...uses.map((u) =>
+        db
+          .prepare(
+            // Forward only: an older report never overwrites a newer one. The
+            // workspace condition keeps a shard from touching any other
+            // workspace's key, whatever it was told.
+            `UPDATE api_keys SET last_used_at = ?1, last_used_ip = ?2, last_used_country = ?3
+             WHERE id = ?4 AND workspace_id = ?5 AND (last_used_at IS NULL OR last_used_at < ?1)`,
+          )
+          .bind(u.used_at, u.ip, u.country, u.key_id, u.workspace_id),
+      ),
+      ...daily.map((d) =>
+        db
+          .prepare(
+            // This shard's absolute total: writing it twice is writing it once.
+            `INSERT INTO key_usage_daily (key_id, day, shard, workspace_id, requests) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (key_id, day, shard) DO UPDATE SET requests = max(requests, excluded.requests)`,
+          )
+          .bind(d.key_id, d.day, shard, d.workspace_id, d.requests),
+      ),
+      db
+        .prepare(
+          `DELETE FROM key_usage_daily WHERE rowid IN (SELECT rowid FROM key_usage_daily WHERE day < ?1 LIMIT ?2)`,
+        )
+        .bind(utcDay(now - USAGE_RETENTION_DAYS * DAY_MS), MAX_EXPIRED_ROWS_PER_FLUSH),
+    ];
+    this.#setMeta("last_flush", String(now));
     try {
-      await db.batch([first!, ...rest]);
+      await db.batch(statements());
     } catch (error) {
       // Keep every row and try again one interval later.
-      log("error", "last_used_flush_failed", { workspaceId, keys: rows.length, error: errorMessage(error) });
-      await this.ctx.storage.setAlarm(now + Math.max(flushIntervalMs(this.env), 1000));
+      log("error", "last_used_flush_failed", { shard, keys: uses.length, days: daily.length, error: errorMessage(error) });
+      await this.ctx.storage.setAlarm(now + Math.max(this.#flushIntervalMs(), 1_000));
       return;
     }
-    for (const r of rows) {
-      // A touch that arrived during the batch is newer than what was written: keep it.
-      this.sql.exec(`DELETE FROM last_used WHERE key_id = ? AND used_at <= ?`, r.key_id, r.used_at);
-    }
-    const left = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM last_used`).one().n;
-    if (left > 0) await this.ctx.storage.setAlarm(now + flushIntervalMs(this.env));
+    this.ctx.storage.transactionSync(() => {
+      for (const u of uses) {
+        // A use that arrived during the batch is newer than what was written: keep it.
+        this.#sql.exec(`DELETE FROM uses WHERE key_id = ? AND used_at <= ?`, u.key_id, u.used_at);
+      }
+      for (const d of daily) {
+        this.#sql.exec(`UPDATE daily SET flushed = ? WHERE key_id = ? AND day = ?`, d.requests, d.key_id, d.day);
+      }
+      // Past days that are fully written are D1's alone now. Yesterday stays a
+      // day longer, for isolates that report a use just after midnight.
+      this.#sql.exec(`DELETE FROM daily WHERE requests = flushed AND day < ?`, utcDay(now - DAY_MS));
+    });
+    const left =
+      this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM uses`).one().n +
+      this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM daily WHERE requests > flushed`).one().n;
+    if (left > 0) await this.ctx.storage.setAlarm(now + this.#flushIntervalMs());
   }
 
-  private getMeta(name: string): string | null {
-    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE name = ?`, name).toArray()[0];
+  /** This shard's number, for the daily rows it writes. */
+  #shard(): number {
+    return Number(this.#getMeta("shard") ?? -1);
+  }
+
+  #flushIntervalMs(): number {
+    return parseOptions(this.env).lastUsedFlushSeconds * 1000;
+  }
+
+  #getMeta(name: string): string | null {
+    const row = this.#sql.exec<{ value: string }>(`SELECT value FROM meta WHERE name = ?`, name).toArray()[0];
     return row?.value ?? null;
   }
 
-  private setMeta(name: string, value: string): void {
-    this.sql.exec(`INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)`, name, value);
+  #setMeta(name: string, value: string): void {
+    this.#sql.exec(`INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)`, name, value);
   }
 }

@@ -1,0 +1,36 @@
+import { eq } from "drizzle-orm";
+import { database, storage } from "../../src/db/client";
+import { apiKeys } from "../../src/db/schema";
+import type { Env } from "../../src/env";
+import { readKeyByHash } from "../../src/keys/key-by-hash";
+import type { KeyStore } from "../../src/keys/key-store";
+import type { VerifiedKey } from "../../src/keys/verified-key";
+import type { KeyUse, UnsentUse, UseReporter } from "../../src/usage/use-reporter";
+
+/**
+ * The parts of a naive worker, the bench's baseline: no memo and no KV (every
+ * request reads D1), and last-used written to D1 by every request, awaited.
+ * They live here, beside the bench, and never in the deployed bundle.
+ */
+export class DirectKeyStore implements KeyStore {
+  find(env: Env, hash: string): Promise<VerifiedKey | null> {
+    return readKeyByHash(env, hash);
+  }
+  remember(): void {}
+  async publish(): Promise<void> {}
+}
+
+export class DirectUseWriter implements UseReporter {
+  async report(env: Env, _ctx: unknown, use: KeyUse): Promise<void> {
+    await storage("bench_last_used", () =>
+      database(env.DB)
+        .update(apiKeys)
+        .set({ lastUsedAt: use.at, lastUsedIp: use.ip, lastUsedCountry: use.country })
+        .where(eq(apiKeys.id, use.keyId))
+        .run(),
+    );
+  }
+  unsent(): Record<string, UnsentUse> {
+    return {};
+  }
+}

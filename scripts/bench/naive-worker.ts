@@ -1,0 +1,16 @@
+import { createApp } from "../../src/app";
+import type { Env } from "../../src/env";
+import { parseOptions } from "../../src/options";
+import { DirectKeyStore, DirectUseWriter } from "./naive-parts";
+
+export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
+
+let app: ReturnType<typeof createApp> | undefined;
+
+/** The bench's no-cache baseline: the same app, assembled from the naive parts. */
+export default {
+  fetch(request, env, ctx) {
+    app ??= createApp({ options: parseOptions(env), services: { keys: new DirectKeyStore(), usage: new DirectUseWriter() } });
+    return app.fetch(request, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;

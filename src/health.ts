@@ -1,0 +1,20 @@
+import { z } from "@hono/zod-openapi";
+import { jsonResponse, openApiRouter } from "./http/openapi";
+import { openRoute } from "./http/route-auth";
+
+export const healthRoute = openRoute({
+  method: "get",
+  path: "/health",
+  tags: ["Service"],
+  operationId: "health",
+  summary: "Liveness",
+  description: "Answers 200 while the worker runs; it reads no storage and needs no credentials.",
+  responses: {
+    200: jsonResponse(
+      z.object({ status: z.literal("ok").openapi({ description: "Always `ok`.", example: "ok" }) }).openapi("Health", { description: "Liveness answer." }),
+      "The worker is up.",
+    ),
+  },
+});
+
+export const healthRoutes = openApiRouter().openapi(healthRoute, (c) => c.json({ status: "ok" as const }, 200));

@@ -1,0 +1,118 @@
+import { z } from "zod";
+import type { Env } from "./env";
+
+/**
+ * Everything configurable about the service, parsed once from the Worker's
+ * vars and secrets. A value that is set but makes no sense is refused by name
+ * (see `OptionsError`) instead of silently becoming the default.
+ */
+export interface AppOptions {
+  /**
+   * HS256 secret of console session tokens. Null when unset or shorter than
+   * 32 bytes: routes that need a session then answer 503 `unavailable`
+   * (RFC 7518 §3.2 requires a key at least as long as the hash output).
+   */
+  sessionSecret: string | null;
+  /** When set, a session token's `iss` claim must equal it. */
+  sessionIssuer: string | null;
+  /** When set, a session token's `aud` claim must equal (or, as an array, contain) it. */
+  sessionAudience: string | null;
+  /** Seconds between two last-used flushes of one recorder to D1. Default 60. */
+  lastUsedFlushSeconds: number;
+  /** Milliseconds an isolate gathers key uses before sending them to the recorder. Default 5000; 0 sends at once. */
+  lastUsedCoalesceMs: number;
+  /** Origins (lower case, no trailing slash) whose pages may call the API from a browser. Default none. */
+  corsAllowedOrigins: ReadonlySet<string>;
+  /** False: log only refused and failed requests (4xx/5xx). Default true. */
+  logSuccesses: boolean;
+  /** Period of the AUTH_FAILURES rate limit in seconds, sent as Retry-After with its 429. Default 60. */
+  authFailurePeriodSeconds: number;
+}
+
+export const MIN_SESSION_SECRET_BYTES = 32;
+
+export class OptionsError extends Error {
+  override name = "OptionsError";
+}
+
+const whole = (name: string, min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === "") return fallback;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalText = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v ? v : null));
+
+const schema = z.object({
+  SESSION_SECRET: z.string().optional(),
+  SESSION_ISSUER: optionalText,
+  SESSION_AUDIENCE: optionalText,
+  LAST_USED_FLUSH_SECONDS: whole("LAST_USED_FLUSH_SECONDS", 0, 86_400, 60),
+  LAST_USED_COALESCE_MS: whole("LAST_USED_COALESCE_MS", 0, 3_600_000, 5_000),
+  CORS_ALLOWED_ORIGINS: z
+    .string()
+    .optional()
+    .transform((raw) => allowedOrigins(raw)),
+  LOG_SUCCESSES: z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === "" || raw === "true") return true;
+      if (raw === "false") return false;
+      ctx.addIssue({ code: "custom", message: `LOG_SUCCESSES must be "true" or "false", not ${JSON.stringify(raw)}` });
+      return z.NEVER;
+    }),
+  AUTH_FAILURE_PERIOD_SECONDS: whole("AUTH_FAILURE_PERIOD_SECONDS", 1, 3_600, 60),
+});
+
+/**
+ * The origins named in `CORS_ALLOWED_ORIGINS` (comma-separated). A trailing
+ * slash is ignored; scheme and host compare case-insensitively, as browsers
+ * send the Origin header in lower case. `*` and `null` are never honoured: a
+ * wildcard would let any page drive an admin's session token.
+ */
+export function allowedOrigins(value: string | undefined): Set<string> {
+  return new Set(
+    (value ?? "")
+      .split(",")
+      .map((o) => o.trim().replace(/\/+$/, "").toLowerCase())
+      .filter((o) => o !== "" && o !== "*" && o !== "null"),
+  );
+}
+
+/** Parses the options from the Worker's environment; throws OptionsError naming every bad value. */
+export function parseOptions(env: Partial<Record<keyof Env, unknown>>): AppOptions {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) throw new OptionsError(parsed.error.issues.map((i) => i.message).join("; "));
+  const o = parsed.data;
+  const secret = o.SESSION_SECRET ?? "";
+  return {
+    sessionSecret: new TextEncoder().encode(secret).length >= MIN_SESSION_SECRET_BYTES ? secret : null,
+    sessionIssuer: o.SESSION_ISSUER,
+    sessionAudience: o.SESSION_AUDIENCE,
+    lastUsedFlushSeconds: o.LAST_USED_FLUSH_SECONDS,
+    lastUsedCoalesceMs: o.LAST_USED_COALESCE_MS,
+    corsAllowedOrigins: o.CORS_ALLOWED_ORIGINS,
+    logSuccesses: o.LOG_SUCCESSES,
+    authFailurePeriodSeconds: o.AUTH_FAILURE_PERIOD_SECONDS,
+  };
+}
+
+/** The options' source values, as a cache key: two envs with the same values share one parse. */
+export function optionsSignature(env: Partial<Record<keyof Env, unknown>>): string {
+  return JSON.stringify(Object.keys(schema.shape).map((name) => env[name as keyof Env] ?? null));
+}

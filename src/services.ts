@@ -1,0 +1,12 @@
+import type { KeyStore } from "./keys/key-store";
+import type { UseReporter } from "./usage/use-reporter";
+
+/**
+ * The parts the app is built from that hold state or reach storage. The
+ * worker entry assembles the production ones; the bench and the tests
+ * assemble their own (a store that asks D1 every time, a fresh memo per test).
+ */
+export interface Services {
+  keys: KeyStore;
+  usage: UseReporter;
+}

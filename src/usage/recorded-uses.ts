@@ -1,0 +1,36 @@
+import type { Env } from "../env";
+import { errorMessage, log } from "../log";
+import { askEveryShard } from "./recorder-protocol";
+import type { UseReporter } from "./use-reporter";
+
+interface HasLastUse {
+  id: string;
+  lastUsedAt: string | null;
+  lastUsedIp: string | null;
+  lastUsedCountry: string | null;
+}
+
+/**
+ * Fills in uses the recorders hold but have not flushed to D1 yet, and uses
+ * this isolate has not sent yet, so the keys list is fresh however long
+ * LAST_USED_FLUSH_SECONDS is. That is what lets the flush interval grow at
+ * scale without staling the console. A recorder that cannot answer leaves
+ * D1's values: never an error.
+ */
+export async function withLatestUse<T extends HasLastUse>(env: Env, usage: UseReporter, workspaceId: string, records: T[]): Promise<T[]> {
+  if (records.length === 0) return records;
+  const ids = records.map((r) => r.id);
+  const shards = await askEveryShard(env, (shard) => shard.latest(workspaceId, ids), (error) =>
+    log("warn", "last_used_read_failed", { workspaceId, error: errorMessage(error) }),
+  );
+  const local = usage.unsent(workspaceId, ids);
+  return records.map((r) => {
+    let latest = { at: r.lastUsedAt === null ? 0 : Date.parse(r.lastUsedAt), ip: r.lastUsedIp, country: r.lastUsedCountry };
+    for (const candidate of [...shards.map((s) => s[r.id]), local[r.id]]) {
+      if (candidate && candidate.at > latest.at) latest = { at: candidate.at, ip: candidate.ip, country: candidate.country };
+    }
+    return latest.at === 0 || (r.lastUsedAt !== null && latest.at === Date.parse(r.lastUsedAt))
+      ? r
+      : { ...r, lastUsedAt: new Date(latest.at).toISOString(), lastUsedIp: latest.ip, lastUsedCountry: latest.country };
+  });
+}

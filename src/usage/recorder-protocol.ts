@@ -1,0 +1,49 @@
+import type { Env } from "../env";
+
+/**
+ * Last-used recorders are a fixed set of Durable Object shards. An isolate
+ * sends all its uses to one shard (one message per coalescing window, however
+ * many keys and workspaces it served), so the number of messages grows with
+ * isolates, not with workspaces, and a busy workspace served by thousands of
+ * isolates is spread over every shard instead of overloading one object.
+ * Readers (the keys list, usage) ask every shard. Changing this number strands
+ * the unflushed uses of the shards it drops: raise it only.
+ */
+export const RECORDER_SHARDS = 16;
+
+/** A key's uses gathered by one isolate. */
+export interface UseEntry {
+  keyId: string;
+  workspaceId: string;
+  /** Latest use, epoch ms, and the caller of that use. */
+  at: number;
+  ip: string | null;
+  country: string | null;
+  /** Uses per UTC day ("YYYY-MM-DD"). */
+  days: Record<string, number>;
+}
+
+/** One message's worth of uses; the recorder applies a batch id once. */
+export interface UseBatch {
+  id: string;
+  uses: UseEntry[];
+}
+
+export interface RecordedUse {
+  at: number;
+  ip: string | null;
+  country: string | null;
+}
+
+export const recorderShard = (env: Env, shard: number) => env.LAST_USED.get(env.LAST_USED.idFromName(`shard:${shard}`));
+
+/** Every shard's answer to `read`; a shard that fails is left out (logged by the caller's choice of `onError`). */
+export async function askEveryShard<T>(env: Env, read: (shard: ReturnType<typeof recorderShard>, n: number) => Promise<T>, onError: (error: unknown) => void): Promise<T[]> {
+  const answers = await Promise.allSettled(Array.from({ length: RECORDER_SHARDS }, (_, n) => read(recorderShard(env, n), n)));
+  const out: T[] = [];
+  for (const a of answers) {
+    if (a.status === "fulfilled") out.push(a.value);
+    else onError(a.reason);
+  }
+  return out;
+}
