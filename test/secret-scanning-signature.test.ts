@@ -1,6 +1,15 @@
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { derToRawSignature } from "../src/secret-scanning/der";
+import {
+  clearPublicKeyState,
+  createPublicKeySource,
+  DEFAULT_PUBLIC_KEYS_URL,
+  PUBLIC_KEYS_TTL_SECONDS,
+  PublicKeysUnavailable,
+  publicKeysCacheKey,
+} from "../src/secret-scanning/public-keys";
 import { clearImportedKeys, verifyGithubSignature } from "../src/secret-scanning/signature";
 
 /**
@@ -112,6 +121,7 @@ beforeAll(async () => {
 
 beforeEach(() => {
   clearImportedKeys();
+  clearPublicKeyState();
 });
 
 function shape(name: keyof typeof shapes): Signed {
@@ -355,5 +365,256 @@ describe("verifyGithubSignature", () => {
       }),
       { numRuns: 50 },
     );
+  });
+});
+
+// ---- public keys ----
+
+interface KeyEntry {
+  key_identifier: string;
+  key: string;
+  is_current?: boolean;
+}
+const doc = (...entries: KeyEntry[]) => ({ public_keys: entries });
+const entry = (id: string, key = `pem-of-${id}`): KeyEntry => ({ key_identifier: id, key, is_current: true });
+
+/** A stand-in for the network: answers each call with `respond(call number)` and records what was asked. */
+function fakeFetch(respond: (call: number, init: RequestInit | undefined) => Response | Promise<Response>) {
+  const calls: { url: string; init: RequestInit | undefined }[] = [];
+  const fn = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    calls.push({ url: input instanceof Request ? input.url : String(input), init });
+    return respond(calls.length, init);
+  }) as typeof fetch;
+  return { fn, calls };
+}
+const json = (value: unknown, status = 200) => Response.json(value, { status });
+const failIfCalled = fakeFetch(() => {
+  throw new Error("fetch must not be called");
+});
+
+/** Each test its own URL, hence its own KV entry: no test sees another's cached document. */
+const freshUrl = () => `https://keys.test/${crypto.randomUUID()}`;
+
+describe("createPublicKeySource", () => {
+  it("with the inline var: answers from it only, never fetching", async () => {
+    const source = createPublicKeySource({
+      inline: JSON.stringify(doc(entry("a"), { key_identifier: "b", key: "pem-b", is_current: false })),
+      url: freshUrl(),
+      cache: env.KEY_CACHE,
+      fetch: failIfCalled.fn,
+    });
+    expect(await source.keyFor("a")).toBe("pem-of-a");
+    expect(await source.keyFor("b")).toBe("pem-b"); // a non-current key is still a key
+    expect(await source.keyFor("c")).toBeNull();
+    expect(failIfCalled.calls).toHaveLength(0);
+  });
+
+  it("a malformed inline var is a configuration error, thrown at construction with the var's name", () => {
+    for (const inline of ["{", "[]", '{"public_keys":[]}', '{"public_keys":[{"key_identifier":"a"}]}', '{"keys":[]}']) {
+      expect(() => createPublicKeySource({ inline, url: freshUrl(), cache: env.KEY_CACHE }), inline).toThrow(
+        /SECRET_SCANNING_PUBLIC_KEYS/,
+      );
+      expect(() => createPublicKeySource({ inline, url: freshUrl(), cache: env.KEY_CACHE })).not.toThrow(PublicKeysUnavailable);
+    }
+  });
+
+  it("a blank inline var counts as unset", async () => {
+    const net = fakeFetch(() => json(doc(entry("a"))));
+    const source = createPublicKeySource({ inline: "  ", url: freshUrl(), cache: env.KEY_CACHE, fetch: net.fn });
+    expect(await source.keyFor("a")).toBe("pem-of-a");
+    expect(net.calls).toHaveLength(1);
+  });
+
+  it("fetches once with a User-Agent, Accept and a timeout, then answers from KV (1 h TTL)", async () => {
+    const url = freshUrl();
+    const net = fakeFetch(() => json(doc(entry("a"), entry("b"))));
+    const first = createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn });
+    expect(await first.keyFor("a")).toBe("pem-of-a");
+    expect(net.calls).toHaveLength(1);
+    const call = net.calls[0];
+    expect(call?.url).toBe(url);
+    const headers = new Headers(call?.init?.headers);
+    expect(headers.get("User-Agent")).toMatch(/\S/);
+    expect(headers.get("Accept")).toBe("application/json");
+    expect(call?.init?.signal).toBeInstanceOf(AbortSignal);
+
+    // Another request (a new source, as the route makes per request) reads KV.
+    const second = createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn });
+    expect(await second.keyFor("b")).toBe("pem-of-b");
+    expect(await second.keyFor("a")).toBe("pem-of-a");
+    expect(net.calls).toHaveLength(1);
+
+    const listed = await env.KEY_CACHE.list({ prefix: publicKeysCacheKey(url) });
+    expect(listed.keys).toHaveLength(1);
+    const expiration = listed.keys[0]?.expiration ?? 0;
+    expect(Math.abs(expiration - (Date.now() / 1000 + PUBLIC_KEYS_TTL_SECONDS))).toBeLessThan(60);
+  });
+
+  it("keeps each URL's document apart in KV", () => {
+    expect(publicKeysCacheKey(DEFAULT_PUBLIC_KEYS_URL)).toMatch(/^secret-scanning:github-public-keys:[0-9a-f]{32}$/);
+    expect(publicKeysCacheKey("https://ghe.example.com/api/v3/meta/public_keys/secret_scanning")).not.toBe(
+      publicKeysCacheKey(DEFAULT_PUBLIC_KEYS_URL),
+    );
+  });
+
+  it("refetches once, bypassing KV, for an identifier the cached document lacks (key rotation)", async () => {
+    const url = freshUrl();
+    let now = 1_000_000;
+    const net = fakeFetch((call) => json(call === 1 ? doc(entry("old")) : doc(entry("old"), entry("new"))));
+    const source = () => createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn, now: () => now });
+    expect(await source().keyFor("old")).toBe("pem-of-old");
+    now += 3_600_000; // GitHub rotated meanwhile; our copy is old
+    expect(await source().keyFor("new")).toBe("pem-of-new");
+    expect(net.calls).toHaveLength(2);
+    // The fresh document replaced the cached one: no further fetch.
+    expect(await source().keyFor("new")).toBe("pem-of-new");
+    expect(await source().keyFor("old")).toBe("pem-of-old");
+    expect(net.calls).toHaveLength(2);
+  });
+
+  it("an identifier absent even after the refetch is null; refetches are throttled, not repeated per request", async () => {
+    const url = freshUrl();
+    let now = 1_000_000;
+    const net = fakeFetch(() => json(doc(entry("a"))));
+    const source = () => createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn, now: () => now });
+    expect(await source().keyFor("a")).toBe("pem-of-a");
+    // Just fetched (by this very call, or moments ago): no refetch.
+    expect(await source().keyFor("made-up-1")).toBeNull();
+    expect(await createPublicKeySource({ url: freshUrl(), cache: env.KEY_CACHE, fetch: net.fn, now: () => now }).keyFor("x")).toBeNull();
+    expect(net.calls).toHaveLength(2); // the second source's first fetch only
+    now += 61_000;
+    expect(await source().keyFor("made-up-2")).toBeNull(); // one refetch, still unknown
+    expect(net.calls).toHaveLength(3);
+    // A flood of made-up identifiers right after costs nothing more.
+    for (let i = 0; i < 20; i++) expect(await source().keyFor(`made-up-${i + 3}`)).toBeNull();
+    expect(net.calls).toHaveLength(3);
+    now += 61_000;
+    expect(await source().keyFor("made-up-again")).toBeNull();
+    expect(net.calls).toHaveLength(4);
+  });
+
+  it("the refetch throttle holds in this isolate even when KV still serves the older copy", async () => {
+    const url = freshUrl();
+    let now = 1_000_000;
+    const net = fakeFetch(() => json(doc(entry("a"))));
+    // A KV whose writes never show: every read returns the first, old copy.
+    const stale = { fetchedAt: now, document: doc(entry("a")) };
+    const kv = {
+      get: async () => stale,
+      put: async () => {},
+    } as unknown as KVNamespace;
+    const source = () => createPublicKeySource({ url, cache: kv, fetch: net.fn, now: () => now });
+    now += 3_600_000;
+    expect(await source().keyFor("unknown-1")).toBeNull();
+    expect(await source().keyFor("unknown-2")).toBeNull();
+    expect(net.calls).toHaveLength(1);
+  });
+
+  it("does not ask KV or GitHub about an identifier no document can hold", async () => {
+    const source = createPublicKeySource({ url: freshUrl(), cache: env.KEY_CACHE, fetch: failIfCalled.fn });
+    expect(await source.keyFor("")).toBeNull();
+    expect(await source.keyFor("x".repeat(513))).toBeNull();
+    expect(failIfCalled.calls).toHaveLength(0);
+  });
+
+  it("concurrent misses in one isolate share one fetch", async () => {
+    const url = freshUrl();
+    const net = fakeFetch(async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return json(doc(entry("a")));
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn }).keyFor("a")),
+    );
+    expect(answers).toEqual(Array(5).fill("pem-of-a"));
+    expect(net.calls).toHaveLength(1);
+  });
+
+  it("a corrupt KV entry counts as a miss and is replaced", async () => {
+    const url = freshUrl();
+    await env.KEY_CACHE.put(publicKeysCacheKey(url), JSON.stringify({ fetchedAt: "yesterday", document: { public_keys: "no" } }));
+    const net = fakeFetch(() => json(doc(entry("a"))));
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      expect(await createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn }).keyFor("a")).toBe("pem-of-a");
+      expect(await createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn }).keyFor("a")).toBe("pem-of-a");
+    } finally {
+      warn.mockRestore();
+    }
+    expect(net.calls).toHaveLength(1);
+  });
+
+  const failures: [string, () => Response | Promise<Response>][] = [
+    ["a network error", () => Promise.reject(new TypeError("Network connection lost"))],
+    ["HTTP 500", () => new Response("oops", { status: 500 })],
+    ["HTTP 403 (rate limited)", () => json({ message: "API rate limit exceeded" }, 403)],
+    ["invalid JSON", () => new Response("<html>not json</html>", { status: 200 })],
+    ["JSON of another shape", () => json({ keys: [] })],
+    ["an empty key list", () => json({ public_keys: [] })],
+    ["an announced huge body", () => new Response(JSON.stringify(doc(entry("a"))), { headers: { "Content-Length": String(10 * 1024 * 1024) } })],
+    ["a huge body", () => new Response(" ".repeat(100 * 1024) + JSON.stringify(doc(entry("a"))))],
+  ];
+  it.each(failures)("%s → PublicKeysUnavailable, and nothing is cached", async (_name, respond) => {
+    const url = freshUrl();
+    const net = fakeFetch(respond);
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      const error = await createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn })
+        .keyFor("a")
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PublicKeysUnavailable);
+      expect((error as Error).name).toBe("PublicKeysUnavailable");
+    } finally {
+      warn.mockRestore();
+    }
+    expect(await env.KEY_CACHE.get(publicKeysCacheKey(url))).toBeNull();
+  });
+
+  it("a GitHub that does not answer times out → PublicKeysUnavailable", async () => {
+    const hang = fakeFetch(
+      (_call, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init?.signal?.addEventListener("abort", () => reject(init.signal?.reason));
+        }),
+    );
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      const source = createPublicKeySource({ url: freshUrl(), cache: env.KEY_CACHE, fetch: hang.fn, timeoutMs: 50 });
+      await expect(source.keyFor("a")).rejects.toBeInstanceOf(PublicKeysUnavailable);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it("a failed refetch (unknown identifier, GitHub down) → PublicKeysUnavailable, so GitHub retries", async () => {
+    const url = freshUrl();
+    let now = 1_000_000;
+    const net = fakeFetch((call) => (call === 1 ? json(doc(entry("a"))) : new Response("down", { status: 503 })));
+    const source = () => createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn, now: () => now });
+    expect(await source().keyFor("a")).toBe("pem-of-a");
+    now += 3_600_000;
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      await expect(source().keyFor("b")).rejects.toBeInstanceOf(PublicKeysUnavailable);
+    } finally {
+      warn.mockRestore();
+    }
+    // The known key is still served from the cached document.
+    expect(await source().keyFor("a")).toBe("pem-of-a");
+  });
+
+  it("end to end: the key GitHub lists under the request's identifier verifies the request", async () => {
+    const other = await generateKeyPair();
+    const good = fakeFetch(() => json(doc(entry("k-old", pem), entry("k-new", "junk"))));
+    const source = createPublicKeySource({ url: freshUrl(), cache: env.KEY_CACHE, fetch: good.fn });
+    const signature = toBase64(shape("unpadded").der);
+    const keyOld = await source.keyFor("k-old");
+    expect(keyOld).not.toBeNull();
+    expect(await verifyGithubSignature(body, signature, keyOld ?? "")).toBe(true);
+    // A listed key that is not a usable PEM verifies nothing.
+    expect(await verifyGithubSignature(body, signature, (await source.keyFor("k-new")) ?? "")).toBe(false);
+    // Signed by a key GitHub does not list under that identifier: refused.
+    const forged = toBase64(await signDer(other.privateKey, body));
+    expect(await verifyGithubSignature(body, forged, keyOld ?? "")).toBe(false);
   });
 });
