@@ -8,7 +8,7 @@ import { normalizePolicy, secondsUntil, windowStartOf } from "./window";
 export interface WindowRateLimiterOptions {
   /** Counters kept per isolate (default 10 000, a few MB at most). */
   maxEntries?: number;
-  /** Send to the Durable Object once this fraction of the limit is unsent (default 0.1, at least 1 call). */
+  /** Send to the Durable Object once the unsent calls reach this fraction of the quota left (default 0.1, at least 1 call). */
   syncFraction?: number;
   /** Send unsent calls at most this long after the last send, even below the fraction (default 1 000 ms). */
   syncIntervalMs?: number;
@@ -36,8 +36,8 @@ const MAX_ROUNDS = 4;
  * scheduled or under way), in `ctx.waitUntil` so the response never waits:
  *  - at once for the first call of a window (to learn what other isolates
  *    already counted),
- *  - at once when the unsent calls reach `syncFraction` of the limit while
- *    the key is still under it,
+ *  - at once when the unsent calls reach `syncFraction` of what is left of
+ *    the quota, while the key is still under it,
  *  - otherwise `syncIntervalMs` after the previous send.
  * Calls made while a sync is on its way ride on the next one. The answer is
  * the window's total, which later decisions use.
@@ -87,12 +87,12 @@ export class WindowRateLimiter implements KeyRateLimiter {
       e = newEntry(periodMs, start, limit);
       this.#table.insert(keyId, e, now);
     } else if (e.periodMs !== periodMs || start > e.windowStart) {
+      // Only forward: if the clock steps back, stay in the window already
+      // counted rather than start an earlier one from zero.
       resetEntry(e, periodMs, start);
     }
     // A changed limit applies to the calls already counted in this window.
     e.limit = limit;
-    // Never go back to an earlier window if the clock steps back: stay in the
-    // one already counted (its reset is then clamped to the period).
     const windowEnd = e.windowStart + periodMs;
 
     if (e.pending && now - e.pendingSince > this.#staleMs) this.#abandonSync(e);
@@ -114,8 +114,16 @@ export class WindowRateLimiter implements KeyRateLimiter {
     };
   }
 
+  /**
+   * Unsent calls that trigger a sync: `syncFraction` of what the isolate
+   * believes is left of the quota, never more than that fraction of the limit
+   * and at least 1. Far from the limit, syncs are rare (what other isolates
+   * miss cannot matter yet); close to it, every call is sent, so the
+   * isolates' views converge just where the decision is made.
+   */
   #threshold(e: Entry): number {
-    return Math.max(1, Math.ceil(e.limit * this.#syncFraction));
+    const left = Math.max(0, e.limit - estimate(e));
+    return Math.max(1, Math.ceil(left * this.#syncFraction));
   }
 
   /**
@@ -141,7 +149,13 @@ export class WindowRateLimiter implements KeyRateLimiter {
     e.pending = true;
     e.pendingSince = now;
     const delay = due ? 0 : Math.max(0, e.lastSendAt + this.#intervalMs - now);
-    ctx.waitUntil(this.#run(keyId, e, ns, delay, e.generation));
+    const run = this.#run(keyId, e, ns, delay, e.generation);
+    try {
+      ctx.waitUntil(run);
+    } catch {
+      // No execution context to extend (a caller outside a request): the
+      // sync still runs as long as the isolate does, and it never rejects.
+    }
   }
 
   /** Sends the entry's unsent calls, and again (up to MAX_ROUNDS) if more arrived during the round trip. */
