@@ -1,3 +1,4 @@
+import type { RateLimitCounter } from "./ratelimit/counter";
 import type { LastUsedRecorder } from "./usage/last-used-recorder";
 
 /** Bindings from wrangler.toml, `.dev.vars` and deploy-time secrets. */
@@ -5,6 +6,8 @@ export interface Env {
   DB: D1Database;
   KEY_CACHE: KVNamespace;
   LAST_USED: DurableObjectNamespace<LastUsedRecorder>;
+  /** Per-key rate-limit counters, one object per key id (src/ratelimit/counter.ts). */
+  RATE_LIMITS: DurableObjectNamespace<RateLimitCounter>;
   SESSION_SECRET: string;
   /** Rate Limiting binding counting failed authentications per client IP ([[ratelimits]] in wrangler.toml). */
   AUTH_FAILURES?: RateLimit;

@@ -6,6 +6,7 @@ import { OptionsError, optionsSignature, parseOptions } from "./options";
 import { CoalescingReporter } from "./usage/coalescing-reporter";
 
 export { LastUsedRecorder } from "./usage/last-used-recorder";
+export { RateLimitCounter } from "./ratelimit/counter";
 
 type App = ReturnType<typeof createApp>;
 
