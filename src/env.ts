@@ -19,8 +19,14 @@ export interface Env {
   CORS_ALLOWED_ORIGINS?: string;
   /** "false": log only requests answered with 4xx/5xx (default: every request). */
   LOG_SUCCESSES?: string;
-  /** Set only by `npm run bench` for its baseline: no memo, no KV, last-used written to D1 per request. */
-  BENCH_DISABLE_CACHE?: string;
+  /** Optional: session tokens must carry this `iss`. */
+  SESSION_ISSUER?: string;
+  /** Optional: session tokens must carry this `aud`. */
+  SESSION_AUDIENCE?: string;
+  /** GitHub's secret scanning public keys document (JSON); when set, never fetched. */
+  SECRET_SCANNING_PUBLIC_KEYS?: string;
+  /** Where GitHub's secret scanning public keys are fetched from when the var above is unset. */
+  SECRET_SCANNING_KEYS_URL?: string;
 }
 
 /** Only what the code needs from the execution context, so Hono's and the runtime's both fit. */

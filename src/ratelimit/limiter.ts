@@ -1,6 +1,5 @@
-import { errorMessage } from "../db/client";
 import type { WaitUntil } from "../env";
-import { log } from "../http/log";
+import { errorMessage, log } from "../log";
 import { EntryTable, estimate, newEntry, resetEntry, type Entry } from "./table";
 import type { KeyRateLimiter, RateDecision, RateLimitEnv, RatePolicy } from "./types";
 import { normalizePolicy, secondsUntil, windowStartOf } from "./window";

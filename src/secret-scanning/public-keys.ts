@@ -1,8 +1,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { z } from "zod";
-import { errorMessage } from "../db/client";
-import { log } from "../http/log";
+import { errorMessage, log } from "../log";
 
 /**
  * GitHub's secret scanning public keys, by key identifier (the
