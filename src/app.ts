@@ -16,6 +16,7 @@ import { log } from "./log";
 import type { AppOptions } from "./options";
 import type { Services } from "./services";
 import { sourceRoutes } from "./sources/routes";
+import { usageRoutes } from "./usage/routes";
 
 /** Largest accepted request body. A text source is at most 100 000 characters. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -58,7 +59,8 @@ export function createApp({ options, services }: AppParts) {
     .route("/", keyRoutes)
     .route("/", callingKeyRoutes)
     .route("/", sourceRoutes)
-    .route("/", auditRoutes);
+    .route("/", auditRoutes)
+    .route("/", usageRoutes);
 
   registerSecuritySchemes(app);
   let document: ReturnType<typeof buildDocument> | undefined;
