@@ -12,8 +12,11 @@ import { Problem } from "./http/problem";
 import { requestContext } from "./http/request-context";
 import { callingKeyRoutes } from "./keys/calling-key-route";
 import { keyRoutes } from "./keys/routes";
+import { rotationRoutes } from "./keys/rotation-routes";
+import { selfRevokeRoutes } from "./keys/self-revoke-route";
 import { log } from "./log";
 import type { AppOptions } from "./options";
+import { secretScanningRoutes } from "./secret-scanning/routes";
 import type { Services } from "./services";
 import { sourceRoutes } from "./sources/routes";
 import { usageRoutes } from "./usage/routes";
@@ -60,7 +63,10 @@ export function createApp({ options, services }: AppParts) {
     .route("/", callingKeyRoutes)
     .route("/", sourceRoutes)
     .route("/", auditRoutes)
-    .route("/", usageRoutes);
+    .route("/", usageRoutes)
+    .route("/", rotationRoutes)
+    .route("/", selfRevokeRoutes)
+    .route("/", secretScanningRoutes);
 
   registerSecuritySchemes(app);
   let document: ReturnType<typeof buildDocument> | undefined;
@@ -114,6 +120,7 @@ function buildDocument(app: App) {
         { name: "API keys", description: "Key management for workspace admins (console session)." },
         { name: "Sources", description: "The public API, authenticated with an API key." },
         { name: "Audit", description: "Who created and revoked which key, when and from where (admins, console session)." },
+        { name: "Secret scanning", description: "Leaked keys reported by GitHub secret scanning are revoked at once (GitHub-signed, no bearer credential)." },
         { name: "Service", description: "Health and documentation." },
       ],
     }),

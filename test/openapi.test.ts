@@ -13,6 +13,9 @@ const ROUTES: Record<string, Record<string, "sessionToken" | "apiKey" | null>> =
   "/v1/api-keys/{id}/revoke": { post: "sessionToken" },
   "/v1/api-keys/{id}/usage": { get: "sessionToken" },
   "/v1/key-usage": { get: "sessionToken" },
+  "/v1/api-keys/{id}/roll": { post: "sessionToken" },
+  "/v1/key/revoke": { post: "apiKey" },
+  "/v1/secret-scanning/github": { post: null },
   "/v1/sources": { get: "apiKey", post: "apiKey" },
   "/v1/sources/{id}": { get: "apiKey", patch: "apiKey", delete: "apiKey" },
   "/v1/key": { get: "apiKey" },
@@ -26,6 +29,9 @@ const SUCCESS: Record<string, string> = {
   "post /v1/api-keys/{id}/revoke": "200",
   "get /v1/api-keys/{id}/usage": "200",
   "get /v1/key-usage": "200",
+  "post /v1/api-keys/{id}/roll": "201",
+  "post /v1/key/revoke": "200",
+  "post /v1/secret-scanning/github": "200",
   "get /v1/sources": "200",
   "post /v1/sources": "201",
   "get /v1/sources/{id}": "200",
@@ -97,7 +103,7 @@ describe("GET /openapi.json", () => {
   it("documents no key route outside the contract (nothing un-revokes a key)", async () => {
     const doc = await openapi();
     const keyPaths = Object.keys(doc.paths).filter((p) => p === "/v1/api-keys" || p.startsWith("/v1/api-keys/"));
-    expect(keyPaths.sort()).toEqual(["/v1/api-keys", "/v1/api-keys/{id}", "/v1/api-keys/{id}/revoke", "/v1/api-keys/{id}/usage"]);
+    expect(keyPaths.sort()).toEqual(["/v1/api-keys", "/v1/api-keys/{id}", "/v1/api-keys/{id}/revoke", "/v1/api-keys/{id}/roll", "/v1/api-keys/{id}/usage"]);
     // No operation anywhere reactivates, restores or un-revokes something.
     for (const path of Object.keys(doc.paths)) expect(path).not.toMatch(/un-?revoke|reactivat|restore|activate/i);
   });
