@@ -12,6 +12,7 @@ import { Problem } from "./http/problem";
 import { requestContext } from "./http/request-context";
 import { callingKeyRoutes } from "./keys/calling-key-route";
 import { keyRoutes } from "./keys/routes";
+import { keyUpdateRoutes } from "./keys/update-route";
 import { log } from "./log";
 import type { AppOptions } from "./options";
 import type { Services } from "./services";
@@ -56,6 +57,7 @@ export function createApp({ options, services }: AppParts) {
   const routes = app
     .route("/", healthRoutes)
     .route("/", keyRoutes)
+    .route("/", keyUpdateRoutes)
     .route("/", callingKeyRoutes)
     .route("/", sourceRoutes)
     .route("/", auditRoutes);

@@ -9,7 +9,7 @@ type Json = Record<string, any>;
 const ROUTES: Record<string, Record<string, "sessionToken" | "apiKey" | null>> = {
   "/health": { get: null },
   "/v1/api-keys": { get: "sessionToken", post: "sessionToken" },
-  "/v1/api-keys/{id}": { get: "sessionToken" },
+  "/v1/api-keys/{id}": { get: "sessionToken", patch: "sessionToken" },
   "/v1/api-keys/{id}/revoke": { post: "sessionToken" },
   "/v1/sources": { get: "apiKey", post: "apiKey" },
   "/v1/sources/{id}": { get: "apiKey", patch: "apiKey", delete: "apiKey" },
@@ -21,6 +21,7 @@ const SUCCESS: Record<string, string> = {
   "post /v1/api-keys": "201",
   "get /v1/api-keys": "200",
   "get /v1/api-keys/{id}": "200",
+  "patch /v1/api-keys/{id}": "200",
   "post /v1/api-keys/{id}/revoke": "200",
   "get /v1/sources": "200",
   "post /v1/sources": "201",
@@ -129,11 +130,11 @@ describe("GET /openapi.json", () => {
     }
   });
 
-  it("has a request body schema for POST /v1/api-keys: name, scopes, expiresAt", async () => {
+  it("has a request body schema for POST /v1/api-keys: name, scopes, expiresAt, ipAllowlist, rateLimit", async () => {
     const doc = await openapi();
     const schema = requestBodySchema(doc, "/v1/api-keys", "post");
     expect(schema.type).toBe("object");
-    expect(Object.keys(schema.properties).sort()).toEqual(["expiresAt", "name", "scopes"]);
+    expect(Object.keys(schema.properties).sort()).toEqual(["expiresAt", "ipAllowlist", "name", "rateLimit", "scopes"]);
     expect([...(schema.required ?? [])].sort()).toEqual(["name", "scopes"]);
     // The same constraints the validator enforces.
     expect(schema.properties.name).toMatchObject({ type: "string", minLength: 1, maxLength: 100 });

@@ -21,7 +21,7 @@ export const RateLimitSchema = z
       .max(MAX_PERIOD_SECONDS)
       .openapi({ description: `The window, ${MIN_PERIOD_SECONDS}–${MAX_PERIOD_SECONDS} seconds; windows are aligned to the epoch (a 60-second window starts on the minute).`, example: 60 }),
   })
-  .openapi("RateLimit", {
+  .openapi({
     description:
       "At most `limit` authenticated calls per `periodSeconds` for this key; over it, 429 `rate_limited` with `Retry-After`. " +
       "Every answer to a key with a limit carries the `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers-11).",
