@@ -14,6 +14,7 @@ import { callingKeyRoutes } from "./keys/calling-key-route";
 import { keyRoutes } from "./keys/routes";
 import { rotationRoutes } from "./keys/rotation-routes";
 import { selfRevokeRoutes } from "./keys/self-revoke-route";
+import { keyUpdateRoutes } from "./keys/update-route";
 import { log } from "./log";
 import type { AppOptions } from "./options";
 import { secretScanningRoutes } from "./secret-scanning/routes";
@@ -60,6 +61,7 @@ export function createApp({ options, services }: AppParts) {
   const routes = app
     .route("/", healthRoutes)
     .route("/", keyRoutes)
+    .route("/", keyUpdateRoutes)
     .route("/", callingKeyRoutes)
     .route("/", sourceRoutes)
     .route("/", auditRoutes)

@@ -9,7 +9,7 @@ type Json = Record<string, any>;
 const ROUTES: Record<string, Record<string, "sessionToken" | "apiKey" | null>> = {
   "/health": { get: null },
   "/v1/api-keys": { get: "sessionToken", post: "sessionToken" },
-  "/v1/api-keys/{id}": { get: "sessionToken" },
+  "/v1/api-keys/{id}": { get: "sessionToken", patch: "sessionToken" },
   "/v1/api-keys/{id}/revoke": { post: "sessionToken" },
   "/v1/api-keys/{id}/usage": { get: "sessionToken" },
   "/v1/key-usage": { get: "sessionToken" },
@@ -26,6 +26,7 @@ const SUCCESS: Record<string, string> = {
   "post /v1/api-keys": "201",
   "get /v1/api-keys": "200",
   "get /v1/api-keys/{id}": "200",
+  "patch /v1/api-keys/{id}": "200",
   "post /v1/api-keys/{id}/revoke": "200",
   "get /v1/api-keys/{id}/usage": "200",
   "get /v1/key-usage": "200",
@@ -139,11 +140,11 @@ describe("GET /openapi.json", () => {
     }
   });
 
-  it("has a request body schema for POST /v1/api-keys: name, scopes, expiresAt", async () => {
+  it("has a request body schema for POST /v1/api-keys: name, scopes, expiresAt, ipAllowlist, rateLimit", async () => {
     const doc = await openapi();
     const schema = requestBodySchema(doc, "/v1/api-keys", "post");
     expect(schema.type).toBe("object");
-    expect(Object.keys(schema.properties).sort()).toEqual(["expiresAt", "name", "scopes"]);
+    expect(Object.keys(schema.properties).sort()).toEqual(["expiresAt", "ipAllowlist", "name", "rateLimit", "scopes"]);
     expect([...(schema.required ?? [])].sort()).toEqual(["name", "scopes"]);
     // The same constraints the validator enforces.
     expect(schema.properties.name).toMatchObject({ type: "string", minLength: 1, maxLength: 100 });
