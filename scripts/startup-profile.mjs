@@ -450,7 +450,7 @@ function bundleScripts(parts) {
       map: map ? new SourceMap(JSON.parse(map.text)) : null,
       lines: part.text.split("\n"),
       topLevel: `(top level of ${name}: every module's top-level statements, merged by the bundler)`,
-      unmapped: "(esbuild helpers: __name, __export…)",
+      unmapped: map ? "(esbuild helpers: __name, __export…)" : `(${name}, no source map)`,
     });
   }
   return scripts;
