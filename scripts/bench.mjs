@@ -134,6 +134,7 @@ async function main() {
   console.log(`key/no-cache = ${keyNoCache.toFixed(2)}   (goal ≥ 2)`);
   console.log(`noble/subtle = ${ratio("SHA-256 x200 @noble/hashes", "SHA-256 x200 crypto.subtle").toFixed(2)}   (throughput of 200 hashes per request; > 1 means noble is faster)`);
   console.log(`bundle       = ${(size.gz / 1024).toFixed(1)} KiB gzip (${(size.raw / 1024).toFixed(1)} KiB raw; goal ≤ 200 KiB gzip)`);
+  await (await import("./bench/cold-start.mjs")).printStartupFigures();
 }
 
 function stop() {
