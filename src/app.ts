@@ -5,11 +5,10 @@ import { consoleRoutes } from "./console/routes";
 import { completeArrayExamples } from "./docs/examples";
 import { renderReference } from "./docs/reference-page";
 import { healthRoutes } from "./health";
-import { apiCors } from "./http/cors";
 import { notFoundOrWrongMethod, onError } from "./http/errors";
+import { frontLayers } from "./http/front";
 import { openApiRouter } from "./http/openapi";
 import { Problem } from "./http/problem";
-import { requestContext } from "./http/request-context";
 import { callingKeyRoutes } from "./keys/calling-key-route";
 import { keyRoutes } from "./keys/routes";
 import { rotationRoutes } from "./keys/rotation-routes";
@@ -41,11 +40,9 @@ export function createApp({ options, services }: AppParts) {
   }
 
   const app = openApiRouter();
-  // First of all: the request id, the app's parts and the one log line must cover every answer.
-  app.use("*", requestContext(options, services));
-  // Before anything that can refuse a request, so that a console on an allowed
-  // origin can read every answer, errors included, and its preflights get a 204.
-  app.use("/v1/*", apiCors(options.corsAllowedOrigins));
+  const front = frontLayers(options, services);
+  app.use("*", front.context);
+  app.use("/v1/*", front.cors);
   // Only methods that carry a body pay for the size check.
   app.on(
     ["POST", "PUT", "PATCH", "DELETE"],

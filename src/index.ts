@@ -1,57 +1,73 @@
-import { createApp } from "./app";
+import type { AppParts } from "./app";
+import { createEdgeApp } from "./edge-app";
 import type { Env } from "./env";
 import { CachedKeyStore } from "./keys/cached-key-store";
 import { errorMessage, log } from "./log";
-import { OptionsError, optionsSignature, parseOptions } from "./options";
+import { OptionsError } from "./options-error";
 import { WindowRateLimiter } from "./ratelimit/limiter";
 import { CoalescingReporter } from "./usage/coalescing-reporter";
 
 export { LastUsedRecorder } from "./usage/last-used-recorder";
 export { RateLimitCounter } from "./ratelimit/counter";
 
-type App = ReturnType<typeof createApp>;
+type EdgeApp = ReturnType<typeof createEdgeApp>;
 
 // The isolate's state lives as long as the isolate: one key memo, one use
 // queue, one set of rate-limit counters (synced through RATE_LIMITS).
 const keys = new CachedKeyStore();
 const limiter = new WindowRateLimiter();
 let reporter: { coalesceMs: number; instance: CoalescingReporter } | undefined;
-let built: { signature: string; app: App } | undefined;
-const byEnv = new WeakMap<Env, App>();
+let built: { signature: string; app: EdgeApp } | undefined;
+const byEnv = new WeakMap<Env, EdgeApp>();
 
 /**
  * The production app for this environment, built on first use. The Workers
  * runtime hands every request the same `env`, so this parses the options and
- * builds the routes once per isolate; an env with other values (a redeploy
- * changes the isolate anyway) gets its own build.
+ * builds the app once per isolate; an env with other values (a redeploy
+ * changes the isolate anyway) gets its own build. The options' parser (and
+ * its schema library) and the full app (every other route and the API
+ * reference) are imported on first need, not at start-up; the full app is
+ * built with the same parts, so it shares the key memo and use queue.
  */
-function appFor(env: Env): App {
-  const cached = byEnv.get(env);
-  if (cached) return cached;
+async function build(env: Env): Promise<EdgeApp> {
+  const { optionsSignature, parseOptions } = await import("./options");
   const signature = optionsSignature(env);
   if (built?.signature !== signature) {
     const options = parseOptions(env);
     if (reporter?.coalesceMs !== options.lastUsedCoalesceMs) {
       reporter = { coalesceMs: options.lastUsedCoalesceMs, instance: new CoalescingReporter({ coalesceMs: options.lastUsedCoalesceMs }) };
     }
-    built = { signature, app: createApp({ options, services: { keys, usage: reporter.instance, limiter } }) };
+    const parts: AppParts = { options, services: { keys, usage: reporter.instance, limiter } };
+    let full: ReturnType<typeof loadFullApp> | undefined;
+    const fullApp = () =>
+      (full ??= loadFullApp(parts).catch((error: unknown) => {
+        full = undefined; // a failed load is tried again by the next request, not remembered
+        throw error;
+      }));
+    built = { signature, app: createEdgeApp(parts, fullApp) };
   }
   byEnv.set(env, built.app);
   return built.app;
 }
 
+async function loadFullApp(parts: AppParts) {
+  const { createApp } = await import("./app");
+  return createApp(parts);
+}
+
 export default {
   fetch(request, env, ctx) {
-    let app: App;
-    try {
-      app = appFor(env);
-    } catch (error) {
-      if (!(error instanceof OptionsError)) throw error;
-      // A misconfigured deploy fails closed, and says why in the log (not to the client).
-      log("error", "invalid_configuration", { error: errorMessage(error) });
-      return misconfigured();
-    }
-    return app.fetch(request, env, ctx);
+    const app = byEnv.get(env);
+    if (app) return app.fetch(request, env, ctx);
+    return build(env).then(
+      (built) => built.fetch(request, env, ctx),
+      (error: unknown) => {
+        if (!(error instanceof OptionsError)) throw error;
+        // A misconfigured deploy fails closed, and says why in the log (not to the client).
+        log("error", "invalid_configuration", { error: errorMessage(error) });
+        return misconfigured();
+      },
+    );
   },
 } satisfies ExportedHandler<Env>;
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Env } from "./env";
+import { OptionsError } from "./options-error";
 
 /**
  * Everything configurable about the service, parsed once from the Worker's
@@ -31,9 +32,7 @@ export interface AppOptions {
 
 export const MIN_SESSION_SECRET_BYTES = 32;
 
-export class OptionsError extends Error {
-  override name = "OptionsError";
-}
+export { OptionsError };
 
 const whole = (name: string, min: number, max: number, fallback: number) =>
   z
@@ -56,7 +55,20 @@ const optionalText = z
   .optional()
   .transform((v) => (v ? v : null));
 
-const schema = z.object({
+const OPTION_VARS = [
+  "SESSION_SECRET",
+  "SESSION_ISSUER",
+  "SESSION_AUDIENCE",
+  "LAST_USED_FLUSH_SECONDS",
+  "LAST_USED_COALESCE_MS",
+  "CORS_ALLOWED_ORIGINS",
+  "LOG_SUCCESSES",
+  "AUTH_FAILURE_PERIOD_SECONDS",
+] as const satisfies readonly (keyof Env)[];
+
+// Built on first use: a new isolate pays for it with its first request, not at start-up.
+const buildSchema = () =>
+  z.object({
   SESSION_SECRET: z.string().optional(),
   SESSION_ISSUER: optionalText,
   SESSION_AUDIENCE: optionalText,
@@ -77,7 +89,7 @@ const schema = z.object({
       return z.NEVER;
     }),
   AUTH_FAILURE_PERIOD_SECONDS: whole("AUTH_FAILURE_PERIOD_SECONDS", 1, 3_600, 60),
-});
+  } satisfies Record<(typeof OPTION_VARS)[number], z.ZodType>);
 
 /**
  * The origins named in `CORS_ALLOWED_ORIGINS` (comma-separated). A trailing
@@ -94,9 +106,11 @@ export function allowedOrigins(value: string | undefined): Set<string> {
   );
 }
 
+let schema: ReturnType<typeof buildSchema> | undefined;
+
 /** Parses the options from the Worker's environment; throws OptionsError naming every bad value. */
 export function parseOptions(env: Partial<Record<keyof Env, unknown>>): AppOptions {
-  const parsed = schema.safeParse(env);
+  const parsed = (schema ??= buildSchema()).safeParse(env);
   if (!parsed.success) throw new OptionsError(parsed.error.issues.map((i) => i.message).join("; "));
   const o = parsed.data;
   const secret = o.SESSION_SECRET ?? "";
@@ -114,5 +128,5 @@ export function parseOptions(env: Partial<Record<keyof Env, unknown>>): AppOptio
 
 /** The options' source values, as a cache key: two envs with the same values share one parse. */
 export function optionsSignature(env: Partial<Record<keyof Env, unknown>>): string {
-  return JSON.stringify(Object.keys(schema.shape).map((name) => env[name as keyof Env] ?? null));
+  return JSON.stringify(OPTION_VARS.map((name) => env[name] ?? null));
 }

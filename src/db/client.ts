@@ -1,6 +1,4 @@
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
-import { Problem, unavailable } from "../http/problem";
-import { errorMessage, log } from "../log";
 import * as schema from "./schema";
 
 export type Db = DrizzleD1Database<typeof schema>;
@@ -17,17 +15,4 @@ export function database(d1: D1Database): Db {
   return db;
 }
 
-/**
- * Runs a storage operation; any failure of storage becomes 503 `unavailable`.
- * Failing closed here is what keeps an unreachable D1 from ever letting an
- * unverified request through or turning into a 500.
- */
-export async function storage<T>(what: string, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (error) {
-    if (error instanceof Problem) throw error;
-    log("error", "storage_error", { op: what, error: errorMessage(error) });
-    throw unavailable();
-  }
-}
+export { storage } from "./storage";

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { jsonResponse, openApiRouter } from "../http/openapi";
 import { keyRoute } from "../http/route-auth";
+import { describeCallingKey } from "./calling-key";
 import { ScopeSchema } from "./schemas";
 
 const CallingKeySchema = z
@@ -25,17 +26,4 @@ export const getCallingKeyRoute = keyRoute(null, {
 });
 
 /** What an API key can ask about itself. */
-export const callingKeyRoutes = openApiRouter().openapi(getCallingKeyRoute, (c) => {
-  const k = c.var.apiKey;
-  return c.json(
-    {
-      id: k.id,
-      name: k.name,
-      prefix: k.prefix,
-      scopes: k.scopes,
-      workspaceId: k.workspaceId,
-      expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
-    },
-    200,
-  );
-});
+export const callingKeyRoutes = openApiRouter().openapi(getCallingKeyRoute, (c) => c.json(describeCallingKey(c.var.apiKey), 200));

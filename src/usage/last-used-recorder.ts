@@ -1,7 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { errorMessage, log } from "../log";
-import { parseOptions } from "../options";
 import type { DailyCount, RecordedUse, UseBatch } from "./recorder-protocol";
 
 type DailyRow = { key_id: string; day: string; requests: number };
@@ -72,7 +71,7 @@ export class LastUsedRecorder extends DurableObject<Env> {
     });
     if ((await this.ctx.storage.getAlarm()) === null) {
       const lastFlush = Number(this.#getMeta("last_flush") ?? 0);
-      await this.ctx.storage.setAlarm(Math.max(now, lastFlush + this.#flushIntervalMs()));
+      await this.ctx.storage.setAlarm(Math.max(now, lastFlush + (await this.#flushIntervalMs())));
     }
   }
 
@@ -154,7 +153,7 @@ export class LastUsedRecorder extends DurableObject<Env> {
     } catch (error) {
       // Keep every row and try again one interval later.
       log("error", "last_used_flush_failed", { shard, keys: uses.length, days: daily.length, error: errorMessage(error) });
-      await this.ctx.storage.setAlarm(now + Math.max(this.#flushIntervalMs(), 1_000));
+      await this.ctx.storage.setAlarm(now + Math.max((await this.#flushIntervalMs()), 1_000));
       return;
     }
     this.ctx.storage.transactionSync(() => {
@@ -172,7 +171,7 @@ export class LastUsedRecorder extends DurableObject<Env> {
     const left =
       this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM uses`).one().n +
       this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM daily WHERE requests > flushed`).one().n;
-    if (left > 0) await this.ctx.storage.setAlarm(now + this.#flushIntervalMs());
+    if (left > 0) await this.ctx.storage.setAlarm(now + (await this.#flushIntervalMs()));
   }
 
   /** This shard's number, for the daily rows it writes. */
@@ -180,7 +179,9 @@ export class LastUsedRecorder extends DurableObject<Env> {
     return Number(this.#getMeta("shard") ?? -1);
   }
 
-  #flushIntervalMs(): number {
+  async #flushIntervalMs(): Promise<number> {
+    // Loaded when first needed: the worker's start-up (which exports this class) stays free of the schema library.
+    const { parseOptions } = await import("../options");
     return parseOptions(this.env).lastUsedFlushSeconds * 1000;
   }
 
