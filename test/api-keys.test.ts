@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, createKey, problem, session } from "./helpers";
 
-/** Key management for admins (DESIGN.md "Keys"). */
+/** Key management for admins: create, list, get and revoke. */
 
 interface KeyRecord {
   id: string;

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { call, createKey, problem, session } from "./helpers";
 import { fetchWith } from "./worker";
 
-/** The audit trail (issue 4): who created and revoked which key, when and from where. */
+/** The audit trail: who created and revoked which key, when and from where. */
 
 interface AuditEvent {
   id: string;

@@ -5,7 +5,7 @@ import { call, createKey, problem, session } from "./helpers";
 import { fetchWith } from "./worker";
 
 /**
- * Abuse limits (issue 4): failed authentication is counted per client IP with
+ * Abuse limits: failed authentication is counted per client IP with
  * the Workers Rate Limiting binding AUTH_FAILURES (Miniflare emulates it from
  * wrangler.toml: 20 per 60 s). Beyond the limit, failures get 429.
  */
@@ -156,7 +156,7 @@ describe("when the limiter itself fails", () => {
 });
 
 describe("local development", () => {
-  it("never throttles loopback clients: wrangler dev answers the contract's 401 every time", async () => {
+  it("never throttles loopback clients: wrangler dev answers the documented 401 every time", async () => {
     for (const ip of ["127.0.0.1", "::1", "::ffff:127.0.0.1"]) {
       const statuses = [];
       for (let i = 0; i < 30; i++) {

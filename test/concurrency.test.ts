@@ -7,7 +7,7 @@ import { call, createKey, session } from "./helpers";
 import { fetchWith } from "./worker";
 
 /**
- * Concurrency (issue 4), inside one isolate: the tests and the worker share
+ * Concurrency, inside one isolate: the tests and the worker share
  * it, so "in that isolate" is literal here.
  */
 

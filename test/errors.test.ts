@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { call, createKey, problem, session } from "./helpers";
 
-/** Errors and service routes (DESIGN.md "Errors" and "Service"). */
+/** Errors (problem+json with a stable code) and the service routes. */
 
 const MiB = 1024 * 1024;
 let wsCounter = 0;

@@ -11,7 +11,7 @@ import { call, createKey, problem, session } from "./helpers";
 import { fetchWith, unreachableD1 } from "./worker";
 
 /**
- * Storage faults (issue 4), inside workerd with replaced bindings. The older
+ * Storage faults, inside workerd with replaced bindings. The older
  * fault tests live beside the features they guard: KV failing and D1 down in
  * verification.test.ts, recorder eviction and failed flushes in
  * last-used.test.ts.

@@ -6,7 +6,7 @@ import { call, createKey, problem, session, signToken } from "./helpers";
 import { fetchWith, unreachableD1 } from "./worker";
 
 /**
- * Issue 4, "no secret leaks anywhere": one structured log line per request
+ * No secret leaks anywhere: one structured log line per request
  * that never holds a key, a session token or an Authorization header; a
  * request id on every response, echoed in problem+json; nosniff everywhere;
  * no-store on everything that carries key data.

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { call, createKey, problem, SECRET, session, signToken } from "./helpers";
 
 /**
- * Console session verification (DESIGN.md "Identity"): an HS256 JWT signed
+ * Console session verification: an HS256 JWT signed
  * with SESSION_SECRET, claims sub, ws, role (admin|member), exp and iat.
  * Anything else is 401. Key routes need role admin; a member gets 403.
  */
