@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, expectInvalid, freshWs, problem, session, sha256Hex } from "./helpers";
 
 /** Key management for admins: create, list, get and revoke. */
 
@@ -33,14 +33,7 @@ const ALL_SCOPES = ["sources:read", "sources:write", "sources:delete"];
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const HEX64 = /[0-9a-f]{64}/i;
 
-let wsCounter = 0;
-const freshWs = () => `ws_keys_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function sha256Hex(s: string) {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 async function post(token: string, body: unknown) {
   return call("POST", "/v1/api-keys", { token, body });
@@ -77,16 +70,6 @@ async function allPages(token: string, query: string, limit: number, between?: (
     await between?.(i);
   }
   return pages;
-}
-
-async function expectInvalid(res: Response, path: string) {
-  expect(res.status).toBe(400);
-  const body = await problem(res);
-  expect(body.code).toBe("invalid_request");
-  expect(Array.isArray(body.errors)).toBe(true);
-  expect(body.errors!.map((e) => e.path), JSON.stringify(body.errors)).toContain(path);
-  for (const e of body.errors!) expect(typeof e.message).toBe("string");
-  return body;
 }
 
 function expectNoSecret(text: string, key: string, hash: string) {

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { clientBucket, isLoopback } from "../src/http/auth-throttle";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, freshWs, problem, session } from "./helpers";
 import { fetchWith } from "./worker";
 
 /**
@@ -15,8 +15,6 @@ const PERIOD = env.AUTH_FAILURE_PERIOD_SECONDS;
 
 /** A client IP no other test (or test file) uses. */
 const freshIp = () => `198.51.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
-let n = 0;
-const freshWs = () => `ws_rl_${++n}_${crypto.randomUUID().slice(0, 8)}`;
 
 /**
  * The emulated limiter counts in windows aligned to the clock (like the

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { hashKey } from "../src/keys/hash";
 import { kvKey } from "../src/keys/cached-key-store";
 import { freshIsolate } from "./isolate";
-import { call, createKey, session } from "./helpers";
+import { call, createKey, freshWs, session } from "./helpers";
 import { fetchWith } from "./worker";
 
 /**
@@ -11,8 +11,6 @@ import { fetchWith } from "./worker";
  * it, so "in that isolate" is literal here.
  */
 
-let n = 0;
-const freshWs = () => `ws_race_${++n}_${crypto.randomUUID().slice(0, 8)}`;
 const use = (key: string) => call("GET", "/v1/key", { token: key });
 const tick = () => new Promise((r) => setTimeout(r, 0));
 

@@ -1,13 +1,11 @@
 import { exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, freshWs, problem, session } from "./helpers";
 
 /** Errors (problem+json with a stable code) and the service routes. */
 
 const MiB = 1024 * 1024;
-let wsCounter = 0;
-const freshWs = () => `ws_errors_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;
 
 async function expectProblem(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);

@@ -1,14 +1,13 @@
-import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
-import { hashKey } from "../src/keys/hash";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { kvKey } from "../src/keys/cached-key-store";
+import { generateKey } from "../src/keys/format";
+import { hashKey } from "../src/keys/hash";
+import { call, captureConsole, createKey, freshWs, problem, session } from "./helpers";
 import { freshIsolate, isolate } from "./isolate";
+import { d1FailingOnExecute, fetchWith, hangingKv, kvReturning, recorderStub, throwingKv, unreachableD1, unreachableRecorder } from "./worker";
 
 const KV_READ_TIMEOUT_MS = 500;
-import { generateKey } from "../src/keys/format";
-import { call, createKey, problem, session } from "./helpers";
-import { fetchWith, unreachableD1 } from "./worker";
 
 /**
  * Storage faults, inside workerd with replaced bindings. The older
@@ -17,26 +16,9 @@ import { fetchWith, unreachableD1 } from "./worker";
  * last-used.test.ts.
  */
 
-let n = 0;
-const freshWs = () => `ws_fault_${++n}_${crypto.randomUUID().slice(0, 8)}`;
-
-/** Every console line written while installed, parsed when it is JSON. */
-function captureLogs() {
-  const lines: Record<string, unknown>[] = [];
-  const spies: MockInstance[] = (["log", "warn", "error"] as const).map((level) =>
-    vi.spyOn(console, level).mockImplementation((line: unknown) => {
-      try {
-        lines.push(JSON.parse(String(line)));
-      } catch {
-        lines.push({ raw: String(line) });
-      }
-    }),
-  );
-  return { lines, restore: () => spies.forEach((s) => s.mockRestore()) };
-}
-let logs: ReturnType<typeof captureLogs>;
+let logs: ReturnType<typeof captureConsole>;
 beforeEach(() => {
-  logs = captureLogs();
+  logs = captureConsole();
 });
 afterEach(() => logs.restore());
 
@@ -49,32 +31,6 @@ async function responseOf(overrides: Partial<typeof env>, path: string, key: str
   return isolate().fetch(request, overrides);
 }
 
-const hangingKv = () => ({ get: () => new Promise(() => {}), put: () => new Promise(() => {}) }) as unknown as KVNamespace;
-const failingKv = () =>
-  ({
-    get: () => {
-      throw new Error("KV binding threw synchronously");
-    },
-    put: () => Promise.reject(new Error("KV PUT failed")),
-  }) as unknown as KVNamespace;
-const kvReturning = (value: unknown) => ({ get: async () => value, put: async () => {} }) as unknown as KVNamespace;
-
-/** A D1 whose statements prepare fine but fail when they run (the connection drops mid-query). */
-function d1FailingOnExecute(): D1Database {
-  const statement: object = new Proxy(
-    {},
-    {
-      get: (_t, prop) =>
-        prop === "bind" ? () => statement : () => Promise.reject(new Error("D1_ERROR: Network connection lost.")),
-    },
-  );
-  return {
-    prepare: () => statement,
-    batch: () => Promise.reject(new Error("D1_ERROR: Network connection lost.")),
-    withSession: () => ({ prepare: () => statement }),
-  } as unknown as D1Database;
-}
-
 describe("KV misbehaves: D1 answers", () => {
   it("a KV read that hangs: the request succeeds from D1 within a bounded time", async () => {
     const k = await createKey(await session(freshWs()));
@@ -85,7 +41,7 @@ describe("KV misbehaves: D1 answers", () => {
     expect((await res.json<{ id: string }>()).id).toBe(k.id);
     expect(elapsed).toBeGreaterThanOrEqual(KV_READ_TIMEOUT_MS - 50);
     expect(elapsed).toBeLessThan(KV_READ_TIMEOUT_MS + 1_500);
-    expect(logs.lines).toContainEqual(expect.objectContaining({ event: "kv_read_failed", error: expect.stringContaining("timed out") }));
+    expect(logs.events()).toContainEqual(expect.objectContaining({ event: "kv_read_failed", error: expect.stringContaining("timed out") }));
   });
 
   it("a hanging KV still refuses a revoked key (from D1)", async () => {
@@ -99,7 +55,7 @@ describe("KV misbehaves: D1 answers", () => {
 
   it("a KV binding that throws synchronously: the request succeeds from D1", async () => {
     const k = await createKey(await session(freshWs()));
-    const res = await fetchWith({ KEY_CACHE: failingKv() }, "GET", "/v1/sources", { token: k.key });
+    const res = await fetchWith({ KEY_CACHE: throwingKv() }, "GET", "/v1/sources", { token: k.key });
     expect(res.status).toBe(200);
   });
 
@@ -112,7 +68,7 @@ describe("KV misbehaves: D1 answers", () => {
       expect(res.status, JSON.stringify(damaged)).toBe(200);
       expect((await res.json<{ workspaceId: string }>()).workspaceId).not.toBe("ws_other");
     }
-    expect(logs.lines).toContainEqual(expect.objectContaining({ event: "kv_record_invalid" }));
+    expect(logs.events()).toContainEqual(expect.objectContaining({ event: "kv_record_invalid" }));
   });
 
   it("a damaged real KV entry is repaired from D1", async () => {
@@ -152,7 +108,7 @@ describe("D1 down: not one request is let through unverified", () => {
 
     const seen: string[] = [];
     for (const down of [unreachableD1, d1FailingOnExecute]) {
-      for (const kv of [() => env.KEY_CACHE, failingKv]) {
+      for (const kv of [() => env.KEY_CACHE, throwingKv]) {
         for (const [name, key] of Object.entries(credentials)) {
           for (const [method, path, body] of routes) {
             freshIsolate();
@@ -209,7 +165,7 @@ describe("D1 down: not one request is let through unverified", () => {
       }
     }
     // The cause is in the logs, for us.
-    expect(logs.lines).toContainEqual(expect.objectContaining({ event: "storage_error", error: expect.stringContaining("D1_ERROR") }));
+    expect(logs.events()).toContainEqual(expect.objectContaining({ event: "storage_error", error: expect.stringContaining("D1_ERROR") }));
   });
 
   it("a hanging KV plus a D1 that is down: 503 within a bounded time", async () => {
@@ -223,34 +179,23 @@ describe("D1 down: not one request is let through unverified", () => {
 
 describe("the last-used Durable Object fails: the request does not", () => {
   const recorderLogged = () =>
-    expect(logs.lines).toContainEqual(expect.objectContaining({ level: "error", event: "last_used_report_failed", shard: 0 }));
+    expect(logs.events()).toContainEqual(expect.objectContaining({ level: "error", event: "last_used_report_failed", shard: 0 }));
 
   it("record() throws: 200, and the failure is logged with the shard", async () => {
     const ws = freshWs();
     const k = await createKey(await session(ws));
-    const throwing = {
-      idFromName: (name: string) => env.LAST_USED.idFromName(name),
-      get: () => ({ record: () => Promise.reject(new Error("Durable Object reset because its code was updated.")) }),
-    } as unknown as typeof env.LAST_USED;
+    const throwing = recorderStub({ record: () => Promise.reject(new Error("Durable Object reset because its code was updated.")) });
     const res = await fetchWith({ LAST_USED: throwing }, "GET", "/v1/key", { token: k.key });
     expect(res.status).toBe(200);
     recorderLogged();
-    const line = logs.lines.find((l) => l.event === "last_used_report_failed");
+    const line = logs.events().find((l) => l.event === "last_used_report_failed");
     expect(JSON.stringify(line)).not.toContain(k.key);
   });
 
   it("the namespace is unreachable (get throws synchronously): 200, logged", async () => {
     const ws = freshWs();
     const k = await createKey(await session(ws));
-    const unreachable = {
-      idFromName: () => {
-        throw new Error("Durable Object namespace unavailable");
-      },
-      get: () => {
-        throw new Error("Durable Object namespace unavailable");
-      },
-    } as unknown as typeof env.LAST_USED;
-    const res = await fetchWith({ LAST_USED: unreachable }, "GET", "/v1/sources", { token: k.key });
+    const res = await fetchWith({ LAST_USED: unreachableRecorder() }, "GET", "/v1/sources", { token: k.key });
     expect(res.status).toBe(200);
     recorderLogged();
   });
@@ -258,10 +203,7 @@ describe("the last-used Durable Object fails: the request does not", () => {
   it("record() hangs: the response is not held back by it", async () => {
     let calls = 0;
     const k = await createKey(await session(freshWs()));
-    const hanging = {
-      idFromName: (name: string) => env.LAST_USED.idFromName(name),
-      get: () => ({ record: () => (calls++, new Promise(() => {})) }),
-    } as unknown as typeof env.LAST_USED;
+    const hanging = recorderStub({ record: () => (calls++, new Promise(() => {})) });
     await fetchWith({}, "GET", "/v1/key", { token: k.key }); // warm
     const res = await responseOf({ LAST_USED: hanging }, "/v1/key", k.key);
     expect(res.status).toBe(200);

@@ -2,7 +2,7 @@ import { exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { MAX_BODY_BYTES } from "../src/app";
-import { call, createKey, session } from "./helpers";
+import { call, createKey, freshWs, session } from "./helpers";
 
 /**
  * Hostile input at volume: property-based tests over the
@@ -43,7 +43,7 @@ interface Fixture {
 let f: Fixture;
 
 beforeAll(async () => {
-  const ws = `ws_fuzz_${crypto.randomUUID().slice(0, 8)}`;
+  const ws = freshWs("ws_fuzz");
   const admin = await session(ws, "admin", "usr_fuzz");
   const member = await session(ws, "member", "usr_member");
   const k = await createKey(admin);
@@ -53,7 +53,7 @@ beforeAll(async () => {
   const source = await (
     await call("POST", "/v1/sources", { token: k.key, body: { type: "text", name: "fixture", content: "hello" } })
   ).json<{ id: string }>();
-  const theirAdmin = await session(`ws_fuzz_other_${crypto.randomUUID().slice(0, 8)}`);
+  const theirAdmin = await session(freshWs("ws_fuzz_other"));
   const theirs = await createKey(theirAdmin);
   const theirSource = await (
     await call("POST", "/v1/sources", { token: theirs.key, body: { type: "text", name: "theirs", content: "secret" } })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, createSource, expectNotFound, freshWs, problem, session } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 
@@ -20,12 +20,10 @@ interface KeyRecord {
   [k: string]: unknown;
 }
 
-let n = 0;
 /** Two fresh workspaces, each with an admin session and a full-scope key. */
 async function twoWorkspaces() {
-  const tag = `${++n}_${crypto.randomUUID().slice(0, 8)}`;
   const make = async (side: string) => {
-    const ws = `ws_iso_${side}_${tag}`;
+    const ws = freshWs(`ws_iso_${side}`);
     const admin = await session(ws, "admin", `usr_${side}`);
     const created = await createKey(admin, { name: `${side} key`, scopes: ALL });
     return { ws, admin, key: created.key, keyId: created.id };
@@ -33,11 +31,7 @@ async function twoWorkspaces() {
   return { a: await make("a"), b: await make("b") };
 }
 
-async function newSource(key: string, name: string): Promise<Source> {
-  const res = await call("POST", "/v1/sources", { token: key, body: { type: "text", name, content: `content of ${name}` } });
-  if (res.status !== 201) throw new Error(`create source: ${res.status} ${await res.text()}`);
-  return res.json();
-}
+const newSource = (key: string, name: string) => createSource<Source>(key, { type: "text", name, content: `content of ${name}` });
 
 async function listAllSources(key: string, limit = 2): Promise<Source[]> {
   const out: Source[] = [];
@@ -65,13 +59,6 @@ async function listAllKeys(admin: string, status: "active" | "revoked"): Promise
     cursor = page.nextCursor;
   } while (cursor !== null);
   return out;
-}
-
-async function expectNotFound(res: Response) {
-  // Another workspace's resource is answered exactly like one that does not exist.
-  expect(res.status).toBe(404);
-  const p = await problem(res);
-  expect(p.code).toBe("not_found");
 }
 
 describe("sources never cross workspaces", () => {
@@ -187,7 +174,7 @@ describe("keys never cross workspaces", () => {
 
   it("the same user id in two workspaces still sees only the session's workspace", async () => {
     const { b } = await twoWorkspaces();
-    const sameUserInA = await session(`ws_iso_other_${crypto.randomUUID().slice(0, 8)}`, "admin", "usr_b");
+    const sameUserInA = await session(freshWs("ws_iso_other"), "admin", "usr_b");
     await expectNotFound(await call("GET", `/v1/api-keys/${b.keyId}`, { token: sameUserInA }));
     expect(await listAllKeys(sameUserInA, "active")).toEqual([]);
   });

@@ -10,27 +10,22 @@ import { parseOptions } from "../src/options";
 import type { UseBatch } from "../src/usage/recorder-protocol";
 import { createKey, freshWs, session } from "./helpers";
 import { buildRequest, Isolate, isolate } from "./isolate";
-import { counted, fetchWith } from "./worker";
+import { counted, fetchWith, recorderStub } from "./worker";
 
-/** Counts D1 statements prepared, KV reads and recorder messages while delegating to the real bindings. */
+/** Counts D1 statements prepared, KV reads and recorder messages (with when each was sent) while delegating to the real bindings. */
 function countingEnv() {
   const db = counted(env.DB);
   const kv = counted(env.KEY_CACHE);
   const messages: UseBatch[][] = [];
-  const ns = {
-    idFromName: (name: string) => env.LAST_USED.idFromName(name),
-    get: (id: DurableObjectId) => {
-      const real = env.LAST_USED.get(id);
-      return {
-        record: (shard: number, batches: UseBatch[]) => {
-          messages.push(batches);
-          return real.record(shard, batches);
-        },
-        latest: (ws: string, ids: string[]) => real.latest(ws, ids),
-      };
+  const sentAt: number[] = [];
+  const ns = recorderStub((real) => ({
+    record: (shard, batches) => {
+      messages.push(batches);
+      sentAt.push(Date.now());
+      return real.record(shard, batches);
     },
-  } as unknown as typeof env.LAST_USED;
-  return { overrides: { DB: db.binding, KEY_CACHE: kv.binding, LAST_USED: ns }, db: db.calls, kv: kv.calls, messages };
+  }));
+  return { overrides: { DB: db.binding, KEY_CACHE: kv.binding, LAST_USED: ns }, db: db.calls, kv: kv.calls, messages, sentAt };
 }
 
 const noWaitUntil = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}) };
@@ -151,18 +146,8 @@ describe("operation counts on the verification path", () => {
     const keys = [];
     for (let i = 0; i < K; i++) keys.push(await createKey(await session(`ws_ops_many_${i % W}_${crypto.randomUUID().slice(0, 6)}`)));
     const counts = countingEnv();
-    const sentAt: number[] = [];
+    const { overrides, sentAt } = counts;
     const isolate = new Isolate({ coalesceMs: WINDOW });
-    const overrides = {
-      ...counts.overrides,
-      LAST_USED: {
-        idFromName: counts.overrides.LAST_USED.idFromName,
-        get: (id: DurableObjectId) => {
-          const stub = counts.overrides.LAST_USED.get(id);
-          return { record: (shard: number, b: UseBatch[]) => (sentAt.push(Date.now()), stub.record(shard, b)) };
-        },
-      } as unknown as typeof env.LAST_USED,
-    };
     const start = Date.now();
     const requests = [];
     for (let i = 0; i < 120; i++) {

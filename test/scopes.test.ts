@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, createSource, problem, session, sha256Hex } from "./helpers";
 
 type Scope = "sources:read" | "sources:write" | "sources:delete";
 const SCOPES: Scope[] = ["sources:read", "sources:write", "sources:delete"];
@@ -27,11 +27,7 @@ async function fullKey(ws: string) {
   return (await createKey(await session(ws), { name: "fixture", scopes: SCOPES })).key;
 }
 
-async function newSource(full: string, name = "fixture source"): Promise<Source> {
-  const res = await call("POST", "/v1/sources", { token: full, body: { type: "text", name, content: "hello" } });
-  if (res.status !== 201) throw new Error(`fixture: ${res.status} ${await res.text()}`);
-  return res.json();
-}
+const newSource = (full: string, name = "fixture source") => createSource<Source>(full, { type: "text", name, content: "hello" });
 
 async function fullList(full: string): Promise<Source[]> {
   const res = await call("GET", "/v1/sources?limit=100", { token: full });
@@ -200,10 +196,7 @@ describe("GET /v1/key", () => {
     const key = f.key;
     expect(text).not.toContain(key);
     expect(text).not.toContain(key.slice("sk_live_".length, "sk_live_".length + 32));
-    const hash = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)))]
-      .map((b) => b.toString(16).padStart(2, "0"))
-      .join("");
-    expect(text.toLowerCase()).not.toContain(hash);
+    expect(text.toLowerCase()).not.toContain(await sha256Hex(key));
     expect(key.startsWith(body.prefix as string)).toBe(true);
     expect((body.prefix as string).length).toBeLessThan(key.length - 20);
   });

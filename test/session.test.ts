@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call, createKey, problem, SECRET, session, signToken } from "./helpers";
+import { call, createKey, freshWs, problem, SECRET, session, signToken } from "./helpers";
 
 /**
  * Console session verification: an HS256 JWT signed
@@ -23,9 +23,6 @@ const b64url = (s: string) =>
     .replaceAll("/", "_")
     .replace(/=+$/, "");
 
-/** A fresh id so one test's keys never show up in another's counts. */
-let wsCounter = 0;
-const freshWs = () => `ws_session_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;
 
 /** GET /v1/api-keys with a raw Authorization header (or none). */
 function listWith(authorization?: string) {

@@ -1,14 +1,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, createSource, expectInvalid, expectNotFound, freshWs, problem, session } from "./helpers";
 
-// Storage is shared by every test in this file, so each test works in its own
-// workspace: counts and orders are then exactly what that test created.
-let wsCounter = 0;
-const freshWs = () => `ws_src_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
+
+// Storage is shared by every test in this file, so each test works in its own
+// workspace (freshWs): counts and orders are then exactly what that test created.
 
 async function keyIn(ws: string, scopes = ALL): Promise<string> {
   return (await createKey(await session(ws), { name: "sources test", scopes })).key;
@@ -28,13 +27,8 @@ interface SourceList {
   nextCursor: string | null;
 }
 
-async function post(key: string, body: unknown): Promise<Source> {
-  const res = await call("POST", "/v1/sources", { token: key, body });
-  if (res.status !== 201) throw new Error(`create source: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-const urlSource = (key: string, name = "Help center", url = "https://help.example.com") => post(key, { type: "url", name, url });
-const textSource = (key: string, name = "Refunds", content = "Refunds take 5 days.") => post(key, { type: "text", name, content });
+const urlSource = (key: string, name = "Help center", url = "https://help.example.com") => createSource<Source>(key, { type: "url", name, url });
+const textSource = (key: string, name = "Refunds", content = "Refunds take 5 days.") => createSource<Source>(key, { type: "text", name, content });
 
 async function get(key: string, id: string) {
   return call("GET", `/v1/sources/${id}`, { token: key });
@@ -69,23 +63,6 @@ function expectSourceShape(s: Source) {
   expect(s.id).toMatch(/^src_[0-9A-Za-z]+$/);
   expect(isIso(s.createdAt)).toBe(true);
   expect(isIso(s.updatedAt)).toBe(true);
-}
-
-async function expectInvalid(res: Response, field: string) {
-  expect(res.status).toBe(400);
-  const p = await problem(res);
-  expect(p.code).toBe("invalid_request");
-  expect(p.status).toBe(400);
-  expect(Array.isArray(p.errors)).toBe(true);
-  expect(p.errors!.map((e) => e.path), JSON.stringify(p.errors)).toContain(field);
-  for (const e of p.errors!) expect(typeof e.message).toBe("string");
-}
-
-async function expectNotFound(res: Response) {
-  expect(res.status).toBe(404);
-  const p = await problem(res);
-  expect(p.code).toBe("not_found");
-  expect(p.status).toBe(404);
 }
 
 const MAX = 100_000;
@@ -138,9 +115,9 @@ describe("POST /v1/sources", () => {
 
   it("ignores the other type's field: a url source never keeps content, a text source never keeps url", async () => {
     const key = await keyIn(freshWs());
-    const u = await post(key, { type: "url", name: "u", url: "https://a.example.com", content: "stray" });
+    const u = await createSource<Source>(key, { type: "url", name: "u", url: "https://a.example.com", content: "stray" });
     expect(u.content).toBeNull();
-    const t = await post(key, { type: "text", name: "t", content: "body", url: "https://a.example.com" });
+    const t = await createSource<Source>(key, { type: "text", name: "t", content: "body", url: "https://a.example.com" });
     expect(t.url).toBeNull();
   });
 

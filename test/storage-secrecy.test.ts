@@ -1,15 +1,10 @@
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { call, createKey, session } from "./helpers";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { call, captureConsole, createKey, session, sha256Hex } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 const PREFIX = "sk_live_";
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /**
  * Every form in which a key's secret could leak: the key, the key without its
@@ -167,15 +162,9 @@ describe("only the SHA-256 of a key is ever stored", () => {
 });
 
 describe("nothing logs a key", () => {
-  afterEach(() => vi.restoreAllMocks());
-
   it("creating, using, mis-using and revoking keys writes no key to the console", async () => {
-    const lines: string[] = [];
-    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
-      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
-        lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" "));
-      });
-    }
+    const { lines, restore } = captureConsole();
+    onTestFinished(restore);
     const keys = await makeActivity("log");
     const plain = keys.map((k) => k.key);
     // Failures are logged paths too: a bad checksum, and an unknown key.

@@ -4,7 +4,7 @@ import { hashKey } from "../src/keys/hash";
 import { kvKey } from "../src/keys/cached-key-store";
 import { freshIsolate } from "./isolate";
 import { call, createKey, problem, session } from "./helpers";
-import { counted, fetchWith, unreachableD1 } from "./worker";
+import { counted, failingKv, fetchWith, unreachableD1 } from "./worker";
 
 const use = (key: string) => call("GET", "/v1/key", { token: key });
 
@@ -79,11 +79,7 @@ describe("lookup path", () => {
   it("falls back to D1 when KV fails", async () => {
     const admin = await session("ws_kvfail");
     const k = await createKey(admin);
-    const brokenKv = {
-      get: () => Promise.reject(new Error("KV GET failed: 503")),
-      put: () => Promise.reject(new Error("KV PUT failed: 503")),
-    } as unknown as KVNamespace;
-    const res = await fetchWith({ KEY_CACHE: brokenKv }, "GET", "/v1/key", { token: k.key });
+    const res = await fetchWith({ KEY_CACHE: failingKv() }, "GET", "/v1/key", { token: k.key });
     expect(res.status).toBe(200);
   });
 
