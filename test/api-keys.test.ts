@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, expectInvalid, freshWs, problem, session, sha256Hex } from "./helpers";
+import { call, createKey, expectInvalid, freezeClock, freshWs, problem, session, sha256Hex } from "./helpers";
 
 /** Key management for admins: create, list, get and revoke. */
 
@@ -33,7 +33,6 @@ const ALL_SCOPES = ["sources:read", "sources:write", "sources:delete"];
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const HEX64 = /[0-9a-f]{64}/i;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function post(token: string, body: unknown) {
   return call("POST", "/v1/api-keys", { token, body });
@@ -302,11 +301,12 @@ describe("GET /v1/api-keys", () => {
   });
 
   it("lists active keys newest first, by default and with status=active", async () => {
+    const clock = freezeClock();
     const admin = await session(freshWs());
     const made: string[] = [];
     for (let i = 0; i < 4; i++) {
       made.push((await createKey(admin, { name: `key ${i}` })).id);
-      await sleep(3);
+      clock.advance(1_000); // distinct creation times, so "newest" is unambiguous
     }
     const expected = [...made].reverse();
     const byDefault = await list(admin);
@@ -331,11 +331,13 @@ describe("GET /v1/api-keys", () => {
   });
 
   it("includes expired keys among the active ones, marked by expiresAt", async () => {
+    const clock = freezeClock();
     const admin = await session(freshWs());
     const live = await createKey(admin, { name: "live" });
-    const soon = new Date(Date.now() + 1200).toISOString();
+    clock.advance(1_000);
+    const soon = new Date(Date.now() + 60_000).toISOString();
     const expiring = await createKey(admin, { name: "expiring", expiresAt: soon });
-    await sleep(1500);
+    clock.advance(60_001);
     // It has expired: the key no longer works...
     const me = await call("GET", "/v1/key", { token: expiring.key });
     expect(me.status).toBe(401);
@@ -350,17 +352,18 @@ describe("GET /v1/api-keys", () => {
   });
 
   it("status=revoked lists revoked keys only, newest revocation first", async () => {
+    const clock = freezeClock();
     const admin = await session(freshWs());
     const keys: string[] = [];
     for (let i = 0; i < 4; i++) {
       keys.push((await createKey(admin, { name: `k${i}` })).id);
-      await sleep(3);
+      clock.advance(1_000);
     }
     const [k0, k1, k2, k3] = keys as [string, string, string, string];
     // Revoke in an order unlike creation order.
     for (const id of [k1, k3, k0]) {
       expect((await revoke(admin, id)).status).toBe(200);
-      await sleep(3);
+      clock.advance(1_000);
     }
     const revoked = await list(admin, "?status=revoked");
     expect(revoked.data.map((k) => k.id)).toEqual([k0, k3, k1]);
@@ -389,9 +392,10 @@ describe("GET /v1/api-keys", () => {
   });
 
   it("limit=1 and limit=100 are accepted", async () => {
+    const clock = freezeClock();
     const admin = await session(freshWs());
     await createKey(admin, { name: "a" });
-    await sleep(3);
+    clock.advance(1_000);
     await createKey(admin, { name: "b" });
     const one = await list(admin, "?limit=1");
     expect(one.data).toHaveLength(1);
@@ -595,12 +599,13 @@ describe("POST /v1/api-keys/{id}/revoke", () => {
   });
 
   it("revoking again: 200, the first revokedAt (and revokedBy) unchanged", async () => {
+    const clock = freezeClock();
     const ws = freshWs();
     const first = await session(ws, "admin", "usr_first");
     const second = await session(ws, "admin", "usr_second");
     const created = await createKey(first);
     const r1 = (await (await revoke(first, created.id)).json()) as KeyRecord;
-    await sleep(20);
+    clock.advance(60_000); // a later revoke would stamp a later time
     const res = await revoke(second, created.id);
     expect(res.status).toBe(200);
     const r2 = (await res.json()) as KeyRecord;
@@ -639,9 +644,11 @@ describe("POST /v1/api-keys/{id}/revoke", () => {
   });
 
   it("revoking an expired key works and files it under revoked", async () => {
+    const clock = freezeClock();
     const admin = await session(freshWs());
-    const created = await createKey(admin, { expiresAt: new Date(Date.now() + 800).toISOString() });
-    await sleep(1000);
+    const created = await createKey(admin, { expiresAt: new Date(Date.now() + 60_000).toISOString() });
+    clock.advance(60_000);
+    expect((await problem(await call("GET", "/v1/key", { token: created.key }))).code).toBe("expired_credentials");
     const res = await revoke(admin, created.id);
     expect(res.status).toBe(200);
     expect(((await res.json()) as KeyRecord).revokedAt).toMatch(ISO_UTC);

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { kvKey } from "../src/keys/cached-key-store";
 import { generateKey } from "../src/keys/format";
 import { hashKey } from "../src/keys/hash";
-import { call, captureConsole, createKey, freshWs, problem, session } from "./helpers";
+import { call, captureConsole, createKey, freezeClock, freshWs, problem, session } from "./helpers";
 import { freshIsolate, isolate } from "./isolate";
 import { d1FailingOnExecute, fetchWith, hangingKv, kvReturning, recorderStub, throwingKv, unreachableD1, unreachableRecorder } from "./worker";
 
@@ -32,16 +32,15 @@ async function responseOf(overrides: Partial<typeof env>, path: string, key: str
 }
 
 describe("KV misbehaves: D1 answers", () => {
-  it("a KV read that hangs: the request succeeds from D1 within a bounded time", async () => {
+  it("a KV read that hangs: the read is given up after kvReadTimeoutMs and D1 answers", async () => {
     const k = await createKey(await session(freshWs()));
-    const started = Date.now();
+    // Were the read not given up, this request would never be answered and the test would time out.
     const res = await responseOf({ KEY_CACHE: hangingKv() }, "/v1/key", k.key);
-    const elapsed = Date.now() - started;
     expect(res.status).toBe(200);
     expect((await res.json<{ id: string }>()).id).toBe(k.id);
-    expect(elapsed).toBeGreaterThanOrEqual(KV_READ_TIMEOUT_MS - 50);
-    expect(elapsed).toBeLessThan(KV_READ_TIMEOUT_MS + 1_500);
-    expect(logs.events()).toContainEqual(expect.objectContaining({ event: "kv_read_failed", error: expect.stringContaining("timed out") }));
+    expect(logs.events()).toContainEqual(
+      expect.objectContaining({ event: "kv_read_failed", error: `KV read timed out after ${KV_READ_TIMEOUT_MS} ms` }),
+    );
   });
 
   it("a hanging KV still refuses a revoked key (from D1)", async () => {
@@ -90,12 +89,13 @@ describe("D1 down: not one request is let through unverified", () => {
   ];
 
   it("answers 503 (or a refusal) on every public route, for every credential that needs D1, whichever way D1 fails", async () => {
+    const clock = freezeClock();
     const admin = await session(freshWs());
     const valid = await createKey(admin);
     const revoked = await createKey(admin);
     await call("POST", `/v1/api-keys/${revoked.id}/revoke`, { token: admin });
-    const expired = await createKey(admin, { expiresAt: new Date(Date.now() + 300).toISOString() });
-    await new Promise((r) => setTimeout(r, 350));
+    const expired = await createKey(admin, { expiresAt: new Date(Date.now() + 60_000).toISOString() });
+    clock.advance(60_000);
     const credentials = {
       valid: valid.key,
       revoked: revoked.key,
@@ -168,12 +168,11 @@ describe("D1 down: not one request is let through unverified", () => {
     expect(logs.events()).toContainEqual(expect.objectContaining({ event: "storage_error", error: expect.stringContaining("D1_ERROR") }));
   });
 
-  it("a hanging KV plus a D1 that is down: 503 within a bounded time", async () => {
+  it("a hanging KV plus a D1 that is down: 503, not a request left hanging", async () => {
     const k = await createKey(await session(freshWs()));
-    const started = Date.now();
-    const res = await fetchWith({ KEY_CACHE: hangingKv(), DB: unreachableD1() }, "GET", "/v1/key", { token: k.key });
+    const res = await responseOf({ KEY_CACHE: hangingKv(), DB: unreachableD1() }, "/v1/key", k.key);
     expect(res.status).toBe(503);
-    expect(Date.now() - started).toBeLessThan(KV_READ_TIMEOUT_MS + 1_500);
+    expect((await problem(res)).code).toBe("unavailable");
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call, createKey, createSource, expectNotFound, freshWs, problem, session } from "./helpers";
+import { call, createKey, createSource, expectNotFound, freezeClock, freshWs, problem, session } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 
@@ -116,10 +116,11 @@ describe("sources never cross workspaces", () => {
   });
 
   it("a cursor taken from B's list shows A nothing of B's", async () => {
+    const clock = freezeClock();
     const { a, b } = await twoWorkspaces();
     for (let i = 0; i < 3; i++) await newSource(b.key, `b${i}`);
     const mine = await newSource(a.key, "a0");
-    await new Promise((r) => setTimeout(r, 5));
+    clock.advance(1_000); // B's later sources are strictly newer than A's
     for (let i = 3; i < 6; i++) await newSource(b.key, `b${i}`);
     const page = (await (await call("GET", "/v1/sources?limit=1", { token: b.key })).json()) as { nextCursor: string };
     expect(page.nextCursor).toBeTruthy();

@@ -1,8 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, createSource, expectInvalid, expectNotFound, freshWs, problem, session } from "./helpers";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { call, createKey, createSource, expectInvalid, expectNotFound, freezeClock, freshWs, problem, session } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 
@@ -240,9 +238,10 @@ describe("PATCH /v1/sources/{id}", () => {
   const patch = (key: string, id: string, body: unknown) => call("PATCH", `/v1/sources/${id}`, { token: key, body });
 
   it("changes only the fields sent, keeps id and createdAt, and moves updatedAt forward", async () => {
+    const clock = freezeClock();
     const key = await keyIn(freshWs());
     const s = await urlSource(key, "Old name", "https://old.example.com");
-    await sleep(15);
+    clock.advance(1_000);
     const res = await patch(key, s.id, { name: "  New name  " });
     expect(res.status).toBe(200);
     const u: Source = await res.json();
@@ -251,7 +250,7 @@ describe("PATCH /v1/sources/{id}", () => {
     expect(Date.parse(u.updatedAt)).toBeGreaterThan(Date.parse(s.updatedAt));
     expect(await (await get(key, s.id)).json()).toEqual(u);
 
-    await sleep(15);
+    clock.advance(1_000);
     const res2 = await patch(key, s.id, { url: "http://new.example.com/x" });
     expect(res2.status).toBe(200);
     const u2: Source = await res2.json();
@@ -348,11 +347,12 @@ describe("GET /v1/sources", () => {
   });
 
   it("lists newest first with full source records", async () => {
+    const clock = freezeClock();
     const key = await keyIn(freshWs());
     const created: Source[] = [];
     for (let i = 0; i < 5; i++) {
       created.push(i % 2 ? await textSource(key, `s${i}`) : await urlSource(key, `s${i}`));
-      await sleep(3); // distinct creation times, so "newest" is unambiguous
+      clock.advance(1_000); // distinct creation times, so "newest" is unambiguous
     }
     const page = await list(key);
     expect(page.nextCursor).toBeNull();
