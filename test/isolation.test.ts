@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call, createKey, createSource, expectNotFound, freezeClock, freshWs, problem, session } from "./helpers";
+import { call, createKey, createSource, expectNotFound, freezeClock, freshWs, problem, session, walkPages } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 
@@ -33,33 +33,12 @@ async function twoWorkspaces() {
 
 const newSource = (key: string, name: string) => createSource<Source>(key, { type: "text", name, content: `content of ${name}` });
 
-async function listAllSources(key: string, limit = 2): Promise<Source[]> {
-  const out: Source[] = [];
-  let cursor: string | null = null;
-  do {
-    const q: string = `?limit=${limit}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
-    const res = await call("GET", `/v1/sources${q}`, { token: key });
-    expect(res.status).toBe(200);
-    const page = (await res.json()) as { data: Source[]; nextCursor: string | null };
-    out.push(...page.data);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return out;
-}
+/** Every source the key's list shows, 2 per page; at most `atMost` expected. */
+const listAllSources = async (key: string, atMost: number) => (await walkPages<Source>(key, "/v1/sources", { limit: 2, atMost })).flat();
 
-async function listAllKeys(admin: string, status: "active" | "revoked"): Promise<KeyRecord[]> {
-  const out: KeyRecord[] = [];
-  let cursor: string | null = null;
-  do {
-    const q: string = `?status=${status}&limit=2` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
-    const res = await call("GET", `/v1/api-keys${q}`, { token: admin });
-    expect(res.status).toBe(200);
-    const page = (await res.json()) as { data: KeyRecord[]; nextCursor: string | null };
-    out.push(...page.data);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return out;
-}
+/** Every key of one status the admin's list shows, 2 per page; at most `atMost` expected. */
+const listAllKeys = async (admin: string, status: "active" | "revoked", atMost: number) =>
+  (await walkPages<KeyRecord>(admin, `/v1/api-keys?status=${status}`, { limit: 2, atMost })).flat();
 
 describe("sources never cross workspaces", () => {
   it("a key of A gets 404 (never 403) for GET, PATCH and DELETE of B's source, and B's source is untouched", async () => {
@@ -107,8 +86,8 @@ describe("sources never cross workspaces", () => {
       ours.push((await newSource(a.key, `a${i}`)).id);
       theirs.push((await newSource(b.key, `b${i}`)).id);
     }
-    const seenByA = (await listAllSources(a.key)).map((s) => s.id);
-    const seenByB = (await listAllSources(b.key)).map((s) => s.id);
+    const seenByA = (await listAllSources(a.key, ours.length)).map((s) => s.id);
+    const seenByB = (await listAllSources(b.key, theirs.length)).map((s) => s.id);
     expect(new Set(seenByA)).toEqual(new Set(ours));
     expect(seenByA).toHaveLength(ours.length);
     expect(new Set(seenByB)).toEqual(new Set(theirs));
@@ -135,7 +114,7 @@ describe("sources never cross workspaces", () => {
     const mine = await newSource(a.key, "A's");
     expect((await call("GET", `/v1/sources/${mine.id}`, { token: a.key })).status).toBe(200);
     await expectNotFound(await call("GET", `/v1/sources/${mine.id}`, { token: b.key }));
-    expect(await listAllSources(b.key)).toEqual([]);
+    expect(await listAllSources(b.key, 0)).toEqual([]);
   });
 
   it("the calling key reports its own workspace", async () => {
@@ -169,15 +148,15 @@ describe("keys never cross workspaces", () => {
     const record = await call("GET", `/v1/api-keys/${b.keyId}`, { token: b.admin });
     expect(record.status).toBe(200);
     expect(await record.json()).toMatchObject({ id: b.keyId, revokedAt: null, revokedBy: null });
-    expect((await listAllKeys(b.admin, "revoked")).map((k) => k.id)).not.toContain(b.keyId);
-    expect((await listAllKeys(b.admin, "active")).map((k) => k.id)).toContain(b.keyId);
+    expect((await listAllKeys(b.admin, "revoked", 0)).map((k) => k.id)).not.toContain(b.keyId);
+    expect((await listAllKeys(b.admin, "active", 1)).map((k) => k.id)).toContain(b.keyId);
   });
 
   it("the same user id in two workspaces still sees only the session's workspace", async () => {
     const { b } = await twoWorkspaces();
     const sameUserInA = await session(freshWs("ws_iso_other"), "admin", "usr_b");
     await expectNotFound(await call("GET", `/v1/api-keys/${b.keyId}`, { token: sameUserInA }));
-    expect(await listAllKeys(sameUserInA, "active")).toEqual([]);
+    expect(await listAllKeys(sameUserInA, "active", 0)).toEqual([]);
   });
 
   it("B's keys, active or revoked, never appear in A's lists", async () => {
@@ -193,8 +172,8 @@ describe("keys never cross workspaces", () => {
       expect((await call("POST", `/v1/api-keys/${id}/revoke`, { token: admin })).status).toBe(200);
     }
 
-    const aActive = (await listAllKeys(a.admin, "active")).map((k) => k.id);
-    const aRevoked = (await listAllKeys(a.admin, "revoked")).map((k) => k.id);
+    const aActive = (await listAllKeys(a.admin, "active", ours.length)).map((k) => k.id);
+    const aRevoked = (await listAllKeys(a.admin, "revoked", ours.length)).map((k) => k.id);
     expect(new Set(aActive)).toEqual(new Set(ours.filter((id) => id !== ours[1])));
     expect(aRevoked).toEqual([ours[1]]);
     for (const id of theirs) {
@@ -202,8 +181,8 @@ describe("keys never cross workspaces", () => {
       expect(aRevoked).not.toContain(id);
     }
 
-    const bActive = (await listAllKeys(b.admin, "active")).map((k) => k.id);
-    const bRevoked = (await listAllKeys(b.admin, "revoked")).map((k) => k.id);
+    const bActive = (await listAllKeys(b.admin, "active", theirs.length)).map((k) => k.id);
+    const bRevoked = (await listAllKeys(b.admin, "revoked", theirs.length)).map((k) => k.id);
     expect(new Set(bActive)).toEqual(new Set(theirs.filter((id) => id !== theirs[1])));
     expect(bRevoked).toEqual([theirs[1]]);
   });

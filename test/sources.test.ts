@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, createSource, expectInvalid, expectNotFound, freezeClock, freshWs, problem, session } from "./helpers";
+import { call, createKey, createSource, expectInvalid, expectNotFound, freezeClock, freshWs, problem, session, walkPages } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 
@@ -38,21 +38,9 @@ async function list(key: string, query = ""): Promise<SourceList> {
   return res.json();
 }
 
-/** Follows nextCursor to the end; `between` runs before each page after the first. */
-async function listAll(key: string, limit: number, between?: (page: number) => Promise<void>) {
-  const pages: Source[][] = [];
-  let cursor: string | null = null;
-  do {
-    if (pages.length > 0 && between) await between(pages.length);
-    const q: string = `?limit=${limit}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
-    const page = await list(key, q);
-    expect(page.data.length).toBeLessThanOrEqual(limit);
-    pages.push(page.data);
-    cursor = page.nextCursor;
-    if (pages.length > 1000) throw new Error("pagination does not end");
-  } while (cursor !== null);
-  return pages;
-}
+/** Every page of the source list, `limit` at a time, expecting at most `atMost` sources. */
+const listAll = (key: string, limit: number, atMost: number, between?: (pagesSoFar: number) => Promise<void>) =>
+  walkPages<Source>(key, "/v1/sources", { limit, atMost, between });
 
 const isIso = (s: unknown) => typeof s === "string" && new Date(s).toISOString() === s;
 
@@ -393,7 +381,7 @@ describe("GET /v1/sources", () => {
     for (let i = 0; i < 7; i++) await textSource(key, `s${i}`);
     const all = (await list(key, "?limit=100")).data;
     expect(all).toHaveLength(7);
-    const pages = await listAll(key, 2);
+    const pages = await listAll(key, 2, 7);
     expect(pages.map((p) => p.length)).toEqual([2, 2, 2, 1]);
     expect(pages.flat()).toEqual(all);
   });
@@ -401,7 +389,7 @@ describe("GET /v1/sources", () => {
   it("ends with a null cursor when the last page is exactly full", async () => {
     const key = await keyIn(freshWs());
     for (let i = 0; i < 4; i++) await textSource(key, `s${i}`);
-    const pages = await listAll(key, 2);
+    const pages = await listAll(key, 2, 4);
     expect(pages.map((p) => p.length)).toEqual([2, 2]);
   });
 
@@ -410,7 +398,7 @@ describe("GET /v1/sources", () => {
     for (let i = 0; i < 10; i++) await textSource(key, `old${i}`);
     const original = (await list(key, "?limit=100")).data;
     const added: string[] = [];
-    const pages = await listAll(key, 3, async (n) => {
+    const pages = await listAll(key, 3, original.length, async (n) => {
       added.push((await textSource(key, `new${n}a`)).id);
       added.push((await urlSource(key, `new${n}b`)).id);
     });
@@ -451,7 +439,7 @@ describe("GET /v1/sources", () => {
       ),
     );
     const newer = await textSource(key, "newer");
-    const pages = await listAll(key, 2);
+    const pages = await listAll(key, 2, ids.length + 1);
     const seen = pages.flat().map((s) => s.id);
     expect(seen[0]).toBe(newer.id);
     expect(seen).toHaveLength(8);
