@@ -106,7 +106,6 @@ describe("D1 down: not one request is let through unverified", () => {
     // Nothing cached: every key needs D1 to be verified.
     for (const key of Object.values(credentials)) await env.KEY_CACHE.delete(kvKey(hashKey(key)));
 
-    const seen: string[] = [];
     for (const down of [unreachableD1, d1FailingOnExecute]) {
       for (const kv of [() => env.KEY_CACHE, throwingKv]) {
         for (const [name, key] of Object.entries(credentials)) {
@@ -114,7 +113,6 @@ describe("D1 down: not one request is let through unverified", () => {
             freshIsolate();
             const res = await fetchWith({ DB: down(), KEY_CACHE: kv() }, method, path, { token: key, body });
             const what = `${down.name} ${name} ${method} ${path}`;
-            seen.push(`${res.status}`);
             expect(res.status, what).not.toBeLessThan(400);
             const body_ = await problem(res);
             if (name === "malformed") expect(body_.code, what).toBe("invalid_credentials");
@@ -127,7 +125,6 @@ describe("D1 down: not one request is let through unverified", () => {
         }
       }
     }
-    expect(seen).toHaveLength(2 * 2 * 5 * routes.length);
   });
 
   it("still answers from KV what KV knows: a cached valid key passes verification, a cached revoked key is refused", async () => {
