@@ -4,7 +4,7 @@ import { hashKey } from "../src/keys/hash";
 import { kvKey } from "../src/keys/cached-key-store";
 import { freshIsolate } from "./isolate";
 import { call, createKey, freshWs, session } from "./helpers";
-import { fetchWith, gate } from "./worker";
+import { counted, fetchWith, gate } from "./worker";
 
 /**
  * Concurrency, inside one isolate: the tests and the worker share
@@ -93,6 +93,36 @@ describe("a revoke racing many uses of the same key", () => {
     expect(cached?.revokedAt).toEqual(expect.any(Number));
     freshIsolate(); // a fresh isolate in this location reads KV
     expect((await use(k.key)).status).toBe(401);
+  });
+});
+
+describe("a change this isolate makes while one of its lookups is in flight", () => {
+  it("wins: the lookup answers with the changed key, and the memo keeps the change, not what the lookup read", async () => {
+    const admin = await session(freshWs());
+    const k = await createKey(admin); // KV holds the active key
+    const hash = hashKey(k.key);
+    const here = freshIsolate();
+    const held = gate();
+    const staleKv = {
+      get: async (name: string, options: KVNamespaceGetOptions<"json">) => {
+        const before = await env.KEY_CACHE.get(name, options);
+        await held.pass();
+        return before;
+      },
+      put: async () => {},
+    } as unknown as KVNamespace;
+    const ctx = { waitUntil: () => {} };
+    const lookup = here.keys.find({ ...env, KEY_CACHE: staleKv }, hash, ctx);
+    await held.arrived(1); // it has read the active key
+
+    expect((await here.call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin })).status).toBe(200);
+    held.open();
+    expect((await lookup)?.revokedAt).toEqual(expect.any(Number));
+    // Asked again, the store answers from its memo (no storage read) with the revoked key.
+    const db = counted(env.DB);
+    const kv = counted(env.KEY_CACHE);
+    expect((await here.keys.find({ ...env, DB: db.binding, KEY_CACHE: kv.binding }, hash, ctx))?.revokedAt).toEqual(expect.any(Number));
+    expect({ ...db.calls, ...kv.calls }).toEqual({});
   });
 });
 
