@@ -2,9 +2,9 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { hashKey } from "../src/keys/hash";
 import { kvKey } from "../src/keys/cached-key-store";
-import { freshIsolate } from "./isolate";
+import { buildRequest, freshIsolate, Isolate } from "./isolate";
 import { call, createKey, freshWs, session } from "./helpers";
-import { counted, fetchWith, gate } from "./worker";
+import { counted, fetchWith, gate, hangingD1 } from "./worker";
 
 /**
  * Concurrency, inside one isolate: the tests and the worker share
@@ -123,6 +123,22 @@ describe("a change this isolate makes while one of its lookups is in flight", ()
     const kv = counted(env.KEY_CACHE);
     expect((await here.keys.find({ ...env, DB: db.binding, KEY_CACHE: kv.binding }, hash, ctx))?.revokedAt).toEqual(expect.any(Number));
     expect({ ...db.calls, ...kv.calls }).toEqual({});
+  });
+});
+
+describe("concurrent lookups of one hash", () => {
+  it("a request waits on another's lookup at most sharedLookupWaitMs: a lookup that never ends holds no one else", async () => {
+    const k = await createKey(await session(freshWs()));
+    const here = new Isolate({ keys: { sharedLookupWaitMs: 50 } });
+    // The first request's storage never answers (its I/O cut off with it, say).
+    const stuck = gate();
+    const stuckKv = { get: () => stuck.pass().then(() => null), put: () => new Promise(() => {}) } as unknown as KVNamespace;
+    void here.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: stuckKv, DB: hangingD1() });
+    await stuck.arrived(1);
+    // A second request with healthy storage is answered (were it to wait for the first, this test would time out).
+    const res = await here.call("GET", "/v1/key", { token: k.key });
+    expect(res.status).toBe(200);
+    expect((await res.json<{ id: string }>()).id).toBe(k.id);
   });
 });
 
