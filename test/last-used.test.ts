@@ -3,7 +3,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { LastUsedRecorder } from "../src/usage/last-used-recorder";
 import { recorderShard, type UseBatch } from "../src/usage/recorder-protocol";
-import { call, createKey, freshWs, session } from "./helpers";
+import { CoalescingReporter } from "../src/usage/coalescing-reporter";
+import { call, createKey, freezeClock, freshWs, session } from "./helpers";
 import { freshIsolate, isolate } from "./isolate";
 import { counted, fetchWith, gate, recorderStub, unreachableD1 } from "./worker";
 
@@ -219,5 +220,30 @@ describe("last used", () => {
     expect(shown).not.toBeNull();
     expect(Date.parse(shown!)).toBeGreaterThanOrEqual(before);
     held.open();
+  });
+
+  it("keeps reporting when a scheduled send never runs: after two windows a new use sends again", async () => {
+    const clock = freezeClock();
+    const WINDOW = 5_000;
+    const reporter = new CoalescingReporter({ coalesceMs: WINDOW, shard: 0 });
+    // The recorder never answers, and waitUntil drops what it is given: as when
+    // the runtime cuts a request's background work short, the send never completes.
+    const sent: UseBatch[][] = [];
+    const e = { ...env, LAST_USED: recorderStub({ record: (_shard, batches) => (sent.push(batches), new Promise(() => {})) }) };
+    const cutShort = { waitUntil: () => {} };
+    const ws = freshWs();
+    const report = (keyId: string) => reporter.report(e, cutShort, { workspaceId: ws, keyId, at: Date.now(), ip: null, country: null });
+
+    report("key_first"); // a quiet period: sent at once
+    expect(sent).toHaveLength(1);
+    report("key_second"); // rides on a send scheduled for the end of the window, which never comes
+    clock.advance(2 * WINDOW);
+    report("key_third");
+    expect(sent).toHaveLength(1); // within two windows the scheduled send still counts as pending
+    clock.advance(1);
+    report("key_fourth");
+    // Past two windows it is taken as lost: this use sends again, with everything not yet acknowledged.
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.flatMap((b) => b.uses.map((u) => u.keyId)).sort()).toEqual(["key_first", "key_fourth", "key_second", "key_third"]);
   });
 });
