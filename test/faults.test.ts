@@ -6,7 +6,7 @@ import { generateKey } from "../src/keys/format";
 import { hashKey } from "../src/keys/hash";
 import { call, captureConsole, createKey, freezeClock, freshWs, problem, session } from "./helpers";
 import { buildRequest, freshIsolate, isolate } from "./isolate";
-import { d1FailingOnExecute, fetchWith, hangingKv, kvReturning, recorderStub, throwingKv, unreachableD1, unreachableRecorder } from "./worker";
+import { d1FailingOnExecute, fetchWith, gate, hangingKv, kvReturning, recorderStub, throwingKv, unreachableD1, unreachableRecorder } from "./worker";
 
 const KV_READ_TIMEOUT_MS = 500;
 
@@ -232,13 +232,14 @@ describe("the last-used Durable Object fails: the request does not", () => {
   });
 
   it("record() hangs: the response is not held back by it", async () => {
-    let calls = 0;
     const k = await createKey(await session(freshWs()));
-    const hanging = recorderStub({ record: () => (calls++, new Promise(() => {})) });
+    const never = gate(); // never opened
+    const hanging = recorderStub({ record: () => never.pass() });
     await fetchWith({}, "GET", "/v1/key", { token: k.key }); // warm
     const res = await responseOf({ LAST_USED: hanging }, "/v1/key", k.key);
     expect(res.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 0));
-    expect(calls).toBe(1); // the message was sent and is still hanging, yet the answer is out
+    // The message was sent and is still hanging, yet the answer is out.
+    await never.arrived(1);
+    expect(never.arrivals).toBe(1);
   });
 });
