@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, freshWs, problem, session } from "./helpers";
 import { fetchWith } from "./worker";
 
-/** The audit trail (issue 4): who created and revoked which key, when and from where. */
+/** The audit trail: who created and revoked which key, when and from where. */
 
 interface AuditEvent {
   id: string;
@@ -20,8 +20,6 @@ interface Page {
   nextCursor: string | null;
 }
 
-let n = 0;
-const freshWs = () => `ws_audit_${++n}_${crypto.randomUUID().slice(0, 8)}`;
 const FROM = { "CF-Connecting-IP": "203.0.113.7", "User-Agent": "owlish-console/1.0 (audit test)" };
 
 async function events(token: string, query = ""): Promise<Page> {

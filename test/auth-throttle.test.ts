@@ -1,38 +1,59 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import type { Env } from "../src/env";
 import { clientBucket, isLoopback } from "../src/http/auth-throttle";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, freezeClock, freshWs, problem, session, signToken } from "./helpers";
+import { buildRequest, isolate, type RequestInit } from "./isolate";
 import { fetchWith } from "./worker";
 
 /**
- * Abuse limits (issue 4): failed authentication is counted per client IP with
- * the Workers Rate Limiting binding AUTH_FAILURES (Miniflare emulates it from
- * wrangler.toml: 20 per 60 s). Beyond the limit, failures get 429.
+ * Abuse limits: failed authentication is counted per client IP with the
+ * Workers Rate Limiting binding AUTH_FAILURES (wrangler.toml: 20 per 60 s).
+ * Beyond the limit, failures get 429.
+ *
+ * The counting tests use a limiter with the same rule (fixed windows aligned
+ * to the epoch) on the test's own clock, so a test never straddles two windows
+ * and can move to the next one; one test checks the emulated binding that
+ * wrangler.toml configures.
  */
 
 const LIMIT = 20; // wrangler.toml [[ratelimits]] AUTH_FAILURES simple.limit
 const PERIOD = env.AUTH_FAILURE_PERIOD_SECONDS;
+const PERIOD_MS = Number(PERIOD) * 1000;
 
-/** A client IP no other test (or test file) uses. */
-const freshIp = () => `198.51.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
-let n = 0;
-const freshWs = () => `ws_rl_${++n}_${crypto.randomUUID().slice(0, 8)}`;
+let ips = 0;
+/** A client IP no other test uses. */
+const freshIp = () => `198.51.${Math.floor(ips / 254) % 256}.${1 + (ips++ % 254)}`;
 
-/**
- * The emulated limiter counts in windows aligned to the clock (like the
- * production one, per location). Start a counting test well inside a window
- * so that it cannot straddle two.
- */
-async function freshWindowAhead(ms = 8_000) {
-  const periodMs = Number(PERIOD) * 1000;
-  const left = periodMs - (Date.now() % periodMs);
-  if (left < ms) await new Promise((r) => setTimeout(r, left + 50));
+/** A Rate Limiting binding counting like Cloudflare's simple limiter, in epoch-aligned windows of Date.now(). */
+function windowLimiter(limit = LIMIT, periodMs = PERIOD_MS): RateLimit {
+  const counts = new Map<string, { window: number; n: number }>();
+  return {
+    async limit({ key }: RateLimitOptions) {
+      const window = Math.floor(Date.now() / periodMs);
+      const seen = counts.get(key);
+      const n = seen?.window === window ? seen.n : 0;
+      if (n >= limit) return { success: false };
+      counts.set(key, { window, n: n + 1 });
+      return { success: true };
+    },
+  };
 }
 
-const badKey = "sk_live_0000000000000000000000000000000000000";
-const useKey = (key: string, ip: string) => call("GET", "/v1/key", { token: key, headers: { "CF-Connecting-IP": ip } });
+let limiter: RateLimit;
+let clock: ReturnType<typeof freezeClock>;
+beforeEach(() => {
+  limiter = windowLimiter();
+  // The start of the next window: the whole test runs inside it unless it moves on.
+  clock = freezeClock(Math.ceil(Date.now() / PERIOD_MS) * PERIOD_MS);
+});
 
-beforeEach(() => freshWindowAhead());
+/** A request to the test's isolate, counted by the test's limiter. */
+const send = (method: string, path: string, init: RequestInit = {}, overrides: Partial<Env> = {}) =>
+  isolate().fetch(buildRequest(method, path, init), { AUTH_FAILURES: limiter, ...overrides });
+
+const badKey = "sk_live_0000000000000000000000000000000000000";
+const useKey = (key: string, ip: string) => send("GET", "/v1/key", { token: key, headers: { "CF-Connecting-IP": ip } });
 
 describe("failed authentication from one IP", () => {
   it(`is answered 401 ${LIMIT} times, then 429 problem+json with Retry-After`, async () => {
@@ -50,25 +71,47 @@ describe("failed authentication from one IP", () => {
     expect(body.detail).toContain(PERIOD);
   });
 
-  it("counts every kind of refused credential: bad, revoked and expired keys, bad sessions", async () => {
+  it("is counted per period: in the next window the same IP gets a plain 401 again", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < LIMIT; i++) await useKey(badKey, ip);
+    expect((await useKey(badKey, ip)).status).toBe(429);
+    clock.advance(PERIOD_MS - 1);
+    expect((await useKey(badKey, ip)).status).toBe(429);
+    clock.advance(1);
+    expect((await problem(await useKey(badKey, ip))).code).toBe("invalid_credentials");
+  });
+
+  it("counts every kind of refused credential: bad, revoked and expired keys, bad and expired sessions", async () => {
     const admin = await session(freshWs());
     const revoked = await createKey(admin);
     await call("POST", `/v1/api-keys/${revoked.id}/revoke`, { token: admin });
+    const expired = await createKey(admin, { expiresAt: new Date(Date.now() + 1_000).toISOString() });
+    const now = Math.floor(Date.now() / 1000);
+    const expiredSession = await signToken({ sub: "usr_admin", ws: "ws_x", role: "admin", iat: now - 120, exp: now - 60 });
+    clock.advance(1_000); // the key has expired; still the same window
     const ip = freshIp();
-    const failures = [
-      () => useKey(badKey, ip),
-      () => useKey(revoked.key, ip),
-      () => call("GET", "/v1/api-keys", { token: "not.a.jwt", headers: { "CF-Connecting-IP": ip } }),
-      () => call("GET", "/v1/audit-events", { token: `${admin}x`, headers: { "CF-Connecting-IP": ip } }),
+    const from = { "CF-Connecting-IP": ip };
+    const failures: [string, () => Promise<Response>][] = [
+      ["invalid_credentials", () => useKey(badKey, ip)],
+      ["revoked_api_key", () => useKey(revoked.key, ip)],
+      ["expired_credentials", () => useKey(expired.key, ip)],
+      ["invalid_credentials", () => send("GET", "/v1/api-keys", { token: "not.a.jwt", headers: from })],
+      ["invalid_credentials", () => send("GET", "/v1/audit-events", { token: `${admin}x`, headers: from })],
+      ["expired_credentials", () => send("GET", "/v1/api-keys", { token: expiredSession, headers: from })],
     ];
-    for (let i = 0; i < LIMIT; i++) expect((await failures[i % failures.length]!()).status).toBe(401);
-    for (const failure of failures) expect((await failure()).status).toBe(429);
+    // Each kind is refused as itself while under the limit...
+    for (let i = 0; i < LIMIT; i++) {
+      const [code, failure] = failures[i % failures.length]!;
+      expect((await problem(await failure())).code, `failure ${i + 1}`).toBe(code);
+    }
+    // ...and each one counted: past the limit, every kind is 429.
+    for (const [code, failure] of failures) expect((await failure()).status, code).toBe(429);
   });
 
   it("does not count requests without credentials: they stay 401 missing_credentials", async () => {
     const ip = freshIp();
     for (let i = 0; i < LIMIT + 5; i++) {
-      const res = await call("GET", "/v1/sources", { headers: { "CF-Connecting-IP": ip } });
+      const res = await send("GET", "/v1/sources", { headers: { "CF-Connecting-IP": ip } });
       expect((await problem(res)).code).toBe("missing_credentials");
     }
     expect((await useKey(badKey, ip)).status).toBe(401);
@@ -82,14 +125,14 @@ describe("failed authentication from one IP", () => {
     // 403 (valid key, wrong scope) is not a failed authentication either.
     const readOnly = await createKey(admin, { scopes: ["sources:read"] });
     for (let i = 0; i < LIMIT; i++) {
-      expect((await call("DELETE", "/v1/sources/src_x", { token: readOnly.key, headers: { "CF-Connecting-IP": ip } })).status).toBe(403);
+      expect((await send("DELETE", "/v1/sources/src_x", { token: readOnly.key, headers: { "CF-Connecting-IP": ip } })).status).toBe(403);
     }
     expect((await useKey(badKey, ip)).status).toBe(401);
   });
 });
 
-describe("a client presenting a valid key", () => {
-  it("is never slowed by other clients' failures, even from the throttled IP itself", async () => {
+describe("a client presenting a valid credential", () => {
+  it("is served (200) while its IP is throttled, and another client's first failure is a plain 401", async () => {
     const admin = await session(freshWs());
     const k = await createKey(admin);
     const attacker = freshIp();
@@ -97,17 +140,17 @@ describe("a client presenting a valid key", () => {
     for (let i = 0; i <= LIMIT; i++) await useKey(badKey, attacker);
     expect((await useKey(badKey, attacker)).status).toBe(429);
 
-    const started = Date.now();
     for (let i = 0; i < 10; i++) {
       expect((await useKey(k.key, honest)).status).toBe(200);
       // Behind the same NAT as the attacker: still served.
       expect((await useKey(k.key, attacker)).status).toBe(200);
     }
-    expect(Date.now() - started).toBeLessThan(2_000);
-    // Another client's own first failure is a plain 401.
+    // The attacker's IP is still throttled: the valid calls did not reset it...
+    expect((await useKey(badKey, attacker)).status).toBe(429);
+    // ...and another client's own first failure is a plain 401.
     expect((await useKey(badKey, honest)).status).toBe(401);
     // An admin session from the throttled IP works too.
-    expect((await call("GET", "/v1/api-keys", { token: admin, headers: { "CF-Connecting-IP": attacker } })).status).toBe(200);
+    expect((await send("GET", "/v1/api-keys", { token: admin, headers: { "CF-Connecting-IP": attacker } })).status).toBe(200);
   });
 });
 
@@ -156,12 +199,10 @@ describe("when the limiter itself fails", () => {
 });
 
 describe("local development", () => {
-  it("never throttles loopback clients: wrangler dev answers the contract's 401 every time", async () => {
+  it("never throttles loopback clients: wrangler dev answers the documented 401 every time", async () => {
     for (const ip of ["127.0.0.1", "::1", "::ffff:127.0.0.1"]) {
       const statuses = [];
-      for (let i = 0; i < 30; i++) {
-        statuses.push((await call("GET", "/v1/key", { token: "sk_live_made_up", headers: { "CF-Connecting-IP": ip } })).status);
-      }
+      for (let i = 0; i < LIMIT + 10; i++) statuses.push((await useKey(badKey, ip)).status);
       expect(new Set(statuses)).toEqual(new Set([401]));
     }
     expect([isLoopback("127.9.9.9"), isLoopback("::1"), isLoopback("128.0.0.1"), isLoopback("::2"), isLoopback("2001:db8::1")]).toEqual([
@@ -170,3 +211,24 @@ describe("local development", () => {
   });
 });
 
+describe("the AUTH_FAILURES binding wrangler.toml configures", () => {
+  it(`refuses the failure after the ${LIMIT}th from one IP within its period`, async () => {
+    // The emulated binding counts on the real clock, in another isolate: ours must run with it.
+    vi.useRealTimers();
+    const windowOf = () => Math.floor(Date.now() / PERIOD_MS);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const ip = freshIp();
+      const started = windowOf();
+      const statuses: number[] = [];
+      for (let i = 0; i <= LIMIT; i++) {
+        statuses.push((await call("GET", "/v1/key", { token: badKey, headers: { "CF-Connecting-IP": ip } })).status);
+      }
+      // The emulator counts in windows of the real clock; if one ended during
+      // the run, its count restarted: run once more inside the new window.
+      if (windowOf() !== started) continue;
+      expect(statuses).toEqual([...Array(LIMIT).fill(401), 429]);
+      return;
+    }
+    throw new Error("the binding's window rolled over twice in a row");
+  });
+});

@@ -2,20 +2,18 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { hashKey } from "../src/keys/hash";
 import { kvKey } from "../src/keys/cached-key-store";
-import { freshIsolate } from "./isolate";
-import { call, createKey, session } from "./helpers";
-import { fetchWith } from "./worker";
+import { buildRequest, freshIsolate, Isolate } from "./isolate";
+import { call, createKey, freshWs, session } from "./helpers";
+import { counted, fetchWith, gate, hangingD1 } from "./worker";
 
 /**
- * Concurrency (issue 4), inside one isolate: the tests and the worker share
+ * Concurrency, inside one isolate: the tests and the worker share
  * it, so "in that isolate" is literal here.
  */
 
-let n = 0;
-const freshWs = () => `ws_race_${++n}_${crypto.randomUUID().slice(0, 8)}`;
 const use = (key: string) => call("GET", "/v1/key", { token: key });
+/** Lets the requests already started run up to their next I/O. */
 const tick = () => new Promise((r) => setTimeout(r, 0));
-
 
 describe("a revoke racing many uses of the same key", () => {
   it("once the revoke has returned, no later request in this isolate succeeds", async () => {
@@ -52,14 +50,13 @@ describe("a revoke racing many uses of the same key", () => {
     await use(k.key);
     freshIsolate();
     // A KV that answers with what it held *before* the revoke, but only once let go.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const held = gate();
     const staleKv = new Proxy(env.KEY_CACHE, {
       get(target, prop) {
         if (prop === "get") {
           return async (name: string, options: KVNamespaceGetOptions<"json">) => {
             const stale = await target.get(name, options);
-            await gate;
+            await held.pass();
             return stale;
           };
         }
@@ -68,12 +65,14 @@ describe("a revoke racing many uses of the same key", () => {
       },
     });
     const inFlight = Array.from({ length: 20 }, () => fetchWith({ KEY_CACHE: staleKv }, "GET", "/v1/key", { token: k.key }));
-    await new Promise((r) => setTimeout(r, 20)); // they are all waiting at the gate now
+    // The lookup has read the active key and waits at the gate (the other requests share it).
+    await held.arrived(1);
 
     expect((await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin })).status).toBe(200);
     expect((await use(k.key)).status).toBe(401);
-    release();
-    await Promise.all(inFlight);
+    held.open();
+    // Each raced the revoke: the active key or the revoked 401, never an error.
+    for (const res of await Promise.all(inFlight)) expect([200, 401]).toContain(res.status);
     // The stale reads finished after the revoke: they must not have revived the key.
     for (let i = 0; i < 10; i++) expect((await use(k.key)).status).toBe(401);
   });
@@ -94,6 +93,52 @@ describe("a revoke racing many uses of the same key", () => {
     expect(cached?.revokedAt).toEqual(expect.any(Number));
     freshIsolate(); // a fresh isolate in this location reads KV
     expect((await use(k.key)).status).toBe(401);
+  });
+});
+
+describe("a change this isolate makes while one of its lookups is in flight", () => {
+  it("wins: the lookup answers with the changed key, and the memo keeps the change, not what the lookup read", async () => {
+    const admin = await session(freshWs());
+    const k = await createKey(admin); // KV holds the active key
+    const hash = hashKey(k.key);
+    const here = freshIsolate();
+    const held = gate();
+    const staleKv = {
+      get: async (name: string, options: KVNamespaceGetOptions<"json">) => {
+        const before = await env.KEY_CACHE.get(name, options);
+        await held.pass();
+        return before;
+      },
+      put: async () => {},
+    } as unknown as KVNamespace;
+    const ctx = { waitUntil: () => {} };
+    const lookup = here.keys.find({ ...env, KEY_CACHE: staleKv }, hash, ctx);
+    await held.arrived(1); // it has read the active key
+
+    expect((await here.call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin })).status).toBe(200);
+    held.open();
+    expect((await lookup)?.revokedAt).toEqual(expect.any(Number));
+    // Asked again, the store answers from its memo (no storage read) with the revoked key.
+    const db = counted(env.DB);
+    const kv = counted(env.KEY_CACHE);
+    expect((await here.keys.find({ ...env, DB: db.binding, KEY_CACHE: kv.binding }, hash, ctx))?.revokedAt).toEqual(expect.any(Number));
+    expect({ ...db.calls, ...kv.calls }).toEqual({});
+  });
+});
+
+describe("concurrent lookups of one hash", () => {
+  it("a request waits on another's lookup at most sharedLookupWaitMs: a lookup that never ends holds no one else", async () => {
+    const k = await createKey(await session(freshWs()));
+    const here = new Isolate({ keys: { sharedLookupWaitMs: 50 } });
+    // The first request's storage never answers (its I/O cut off with it, say).
+    const stuck = gate();
+    const stuckKv = { get: () => stuck.pass().then(() => null), put: () => new Promise(() => {}) } as unknown as KVNamespace;
+    void here.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: stuckKv, DB: hangingD1() });
+    await stuck.arrived(1);
+    // A second request with healthy storage is answered (were it to wait for the first, this test would time out).
+    const res = await here.call("GET", "/v1/key", { token: k.key });
+    expect(res.status).toBe(200);
+    expect((await res.json<{ id: string }>()).id).toBe(k.id);
   });
 });
 

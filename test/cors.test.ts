@@ -1,4 +1,3 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { isolate } from "./isolate";
@@ -6,25 +5,9 @@ import { session } from "./helpers";
 
 const CONSOLE = "https://console.example.com";
 
-/** A browser-like request from a page on `origin`, to a worker whose CORS_ALLOWED_ORIGINS is `allowed`. */
-async function fromPage(
-  allowed: string | undefined,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body?: unknown,
-): Promise<Response> {
-  const init: RequestInit = { method, headers: new Headers(headers) };
-  if (body !== undefined) {
-    (init.headers as Headers).set("Content-Type", "application/json");
-    init.body = JSON.stringify(body);
-  }
-  const request = new Request(`https://owlish.test${path}`, init);
-  const ctx = createExecutionContext();
-  const response = await isolate().fetch(request, allowed === undefined ? {} : { CORS_ALLOWED_ORIGINS: allowed }, ctx);
-  await waitOnExecutionContext(ctx);
-  return response;
-}
+/** A browser-like request from a page (its Origin among `headers`), to a worker whose CORS_ALLOWED_ORIGINS is `allowed`. */
+const fromPage = (allowed: string | undefined, method: string, path: string, headers: Record<string, string>, body?: unknown) =>
+  isolate().settled(allowed === undefined ? {} : { CORS_ALLOWED_ORIGINS: allowed }, method, path, { headers, body });
 
 const preflight = (allowed: string | undefined, origin: string, path = "/v1/api-keys", method = "POST") =>
   fromPage(allowed, "OPTIONS", path, {

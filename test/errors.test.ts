@@ -1,13 +1,14 @@
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
+import { describe, expect, it, onTestFinished } from "vitest";
+import worker from "../src/index";
+import { call, captureConsole, createKey, freshWs, problem, session } from "./helpers";
+import { buildRequest } from "./isolate";
 
-/** Errors and service routes (DESIGN.md "Errors" and "Service"). */
+/** Errors (problem+json with a stable code) and the service routes. */
 
 const MiB = 1024 * 1024;
-let wsCounter = 0;
-const freshWs = () => `ws_errors_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;
 
 async function expectProblem(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);
@@ -137,7 +138,7 @@ describe("wrong Content-Type -> 415 unsupported_media_type", () => {
     },
   );
 
-  it("POST /v1/api-keys with no Content-Type at all", async () => {
+  it("POST /v1/api-keys with no Content-Type at all: 415, and nothing is created", async () => {
     const admin = await session(freshWs());
     const res = await exports.default.fetch(
       new Request("https://owlish.test/v1/api-keys", {
@@ -146,8 +147,9 @@ describe("wrong Content-Type -> 415 unsupported_media_type", () => {
         body: new TextEncoder().encode(json),
       }),
     );
-    expect(res.headers.get("Content-Type")).toBe("application/problem+json");
-    expect([400, 415]).toContain(res.status);
+    await expectProblem(res, 415, "unsupported_media_type");
+    const list = (await (await call("GET", "/v1/api-keys", { token: admin })).json()) as { data: unknown[] };
+    expect(list.data).toEqual([]);
   });
 
   it("POST /v1/sources and PATCH /v1/sources/{id} with text/plain", async () => {
@@ -314,6 +316,38 @@ describe("headers and service routes", () => {
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ status: "ok" });
     }
+  });
+});
+
+describe("the worker entry (src/index.ts)", () => {
+  it("answers GET /health as deployed, with the production parts", async () => {
+    const res = await exports.default.fetch("https://owlish.test/health");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "ok" });
+  });
+
+  it("a var that makes no sense fails closed: 503 problem+json unavailable on every route, the var named in the log only", async () => {
+    const logs = captureConsole();
+    onTestFinished(logs.restore);
+    const admin = await session(freshWs());
+    const key = (await createKey(admin)).key;
+    const misconfigured = { ...env, LOG_SUCCESSES: "maybe" };
+    for (const [path, token] of [["/health", undefined], ["/v1/key", key], ["/v1/api-keys", admin]] as const) {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(buildRequest("GET", path, { token }) as Parameters<typeof worker.fetch>[0], misconfigured, ctx);
+      await waitOnExecutionContext(ctx);
+      expect(res.status, path).toBe(503);
+      expect(res.headers.get("Retry-After")).toBe("60");
+      const body = await problem(res);
+      expect(body).toMatchObject({ status: 503, code: "unavailable" });
+      expect(JSON.stringify(body)).not.toContain("LOG_SUCCESSES");
+    }
+    expect(logs.events()).toContainEqual(
+      expect.objectContaining({ level: "error", event: "invalid_configuration", error: expect.stringContaining('LOG_SUCCESSES must be "true" or "false"') }),
+    );
+    // The same entry with a sound env serves again.
+    const ctx = createExecutionContext();
+    expect((await worker.fetch(buildRequest("GET", "/health") as Parameters<typeof worker.fetch>[0], env, ctx)).status).toBe(200);
   });
 });
 

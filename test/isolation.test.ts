@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
+import { call, createKey, createSource, expectNotFound, freezeClock, freshWs, problem, session, walkPages } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 
@@ -20,12 +20,10 @@ interface KeyRecord {
   [k: string]: unknown;
 }
 
-let n = 0;
 /** Two fresh workspaces, each with an admin session and a full-scope key. */
 async function twoWorkspaces() {
-  const tag = `${++n}_${crypto.randomUUID().slice(0, 8)}`;
   const make = async (side: string) => {
-    const ws = `ws_iso_${side}_${tag}`;
+    const ws = freshWs(`ws_iso_${side}`);
     const admin = await session(ws, "admin", `usr_${side}`);
     const created = await createKey(admin, { name: `${side} key`, scopes: ALL });
     return { ws, admin, key: created.key, keyId: created.id };
@@ -33,46 +31,14 @@ async function twoWorkspaces() {
   return { a: await make("a"), b: await make("b") };
 }
 
-async function newSource(key: string, name: string): Promise<Source> {
-  const res = await call("POST", "/v1/sources", { token: key, body: { type: "text", name, content: `content of ${name}` } });
-  if (res.status !== 201) throw new Error(`create source: ${res.status} ${await res.text()}`);
-  return res.json();
-}
+const newSource = (key: string, name: string) => createSource<Source>(key, { type: "text", name, content: `content of ${name}` });
 
-async function listAllSources(key: string, limit = 2): Promise<Source[]> {
-  const out: Source[] = [];
-  let cursor: string | null = null;
-  do {
-    const q: string = `?limit=${limit}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
-    const res = await call("GET", `/v1/sources${q}`, { token: key });
-    expect(res.status).toBe(200);
-    const page = (await res.json()) as { data: Source[]; nextCursor: string | null };
-    out.push(...page.data);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return out;
-}
+/** Every source the key's list shows, 2 per page; at most `atMost` expected. */
+const listAllSources = async (key: string, atMost: number) => (await walkPages<Source>(key, "/v1/sources", { limit: 2, atMost })).flat();
 
-async function listAllKeys(admin: string, status: "active" | "revoked"): Promise<KeyRecord[]> {
-  const out: KeyRecord[] = [];
-  let cursor: string | null = null;
-  do {
-    const q: string = `?status=${status}&limit=2` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
-    const res = await call("GET", `/v1/api-keys${q}`, { token: admin });
-    expect(res.status).toBe(200);
-    const page = (await res.json()) as { data: KeyRecord[]; nextCursor: string | null };
-    out.push(...page.data);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return out;
-}
-
-async function expectNotFound(res: Response) {
-  // Another workspace's resource is answered exactly like one that does not exist.
-  expect(res.status).toBe(404);
-  const p = await problem(res);
-  expect(p.code).toBe("not_found");
-}
+/** Every key of one status the admin's list shows, 2 per page; at most `atMost` expected. */
+const listAllKeys = async (admin: string, status: "active" | "revoked", atMost: number) =>
+  (await walkPages<KeyRecord>(admin, `/v1/api-keys?status=${status}`, { limit: 2, atMost })).flat();
 
 describe("sources never cross workspaces", () => {
   it("a key of A gets 404 (never 403) for GET, PATCH and DELETE of B's source, and B's source is untouched", async () => {
@@ -120,8 +86,8 @@ describe("sources never cross workspaces", () => {
       ours.push((await newSource(a.key, `a${i}`)).id);
       theirs.push((await newSource(b.key, `b${i}`)).id);
     }
-    const seenByA = (await listAllSources(a.key)).map((s) => s.id);
-    const seenByB = (await listAllSources(b.key)).map((s) => s.id);
+    const seenByA = (await listAllSources(a.key, ours.length)).map((s) => s.id);
+    const seenByB = (await listAllSources(b.key, theirs.length)).map((s) => s.id);
     expect(new Set(seenByA)).toEqual(new Set(ours));
     expect(seenByA).toHaveLength(ours.length);
     expect(new Set(seenByB)).toEqual(new Set(theirs));
@@ -129,10 +95,11 @@ describe("sources never cross workspaces", () => {
   });
 
   it("a cursor taken from B's list shows A nothing of B's", async () => {
+    const clock = freezeClock();
     const { a, b } = await twoWorkspaces();
     for (let i = 0; i < 3; i++) await newSource(b.key, `b${i}`);
     const mine = await newSource(a.key, "a0");
-    await new Promise((r) => setTimeout(r, 5));
+    clock.advance(1_000); // B's later sources are strictly newer than A's
     for (let i = 3; i < 6; i++) await newSource(b.key, `b${i}`);
     const page = (await (await call("GET", "/v1/sources?limit=1", { token: b.key })).json()) as { nextCursor: string };
     expect(page.nextCursor).toBeTruthy();
@@ -147,7 +114,7 @@ describe("sources never cross workspaces", () => {
     const mine = await newSource(a.key, "A's");
     expect((await call("GET", `/v1/sources/${mine.id}`, { token: a.key })).status).toBe(200);
     await expectNotFound(await call("GET", `/v1/sources/${mine.id}`, { token: b.key }));
-    expect(await listAllSources(b.key)).toEqual([]);
+    expect(await listAllSources(b.key, 0)).toEqual([]);
   });
 
   it("the calling key reports its own workspace", async () => {
@@ -181,15 +148,15 @@ describe("keys never cross workspaces", () => {
     const record = await call("GET", `/v1/api-keys/${b.keyId}`, { token: b.admin });
     expect(record.status).toBe(200);
     expect(await record.json()).toMatchObject({ id: b.keyId, revokedAt: null, revokedBy: null });
-    expect((await listAllKeys(b.admin, "revoked")).map((k) => k.id)).not.toContain(b.keyId);
-    expect((await listAllKeys(b.admin, "active")).map((k) => k.id)).toContain(b.keyId);
+    expect((await listAllKeys(b.admin, "revoked", 0)).map((k) => k.id)).not.toContain(b.keyId);
+    expect((await listAllKeys(b.admin, "active", 1)).map((k) => k.id)).toContain(b.keyId);
   });
 
   it("the same user id in two workspaces still sees only the session's workspace", async () => {
     const { b } = await twoWorkspaces();
-    const sameUserInA = await session(`ws_iso_other_${crypto.randomUUID().slice(0, 8)}`, "admin", "usr_b");
+    const sameUserInA = await session(freshWs("ws_iso_other"), "admin", "usr_b");
     await expectNotFound(await call("GET", `/v1/api-keys/${b.keyId}`, { token: sameUserInA }));
-    expect(await listAllKeys(sameUserInA, "active")).toEqual([]);
+    expect(await listAllKeys(sameUserInA, "active", 0)).toEqual([]);
   });
 
   it("B's keys, active or revoked, never appear in A's lists", async () => {
@@ -205,8 +172,8 @@ describe("keys never cross workspaces", () => {
       expect((await call("POST", `/v1/api-keys/${id}/revoke`, { token: admin })).status).toBe(200);
     }
 
-    const aActive = (await listAllKeys(a.admin, "active")).map((k) => k.id);
-    const aRevoked = (await listAllKeys(a.admin, "revoked")).map((k) => k.id);
+    const aActive = (await listAllKeys(a.admin, "active", ours.length)).map((k) => k.id);
+    const aRevoked = (await listAllKeys(a.admin, "revoked", ours.length)).map((k) => k.id);
     expect(new Set(aActive)).toEqual(new Set(ours.filter((id) => id !== ours[1])));
     expect(aRevoked).toEqual([ours[1]]);
     for (const id of theirs) {
@@ -214,8 +181,8 @@ describe("keys never cross workspaces", () => {
       expect(aRevoked).not.toContain(id);
     }
 
-    const bActive = (await listAllKeys(b.admin, "active")).map((k) => k.id);
-    const bRevoked = (await listAllKeys(b.admin, "revoked")).map((k) => k.id);
+    const bActive = (await listAllKeys(b.admin, "active", theirs.length)).map((k) => k.id);
+    const bRevoked = (await listAllKeys(b.admin, "revoked", theirs.length)).map((k) => k.id);
     expect(new Set(bActive)).toEqual(new Set(theirs.filter((id) => id !== theirs[1])));
     expect(bRevoked).toEqual([theirs[1]]);
   });

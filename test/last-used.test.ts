@@ -3,9 +3,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { LastUsedRecorder } from "../src/usage/last-used-recorder";
 import { recorderShard, type UseBatch } from "../src/usage/recorder-protocol";
-import { call, createKey, freshWs, session } from "./helpers";
+import { CoalescingReporter } from "../src/usage/coalescing-reporter";
+import { call, createKey, freezeClock, freshWs, session } from "./helpers";
 import { freshIsolate, isolate } from "./isolate";
-import { counted, fetchWith, unreachableD1 } from "./worker";
+import { counted, fetchWith, gate, recorderStub, unreachableD1 } from "./worker";
 
 /** The shard this test's isolate reports to (tests pin isolates to shard 0 unless they say otherwise). */
 const shard = (n = 0) => recorderShard(env, n);
@@ -172,10 +173,7 @@ describe("last used", () => {
 
   it("never fails the request when the recorder fails", async () => {
     const k = await createKey(await session(freshWs()));
-    const broken = {
-      idFromName: () => ({}),
-      get: () => ({ record: () => Promise.reject(new Error("Durable Object is overloaded")) }),
-    } as unknown as typeof env.LAST_USED;
+    const broken = recorderStub({ record: () => Promise.reject(new Error("Durable Object is overloaded")) });
     const res = await fetchWith({ LAST_USED: broken }, "GET", "/v1/key", { token: k.key });
     expect(res.status).toBe(200);
     // The use was not lost: it waits in the isolate for the next message.
@@ -197,10 +195,7 @@ describe("last used", () => {
   it("still lists keys, with D1's last-used times, when the recorder cannot answer", async () => {
     const admin = await session(freshWs());
     const k = await createKey(admin);
-    const broken = {
-      idFromName: () => ({}),
-      get: () => ({ latest: () => Promise.reject(new Error("Durable Object reset")) }),
-    } as unknown as typeof env.LAST_USED;
+    const broken = recorderStub({ latest: () => Promise.reject(new Error("Durable Object reset")) });
     const res = await fetchWith({ LAST_USED: broken }, "GET", "/v1/api-keys", { token: admin });
     expect(res.status).toBe(200);
     const body = await res.json<{ data: { id: string; lastUsedAt: string | null }[] }>();
@@ -211,24 +206,44 @@ describe("last used", () => {
   it("shows a use this isolate has not handed to the recorder yet", async () => {
     const admin = await session(freshWs());
     const k = await createKey(admin);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let arrived = 0;
-    const slowRecorder = {
-      idFromName: (name: string) => env.LAST_USED.idFromName(name),
-      get: () => ({ record: () => (arrived++, gate), latest: async () => ({}) }),
-    } as unknown as typeof env.LAST_USED;
+    const held = gate();
+    // The message is held on its way; the recorder knows nothing yet.
+    const slowRecorder = recorderStub({ record: () => held.pass(), latest: async () => ({}) });
 
     const before = Date.now();
     const used = isolate().fetch(new Request("https://owlish.test/v1/key", { headers: { Authorization: `Bearer ${k.key}` } }), { LAST_USED: slowRecorder });
     expect((await used).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 0));
-    expect(arrived).toBe(1); // the message is on its way, held at the gate
+    await held.arrived(1);
 
     const res = await isolate().call("GET", `/v1/api-keys/${k.id}`, { token: admin });
     const shown = (await res.json<{ lastUsedAt: string | null }>()).lastUsedAt;
     expect(shown).not.toBeNull();
     expect(Date.parse(shown!)).toBeGreaterThanOrEqual(before);
-    release();
+    held.open();
+  });
+
+  it("keeps reporting when a scheduled send never runs: after two windows a new use sends again", async () => {
+    const clock = freezeClock();
+    const WINDOW = 5_000;
+    const reporter = new CoalescingReporter({ coalesceMs: WINDOW, shard: 0 });
+    // The recorder never answers, and waitUntil drops what it is given: as when
+    // the runtime cuts a request's background work short, the send never completes.
+    const sent: UseBatch[][] = [];
+    const e = { ...env, LAST_USED: recorderStub({ record: (_shard, batches) => (sent.push(batches), new Promise(() => {})) }) };
+    const cutShort = { waitUntil: () => {} };
+    const ws = freshWs();
+    const report = (keyId: string) => reporter.report(e, cutShort, { workspaceId: ws, keyId, at: Date.now(), ip: null, country: null });
+
+    report("key_first"); // a quiet period: sent at once
+    expect(sent).toHaveLength(1);
+    report("key_second"); // rides on a send scheduled for the end of the window, which never comes
+    clock.advance(2 * WINDOW);
+    report("key_third");
+    expect(sent).toHaveLength(1); // within two windows the scheduled send still counts as pending
+    clock.advance(1);
+    report("key_fourth");
+    // Past two windows it is taken as lost: this use sends again, with everything not yet acknowledged.
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.flatMap((b) => b.uses.map((u) => u.keyId)).sort()).toEqual(["key_first", "key_fourth", "key_second", "key_third"]);
   });
 });

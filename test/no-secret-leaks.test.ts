@@ -1,31 +1,17 @@
-import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../src/app";
 import { freshIsolate } from "./isolate";
-import { call, createKey, problem, session, signToken } from "./helpers";
-import { fetchWith, unreachableD1 } from "./worker";
+import { call, captureConsole, createKey, freshWs, problem, session, signToken } from "./helpers";
+import { d1FailingOnExecute, failingKv, fetchWith, recorderStub, unreachableD1 } from "./worker";
 
 /**
- * Issue 4, "no secret leaks anywhere": one structured log line per request
+ * No secret leaks anywhere: one structured log line per request
  * that never holds a key, a session token or an Authorization header; a
  * request id on every response, echoed in problem+json; nosniff everywhere;
  * no-store on everything that carries key data.
  */
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-let n = 0;
-const freshWs = () => `ws_leak_${++n}_${crypto.randomUUID().slice(0, 8)}`;
-
-/** Everything written to the console while it is installed, one string per call. */
-function captureConsole() {
-  const lines: string[] = [];
-  const spies: MockInstance[] = (["log", "info", "warn", "error", "debug"] as const).map((level) =>
-    vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
-      lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a) ?? String(a))).join(" "));
-    }),
-  );
-  return { lines, restore: () => spies.forEach((s) => s.mockRestore()) };
-}
 
 interface RequestLine {
   level: string;
@@ -100,16 +86,13 @@ describe("logs", () => {
     await call("POST", "/v1/api-keys", { token: admin, body: { name: k.key, scopes: ["sources:read"] } });
     await call("GET", `/nope/${k.key}`, { token: k.key });
     // Failures inside: storage down, KV failing, the recorder failing.
-    const failingKv = { get: () => Promise.reject(new Error("KV down")), put: () => Promise.reject(new Error("KV down")) } as unknown as KVNamespace;
-    const failingDo = { idFromName: () => ({}), get: () => ({ touch: () => Promise.reject(new Error("DO down")) }) } as unknown as typeof env.LAST_USED;
-    await fetchWith({ KEY_CACHE: failingKv, LAST_USED: failingDo }, "GET", "/v1/sources", { token: k.key });
-    await fetchWith({ DB: unreachableD1(), KEY_CACHE: failingKv }, "GET", "/v1/key", { token: revoked.key });
+    const failingDo = recorderStub({ record: () => Promise.reject(new Error("DO down")) });
+    await fetchWith({ KEY_CACHE: failingKv(), LAST_USED: failingDo }, "GET", "/v1/sources", { token: k.key });
+    await fetchWith({ DB: unreachableD1(), KEY_CACHE: failingKv() }, "GET", "/v1/key", { token: revoked.key });
     // D1 failing while running a query: the driver's error carries the query's bound values.
-    const failingStatement: object = new Proxy({}, { get: (_t, p) => (p === "bind" ? () => failingStatement : () => Promise.reject(new Error("D1_ERROR: reset"))) });
-    const queryFailingD1 = { prepare: () => failingStatement, batch: () => Promise.reject(new Error("D1_ERROR: reset")) } as unknown as D1Database;
     freshIsolate();
-    await fetchWith({ DB: queryFailingD1, KEY_CACHE: failingKv }, "GET", "/v1/key", { token: k.key });
-    await fetchWith({ DB: queryFailingD1 }, "GET", `/v1/api-keys/${k.id}`, { token: admin, headers: { "User-Agent": "ua-in-a-query" } });
+    await fetchWith({ DB: d1FailingOnExecute(), KEY_CACHE: failingKv() }, "GET", "/v1/key", { token: k.key });
+    await fetchWith({ DB: d1FailingOnExecute() }, "GET", `/v1/api-keys/${k.id}`, { token: admin, headers: { "User-Agent": "ua-in-a-query" } });
     await fetchWith({ DB: unreachableD1() }, "POST", "/v1/api-keys", { token: admin, body: { name: "x", scopes: ["sources:read"] } });
 
     const text = capture.lines.join("\n");

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { call } from "./helpers";
 
-/** GET /openapi.json and GET /docs (DESIGN.md "Service"). */
+/** GET /openapi.json and GET /docs: the API reference the service serves. */
 
 type Json = Record<string, any>;
 
-/** Every route of DESIGN.md, with its methods and the security scheme it uses. */
+/** Every route the service offers, with its methods and the security scheme it uses. */
 const ROUTES: Record<string, Record<string, "sessionToken" | "apiKey" | null>> = {
   "/health": { get: null },
   "/v1/api-keys": { get: "sessionToken", post: "sessionToken" },
@@ -92,7 +92,7 @@ describe("GET /openapi.json", () => {
     expect(typeof doc.paths).toBe("object");
   });
 
-  it("lists every route of the contract with exactly the right methods", async () => {
+  it("lists every route with exactly the right methods", async () => {
     const doc = await openapi();
     for (const [path, methods] of Object.entries(ROUTES)) {
       expect(doc.paths[path], path).toBeDefined();
@@ -101,7 +101,7 @@ describe("GET /openapi.json", () => {
     }
   });
 
-  it("documents no key route outside the contract (nothing un-revokes a key)", async () => {
+  it("documents no other key route (nothing un-revokes a key)", async () => {
     const doc = await openapi();
     const keyPaths = Object.keys(doc.paths).filter((p) => p === "/v1/api-keys" || p.startsWith("/v1/api-keys/"));
     expect(keyPaths.sort()).toEqual(["/v1/api-keys", "/v1/api-keys/{id}", "/v1/api-keys/{id}/revoke", "/v1/api-keys/{id}/roll", "/v1/api-keys/{id}/usage"]);

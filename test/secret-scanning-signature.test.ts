@@ -12,6 +12,7 @@ import {
 } from "../src/secret-scanning/public-keys";
 import { clearImportedKeys, verifyGithubSignature } from "../src/secret-scanning/signature";
 import { concat, generateKeyPair, rawToDer, signDer, signRaw, tlv, toBase64, toPem } from "./github-signing";
+import { gate } from "./worker";
 
 /**
  * GitHub's secret scanning signatures: ECDSA P-256 / SHA-256, DER, base64.
@@ -463,13 +464,22 @@ describe("createPublicKeySource", () => {
 
   it("concurrent misses in one isolate share one fetch", async () => {
     const url = freshUrl();
+    // The fetch is held until all five have missed in KV: each then finds it in flight.
+    const held = gate();
     const net = fakeFetch(async () => {
-      await new Promise((r) => setTimeout(r, 20));
+      await held.pass();
       return json(doc(entry("a")));
     });
-    const answers = await Promise.all(
-      Array.from({ length: 5 }, () => createPublicKeySource({ url, cache: env.KEY_CACHE, fetch: net.fn }).keyFor("a")),
-    );
+    let misses = 0;
+    const cache = {
+      get: async (name: string, options: KVNamespaceGetOptions<"json">) => {
+        const value = await env.KEY_CACHE.get(name, options);
+        if (++misses === 5) held.open();
+        return value;
+      },
+      put: (...args: Parameters<KVNamespace["put"]>) => env.KEY_CACHE.put(...args),
+    } as unknown as KVNamespace;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => createPublicKeySource({ url, cache, fetch: net.fn }).keyFor("a")));
     expect(answers).toEqual(Array(5).fill("pem-of-a"));
     expect(net.calls).toHaveLength(1);
   });

@@ -1,10 +1,14 @@
-import { describe, expect, it } from "vitest";
-import { call, createKey, problem, SECRET, session, signToken } from "./helpers";
+import { describe, expect, it, onTestFinished } from "vitest";
+import type { Env } from "../src/env";
+import { call, captureConsole, createKey, freshWs, problem, SECRET, session, signToken } from "./helpers";
+import { buildRequest, Isolate, isolate, type RequestInit } from "./isolate";
 
 /**
- * Console session verification (DESIGN.md "Identity"): an HS256 JWT signed
- * with SESSION_SECRET, claims sub, ws, role (admin|member), exp and iat.
- * Anything else is 401. Key routes need role admin; a member gets 403.
+ * Console session verification: an HS256 JWT signed
+ * with SESSION_SECRET (at least 32 bytes), claims sub, ws, role
+ * (admin|member), exp and iat, a lifetime of at most 24 hours, and iss / aud
+ * when SESSION_ISSUER / SESSION_AUDIENCE are set. Anything else is 401. Key
+ * routes need role admin; a member gets 403.
  */
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -23,9 +27,6 @@ const b64url = (s: string) =>
     .replaceAll("/", "_")
     .replace(/=+$/, "");
 
-/** A fresh id so one test's keys never show up in another's counts. */
-let wsCounter = 0;
-const freshWs = () => `ws_session_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;
 
 /** GET /v1/api-keys with a raw Authorization header (or none). */
 function listWith(authorization?: string) {
@@ -327,5 +328,104 @@ describe("member sessions -> 403 forbidden on every key route", () => {
       expect(text).not.toContain(existing.prefix);
       expect(text).not.toContain(existing.key);
     }
+  });
+});
+
+/** Sends the request to the current isolate's app built with these vars. */
+const withVars = (vars: Partial<Env>, method: string, path: string, init: RequestInit = {}) =>
+  isolate().fetch(buildRequest(method, path, init), vars);
+
+describe("session lifetime", () => {
+  it("a token claiming more than 24 hours (exp - iat) is 401 invalid_credentials, though signed and unexpired", async () => {
+    const t = now();
+    await expect401(await listWith(`Bearer ${await signToken(validClaims({ iat: t, exp: t + 24 * 3600 + 1 }))}`), "invalid_credentials");
+    await expect401(await listWith(`Bearer ${await signToken(validClaims({ iat: t - 3600, exp: t + 30 * 86_400 }))}`), "invalid_credentials");
+  });
+
+  it("exactly 24 hours is accepted", async () => {
+    const t = now();
+    expect((await listWith(`Bearer ${await signToken(validClaims({ iat: t, exp: t + 24 * 3600 }))}`)).status).toBe(200);
+  });
+});
+
+describe("SESSION_ISSUER and SESSION_AUDIENCE", () => {
+  const iss = "https://login.owlish.test";
+  const aud = "owlish-keys";
+  const both = { SESSION_ISSUER: iss, SESSION_AUDIENCE: aud };
+  const listAs = async (vars: Partial<Env>, claims: Record<string, unknown>) =>
+    withVars(vars, "GET", "/v1/api-keys", { token: await signToken(validClaims(claims)) });
+
+  it.each([
+    ["neither iss nor aud", {}],
+    ["another issuer", { iss: "https://login.elsewhere.test", aud }],
+    ["the issuer in another case", { iss: iss.toUpperCase(), aud }],
+    ["no aud", { iss }],
+    ["another audience", { iss, aud: "another-service" }],
+    ["an audience list without ours", { iss, aud: ["another-service", "a-third"] }],
+    ["an empty audience list", { iss, aud: [] }],
+  ])("refuse a token with %s: 401 invalid_credentials", async (_label, claims) => {
+    await expect401(await listAs(both, claims), "invalid_credentials");
+  });
+
+  it("accept a token whose iss matches and whose aud is ours, as a string or within a list", async () => {
+    expect((await listAs(both, { iss, aud })).status).toBe(200);
+    expect((await listAs(both, { iss, aud: ["another-service", aud] })).status).toBe(200);
+  });
+
+  it("check only what is configured", async () => {
+    expect((await listAs({ SESSION_ISSUER: iss }, { iss })).status).toBe(200);
+    await expect401(await listAs({ SESSION_ISSUER: iss }, { aud }), "invalid_credentials");
+    expect((await listAs({ SESSION_AUDIENCE: aud }, { aud })).status).toBe(200);
+    await expect401(await listAs({ SESSION_AUDIENCE: aud }, { iss }), "invalid_credentials");
+    // Unset: iss and aud are not looked at.
+    expect((await listAs({}, { iss: "anyone", aud: "anything" })).status).toBe(200);
+  });
+});
+
+describe("a SESSION_SECRET too short to be safe", () => {
+  const SESSION_ROUTES: [string, string, unknown?][] = [
+    ["GET", "/v1/api-keys"],
+    ["POST", "/v1/api-keys", { name: "x", scopes: ["sources:read"] }],
+    ["GET", "/v1/api-keys/key_x"],
+    ["POST", "/v1/api-keys/key_x/revoke"],
+    ["GET", "/v1/audit-events"],
+  ];
+
+  it("is never used: every session route answers 503 unavailable, even to a token it signed; one log line per build", async () => {
+    const logs = captureConsole();
+    onTestFinished(logs.restore);
+    const k = await createKey(await session(freshWs()));
+    const short = { SESSION_SECRET: "short" };
+    const token = await signToken(validClaims(), { secret: "short" });
+    const here = new Isolate();
+    for (let round = 0; round < 2; round++) {
+      for (const [method, path, body] of SESSION_ROUTES) {
+        const res = await here.fetch(buildRequest(method, path, { token, body }), short);
+        expect(res.status, `${method} ${path}`).toBe(503);
+        expect((await problem(res)).code).toBe("unavailable");
+      }
+    }
+    // API keys do not depend on it.
+    expect((await here.fetch(buildRequest("GET", "/v1/key", { token: k.key }), short)).status).toBe(200);
+    // Said once, when the app was built, not per request; never the secret itself.
+    const unusable = logs.events().filter((e) => e.event === "session_secret_unusable");
+    expect(unusable).toHaveLength(1);
+    expect(unusable[0]).toMatchObject({ level: "error" });
+    // Another build (another isolate) says it again.
+    new Isolate().app(short);
+    expect(logs.events().filter((e) => e.event === "session_secret_unusable")).toHaveLength(2);
+    expect(logs.lines.join("\n")).not.toContain(token);
+  });
+
+  it("is measured in bytes: 31 bytes are refused, 32 (here 16 two-byte characters) accepted", async () => {
+    const logs = captureConsole();
+    onTestFinished(logs.restore);
+    const short = "s".repeat(31);
+    const res = await withVars({ SESSION_SECRET: short }, "GET", "/v1/api-keys", { token: await signToken(validClaims(), { secret: short }) });
+    expect((await problem(res)).code).toBe("unavailable");
+    const enough = "é".repeat(16);
+    expect(new TextEncoder().encode(enough)).toHaveLength(32);
+    const ok = await withVars({ SESSION_SECRET: enough }, "GET", "/v1/api-keys", { token: await signToken(validClaims(), { secret: enough }) });
+    expect(ok.status).toBe(200);
   });
 });

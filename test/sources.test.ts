@@ -1,14 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, problem, session } from "./helpers";
-
-// Storage is shared by every test in this file, so each test works in its own
-// workspace: counts and orders are then exactly what that test created.
-let wsCounter = 0;
-const freshWs = () => `ws_src_${++wsCounter}_${crypto.randomUUID().slice(0, 8)}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { call, createKey, createSource, expectInvalid, expectNotFound, freezeClock, freshWs, problem, session, walkPages } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
+
+// Storage is shared by every test in this file, so each test works in its own
+// workspace (freshWs): counts and orders are then exactly what that test created.
 
 async function keyIn(ws: string, scopes = ALL): Promise<string> {
   return (await createKey(await session(ws), { name: "sources test", scopes })).key;
@@ -28,13 +25,8 @@ interface SourceList {
   nextCursor: string | null;
 }
 
-async function post(key: string, body: unknown): Promise<Source> {
-  const res = await call("POST", "/v1/sources", { token: key, body });
-  if (res.status !== 201) throw new Error(`create source: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-const urlSource = (key: string, name = "Help center", url = "https://help.example.com") => post(key, { type: "url", name, url });
-const textSource = (key: string, name = "Refunds", content = "Refunds take 5 days.") => post(key, { type: "text", name, content });
+const urlSource = (key: string, name = "Help center", url = "https://help.example.com") => createSource<Source>(key, { type: "url", name, url });
+const textSource = (key: string, name = "Refunds", content = "Refunds take 5 days.") => createSource<Source>(key, { type: "text", name, content });
 
 async function get(key: string, id: string) {
   return call("GET", `/v1/sources/${id}`, { token: key });
@@ -46,21 +38,9 @@ async function list(key: string, query = ""): Promise<SourceList> {
   return res.json();
 }
 
-/** Follows nextCursor to the end; `between` runs before each page after the first. */
-async function listAll(key: string, limit: number, between?: (page: number) => Promise<void>) {
-  const pages: Source[][] = [];
-  let cursor: string | null = null;
-  do {
-    if (pages.length > 0 && between) await between(pages.length);
-    const q: string = `?limit=${limit}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
-    const page = await list(key, q);
-    expect(page.data.length).toBeLessThanOrEqual(limit);
-    pages.push(page.data);
-    cursor = page.nextCursor;
-    if (pages.length > 1000) throw new Error("pagination does not end");
-  } while (cursor !== null);
-  return pages;
-}
+/** Every page of the source list, `limit` at a time, expecting at most `atMost` sources. */
+const listAll = (key: string, limit: number, atMost: number, between?: (pagesSoFar: number) => Promise<void>) =>
+  walkPages<Source>(key, "/v1/sources", { limit, atMost, between });
 
 const isIso = (s: unknown) => typeof s === "string" && new Date(s).toISOString() === s;
 
@@ -69,23 +49,6 @@ function expectSourceShape(s: Source) {
   expect(s.id).toMatch(/^src_[0-9A-Za-z]+$/);
   expect(isIso(s.createdAt)).toBe(true);
   expect(isIso(s.updatedAt)).toBe(true);
-}
-
-async function expectInvalid(res: Response, field: string) {
-  expect(res.status).toBe(400);
-  const p = await problem(res);
-  expect(p.code).toBe("invalid_request");
-  expect(p.status).toBe(400);
-  expect(Array.isArray(p.errors)).toBe(true);
-  expect(p.errors!.map((e) => e.path), JSON.stringify(p.errors)).toContain(field);
-  for (const e of p.errors!) expect(typeof e.message).toBe("string");
-}
-
-async function expectNotFound(res: Response) {
-  expect(res.status).toBe(404);
-  const p = await problem(res);
-  expect(p.code).toBe("not_found");
-  expect(p.status).toBe(404);
 }
 
 const MAX = 100_000;
@@ -138,9 +101,9 @@ describe("POST /v1/sources", () => {
 
   it("ignores the other type's field: a url source never keeps content, a text source never keeps url", async () => {
     const key = await keyIn(freshWs());
-    const u = await post(key, { type: "url", name: "u", url: "https://a.example.com", content: "stray" });
+    const u = await createSource<Source>(key, { type: "url", name: "u", url: "https://a.example.com", content: "stray" });
     expect(u.content).toBeNull();
-    const t = await post(key, { type: "text", name: "t", content: "body", url: "https://a.example.com" });
+    const t = await createSource<Source>(key, { type: "text", name: "t", content: "body", url: "https://a.example.com" });
     expect(t.url).toBeNull();
   });
 
@@ -263,9 +226,10 @@ describe("PATCH /v1/sources/{id}", () => {
   const patch = (key: string, id: string, body: unknown) => call("PATCH", `/v1/sources/${id}`, { token: key, body });
 
   it("changes only the fields sent, keeps id and createdAt, and moves updatedAt forward", async () => {
+    const clock = freezeClock();
     const key = await keyIn(freshWs());
     const s = await urlSource(key, "Old name", "https://old.example.com");
-    await sleep(15);
+    clock.advance(1_000);
     const res = await patch(key, s.id, { name: "  New name  " });
     expect(res.status).toBe(200);
     const u: Source = await res.json();
@@ -274,7 +238,7 @@ describe("PATCH /v1/sources/{id}", () => {
     expect(Date.parse(u.updatedAt)).toBeGreaterThan(Date.parse(s.updatedAt));
     expect(await (await get(key, s.id)).json()).toEqual(u);
 
-    await sleep(15);
+    clock.advance(1_000);
     const res2 = await patch(key, s.id, { url: "http://new.example.com/x" });
     expect(res2.status).toBe(200);
     const u2: Source = await res2.json();
@@ -371,11 +335,12 @@ describe("GET /v1/sources", () => {
   });
 
   it("lists newest first with full source records", async () => {
+    const clock = freezeClock();
     const key = await keyIn(freshWs());
     const created: Source[] = [];
     for (let i = 0; i < 5; i++) {
       created.push(i % 2 ? await textSource(key, `s${i}`) : await urlSource(key, `s${i}`));
-      await sleep(3); // distinct creation times, so "newest" is unambiguous
+      clock.advance(1_000); // distinct creation times, so "newest" is unambiguous
     }
     const page = await list(key);
     expect(page.nextCursor).toBeNull();
@@ -416,7 +381,7 @@ describe("GET /v1/sources", () => {
     for (let i = 0; i < 7; i++) await textSource(key, `s${i}`);
     const all = (await list(key, "?limit=100")).data;
     expect(all).toHaveLength(7);
-    const pages = await listAll(key, 2);
+    const pages = await listAll(key, 2, 7);
     expect(pages.map((p) => p.length)).toEqual([2, 2, 2, 1]);
     expect(pages.flat()).toEqual(all);
   });
@@ -424,7 +389,7 @@ describe("GET /v1/sources", () => {
   it("ends with a null cursor when the last page is exactly full", async () => {
     const key = await keyIn(freshWs());
     for (let i = 0; i < 4; i++) await textSource(key, `s${i}`);
-    const pages = await listAll(key, 2);
+    const pages = await listAll(key, 2, 4);
     expect(pages.map((p) => p.length)).toEqual([2, 2]);
   });
 
@@ -433,7 +398,7 @@ describe("GET /v1/sources", () => {
     for (let i = 0; i < 10; i++) await textSource(key, `old${i}`);
     const original = (await list(key, "?limit=100")).data;
     const added: string[] = [];
-    const pages = await listAll(key, 3, async (n) => {
+    const pages = await listAll(key, 3, original.length, async (n) => {
       added.push((await textSource(key, `new${n}a`)).id);
       added.push((await urlSource(key, `new${n}b`)).id);
     });
@@ -474,7 +439,7 @@ describe("GET /v1/sources", () => {
       ),
     );
     const newer = await textSource(key, "newer");
-    const pages = await listAll(key, 2);
+    const pages = await listAll(key, 2, ids.length + 1);
     const seen = pages.flat().map((s) => s.id);
     expect(seen[0]).toBe(newer.id);
     expect(seen).toHaveLength(8);

@@ -3,8 +3,8 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { hashKey } from "../src/keys/hash";
 import { kvKey } from "../src/keys/cached-key-store";
 import { freshIsolate } from "./isolate";
-import { call, createKey, problem, session } from "./helpers";
-import { counted, fetchWith, unreachableD1 } from "./worker";
+import { call, createKey, createSource, freezeClock, freshWs, problem, session } from "./helpers";
+import { counted, d1FailingOnExecute, failingKv, fetchWith, unreachableD1 } from "./worker";
 
 const use = (key: string) => call("GET", "/v1/key", { token: key });
 
@@ -50,12 +50,15 @@ describe("revocation", () => {
 
 describe("expiry", () => {
   it("accepts a key until expiresAt, then refuses it with expired_credentials", async () => {
+    const clock = freezeClock();
     const admin = await session("ws_exp");
-    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const expiresAt = new Date(Date.now() + 60_000).toISOString();
     const k = await createKey(admin, { expiresAt });
     expect(k.expiresAt).toBe(expiresAt);
     expect((await use(k.key)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1600));
+    clock.advance(60_000 - 1);
+    expect((await use(k.key)).status).toBe(200); // the last millisecond still counts
+    clock.advance(1);
     const res = await use(k.key);
     expect(res.status).toBe(401);
     expect((await problem(res)).code).toBe("expired_credentials");
@@ -79,11 +82,7 @@ describe("lookup path", () => {
   it("falls back to D1 when KV fails", async () => {
     const admin = await session("ws_kvfail");
     const k = await createKey(admin);
-    const brokenKv = {
-      get: () => Promise.reject(new Error("KV GET failed: 503")),
-      put: () => Promise.reject(new Error("KV PUT failed: 503")),
-    } as unknown as KVNamespace;
-    const res = await fetchWith({ KEY_CACHE: brokenKv }, "GET", "/v1/key", { token: k.key });
+    const res = await fetchWith({ KEY_CACHE: failingKv() }, "GET", "/v1/key", { token: k.key });
     expect(res.status).toBe(200);
   });
 
@@ -126,6 +125,51 @@ describe("fail closed", () => {
       expect(res.status, `${method} ${path}`).toBe(503);
       expect((await problem(res)).code).toBe("unavailable");
     }
+  });
+
+  it("a key this isolate never saw, not in KV, whose lookup fails: 503 on every public route, and no handler runs", async () => {
+    const ws = freshWs();
+    const admin = await session(ws);
+    const k = await createKey(admin);
+    const existing = await createSource(k.key, { type: "text", name: "untouched", content: "as it was" });
+    await env.KEY_CACHE.delete(kvKey(hashKey(k.key)));
+    // D1 fails the key lookup only: every other statement would succeed, so a
+    // handler reached without a verified key would answer (and write) for real.
+    const failing = d1FailingOnExecute();
+    const statements: string[] = [];
+    const lookupDown = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "prepare") {
+          return (sql: string) => {
+            statements.push(sql);
+            return sql.includes('"api_keys"') ? failing.prepare(sql) : target.prepare(sql);
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const routes: [string, string, unknown?][] = [
+      ["GET", "/v1/key"],
+      ["GET", "/v1/sources"],
+      ["GET", `/v1/sources/${existing.id}`],
+      ["POST", "/v1/sources", { type: "text", name: "written anyway", content: "x" }],
+      ["PATCH", `/v1/sources/${existing.id}`, { name: "changed anyway" }],
+      ["DELETE", `/v1/sources/${existing.id}`],
+    ];
+    for (const [method, path, body] of routes) {
+      const here = freshIsolate();
+      const res = await fetchWith({ DB: lookupDown }, method, path, { token: k.key, body });
+      expect(res.status, `${method} ${path}`).toBe(503);
+      expect((await problem(res)).code).toBe("unavailable");
+      // Not even counted as a use: the key was never verified.
+      expect(here.usage.unsent(ws, [k.id])).toEqual({});
+    }
+    // Every statement was the key lookup; the sources are as they were.
+    expect(statements.length).toBeGreaterThanOrEqual(routes.length);
+    expect(statements.filter((sql) => !sql.includes('"api_keys"'))).toEqual([]);
+    const stored = await env.DB.prepare("SELECT id, name FROM sources WHERE workspace_id = ?").bind(ws).all();
+    expect(stored.results).toEqual([{ id: existing.id, name: "untouched" }]);
   });
 
   it("answers 503 on the sources API when the key verifies but D1 then fails", async () => {
