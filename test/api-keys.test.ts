@@ -1,28 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, expectInvalid, freezeClock, freshWs, problem, session, sha256Hex, walkPages } from "./helpers";
+import { call, createKey, expectInvalid, freezeClock, freshWs, problem, session, sha256Hex, walkPages, type KeyRecord } from "./helpers";
 
 /** Key management for admins: create, list, get and revoke. */
 
-interface KeyRecord {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  createdAt: string;
-  createdBy: string;
-  lastUsedAt: string | null;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  revokedBy: string | null;
-  revocationReason: string | null;
-  rolledFrom: string | null;
-  rolledTo: string | null;
-  ipAllowlist: string[];
-  rateLimit: { limit: number; periodSeconds: number } | null;
-  lastUsedIp: string | null;
-  lastUsedCountry: string | null;
-}
 interface KeyList {
   data: KeyRecord[];
   nextCursor: string | null;

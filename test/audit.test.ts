@@ -1,20 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, freshWs, problem, session } from "./helpers";
+import { call, createKey, freshWs, problem, session, type AuditEvent } from "./helpers";
 import { fetchWith } from "./worker";
 
 /** The audit trail: who created and revoked which key, when and from where. */
 
-interface AuditEvent {
-  id: string;
-  action: string;
-  workspaceId: string;
-  actorId: string;
-  keyId: string;
-  clientIp: string | null;
-  userAgent: string | null;
-  createdAt: string;
-}
 interface Page {
   data: AuditEvent[];
   nextCursor: string | null;

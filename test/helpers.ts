@@ -166,3 +166,7 @@ export async function walkPages<T>(
   } while (cursor !== null);
   return pages;
 }
+
+/** The key record and audit event as the API documents them: one definition, the server's own schemas. */
+export type KeyRecord = import("zod").infer<typeof import("../src/keys/schemas").KeyRecordSchema>;
+export type AuditEvent = import("zod").infer<typeof import("../src/audit/schemas").AuditEventSchema>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call, createKey, createSource, expectNotFound, freezeClock, freshWs, problem, session, walkPages } from "./helpers";
+import { call, createKey, createSource, expectNotFound, freezeClock, freshWs, problem, session, walkPages, type KeyRecord } from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 
@@ -11,13 +11,6 @@ interface Source {
   content: string | null;
   createdAt: string;
   updatedAt: string;
-}
-interface KeyRecord {
-  id: string;
-  name: string;
-  prefix: string;
-  revokedAt: string | null;
-  [k: string]: unknown;
 }
 
 /** Two fresh workspaces, each with an admin session and a full-scope key. */

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { kvKey } from "../src/keys/cached-key-store";
 import { hashKey } from "../src/keys/hash";
-import { call, freshWs, problem, session } from "./helpers";
+import { call, freshWs, problem, session, type AuditEvent } from "./helpers";
 import { createGuardedKey, rateHeaders, type KeyRecord } from "./guard-keys";
 import { Isolate } from "./isolate";
 import { fetchWith } from "./worker";
@@ -28,15 +28,6 @@ async function record(token: string, id: string): Promise<KeyRecord> {
   return res.json();
 }
 
-interface AuditEvent {
-  action: string;
-  actorId: string;
-  keyId: string;
-  clientIp: string | null;
-  userAgent: string | null;
-  details: Record<string, unknown> | null;
-  createdAt: string;
-}
 
 async function updates(token: string, keyId: string): Promise<AuditEvent[]> {
   const res = await call("GET", `/v1/audit-events?keyId=${keyId}`, { token });

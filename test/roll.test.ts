@@ -4,37 +4,13 @@ import { kvKey } from "../src/keys/cached-key-store";
 import { isWellFormedKey } from "../src/keys/format";
 import { hashKey } from "../src/keys/hash";
 import { freshIsolate } from "./isolate";
-import { call, createKey, freshWs, problem, session } from "./helpers";
+import { call, createKey, freshWs, problem, session, type KeyRecord, type AuditEvent } from "./helpers";
 import { fetchWith, unreachableD1 } from "./worker";
 
 /** POST /v1/api-keys/{id}/roll: a new key, and the old one kept for an overlap. */
 
-interface KeyRecord {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  createdAt: string;
-  createdBy: string;
-  lastUsedAt: string | null;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  revokedBy: string | null;
-  revocationReason: string | null;
-  rolledFrom: string | null;
-  rolledTo: string | null;
-  ipAllowlist: string[];
-  rateLimit: { limit: number; periodSeconds: number } | null;
-}
 interface Rolled extends KeyRecord {
   key: string;
-}
-interface AuditEvent {
-  action: string;
-  actorId: string;
-  keyId: string;
-  clientIp: string | null;
-  details: Record<string, unknown> | null;
 }
 
 const FROM = { "CF-Connecting-IP": "198.51.100.4", "User-Agent": "roll-test/1.0" };

@@ -5,7 +5,7 @@ import { generateKey } from "../src/keys/format";
 import { clearPublicKeyState } from "../src/secret-scanning/public-keys";
 import { githubSigner, publicKeysDocument, toHex, type GithubSigner } from "./github-signing";
 import { freshIsolate } from "./isolate";
-import { call, createKey, freshWs, problem, session } from "./helpers";
+import { call, createKey, freshWs, problem, session, type KeyRecord, type AuditEvent } from "./helpers";
 import { counted, fetchWith, unreachableD1 } from "./worker";
 
 /**
@@ -22,20 +22,6 @@ interface Label {
   token_hash: string;
   token_type: string;
   label: string;
-}
-interface KeyRecord {
-  id: string;
-  revokedAt: string | null;
-  revokedBy: string | null;
-  revocationReason: string | null;
-}
-interface AuditEvent {
-  action: string;
-  actorId: string;
-  keyId: string;
-  workspaceId: string;
-  clientIp: string | null;
-  details: Record<string, unknown> | null;
 }
 
 let github: GithubSigner;

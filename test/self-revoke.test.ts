@@ -1,24 +1,10 @@
 import { describe, expect, it, vi } from "vitest";
 import { freshIsolate } from "./isolate";
-import { call, createKey, freshWs, problem, session } from "./helpers";
+import { call, createKey, freshWs, problem, session, type KeyRecord, type AuditEvent } from "./helpers";
 import { fetchWith, unreachableD1 } from "./worker";
 
 /** POST /v1/key/revoke: a key that may have leaked revokes itself. */
 
-interface KeyRecord {
-  id: string;
-  revokedAt: string | null;
-  revokedBy: string | null;
-  revocationReason: string | null;
-}
-interface AuditEvent {
-  action: string;
-  actorId: string;
-  keyId: string;
-  clientIp: string | null;
-  userAgent: string | null;
-  details: Record<string, unknown> | null;
-}
 
 const FROM = { "CF-Connecting-IP": "192.0.2.55", "User-Agent": "leaky-script/2.1" };
 const selfRevoke = (key: string) => call("POST", "/v1/key/revoke", { token: key, headers: FROM });
