@@ -15,7 +15,7 @@ const INTEGER = 0x02;
  * null when `der` is not a strict DER encoding of two positive integers that
  * fit in `size` bytes. Never throws.
  */
-export function derToRawSignature(der: Uint8Array, size = 32): Uint8Array | null {
+export function derToRawSignature(der: Uint8Array, size = 32): Uint8Array<ArrayBuffer> | null {
   if (!Number.isInteger(size) || size < 1) return null;
   const sequence = readElement(der, 0, SEQUENCE);
   // The sequence must be the whole input: trailing bytes would let different

@@ -46,7 +46,9 @@ export async function verifyGithubSignature(
     if (!raw) return false;
     const key = await importPublicKey(publicKeyPem);
     if (!key) return false;
-    return await crypto.subtle.verify(VERIFY_PARAMS, key, raw, rawBody);
+    // (Bodies are never shared memory; the DOM typings, which the console's
+    // type check loads, refuse a view that could be.)
+    return await crypto.subtle.verify(VERIFY_PARAMS, key, raw, rawBody as ArrayBuffer | Uint8Array<ArrayBuffer>);
   } catch {
     // A verifier that throws could turn a bad request into a 500; the only
     // honest answer to anything we cannot check is "not verified".
@@ -104,7 +106,7 @@ async function importSpki(pem: string): Promise<CryptoKey | null> {
  */
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 
-function decodeBase64(text: string, maxLength: number): Uint8Array | null {
+function decodeBase64(text: string, maxLength: number): Uint8Array<ArrayBuffer> | null {
   if (text.length === 0 || text.length > maxLength || !BASE64_PATTERN.test(text)) return null;
   let binary: string;
   try {
