@@ -81,6 +81,8 @@ interface AnyResponse {
 
 /** Sends a call; resolves to its success body, or rejects with an ApiError. */
 async function send<R extends AnyResponse>(call: Promise<R>): Promise<BodyOf<R, SuccessStatusCode>> {
+  // The session the call went out with (its headers are read as it starts, before anything else runs).
+  const sentWith = token;
   let res: R;
   try {
     res = await call;
@@ -103,7 +105,9 @@ async function send<R extends AnyResponse>(call: Promise<R>): Promise<BodyOf<R, 
     problem?.detail || problem?.title || `The service answered ${res.status}.`,
     problem?.errors,
   );
-  if (res.status === 401) unauthorized(error);
+  // A late 401 for a session already replaced (a bad token, then a good one pasted before
+  // all of the bad one's calls came back) must not sign the new session out.
+  if (res.status === 401 && sentWith === token) unauthorized(error);
   throw error;
 }
 
