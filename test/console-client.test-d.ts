@@ -11,7 +11,31 @@ import type { z } from "zod";
 import type { ProblemSchema } from "../src/http/openapi";
 import type { ProblemCode } from "../src/http/problem";
 import type { CreatedKeySchema, CreateKeyBody, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "../src/keys/schemas";
-import type { ApiError, CreatedKey, createKey, CreateKeyInput, KeyPage, KeyRecord, KeyStatus, listKeys, Problem, RevokedKey, revokeKey } from "../src/console/app/api";
+import type { AuditEventListSchema } from "../src/audit/schemas";
+import type { RollKeyBody } from "../src/keys/rotation-routes";
+import type { UpdateKeyBody } from "../src/keys/update-route";
+import type { KeyUsageSchema, WorkspaceUsageSchema } from "../src/usage/schemas";
+import type {
+  ApiError,
+  CreatedKey,
+  createKey,
+  CreateKeyInput,
+  getKey,
+  keyAuditEvents,
+  KeyPage,
+  KeyRecord,
+  KeyStatus,
+  keyUsage,
+  listKeys,
+  Problem,
+  RevokedKey,
+  revokeKey,
+  rollKey,
+  RollKeyInput,
+  updateKey,
+  UpdateKeyInput,
+  workspaceUsage,
+} from "../src/console/app/api";
 
 // Success bodies, as hc<AppType> infers them from the routes.
 expectTypeOf<KeyPage>().toEqualTypeOf<z.output<typeof KeyListSchema>>();
@@ -23,9 +47,20 @@ expectTypeOf<RevokedKey>().toEqualTypeOf<z.output<typeof KeyRecordSchema>>();
 expectTypeOf<typeof listKeys>().returns.resolves.toEqualTypeOf<z.output<typeof KeyListSchema>>();
 expectTypeOf<typeof createKey>().returns.resolves.toEqualTypeOf<z.output<typeof CreatedKeySchema>>();
 expectTypeOf<typeof revokeKey>().returns.resolves.toEqualTypeOf<z.output<typeof KeyRecordSchema>>();
+expectTypeOf<typeof getKey>().returns.resolves.toEqualTypeOf<z.output<typeof KeyRecordSchema>>();
+expectTypeOf<typeof updateKey>().returns.resolves.toEqualTypeOf<z.output<typeof KeyRecordSchema>>();
+expectTypeOf<typeof rollKey>().returns.resolves.toEqualTypeOf<z.output<typeof CreatedKeySchema>>();
+expectTypeOf<typeof keyUsage>().returns.resolves.toEqualTypeOf<z.output<typeof KeyUsageSchema>>();
+expectTypeOf<typeof workspaceUsage>().returns.resolves.toEqualTypeOf<z.output<typeof WorkspaceUsageSchema>>();
+// (An event's `details` is JSON of any shape, which the client types its own way; the rest is the schema's.)
+expectTypeOf<Omit<Awaited<ReturnType<typeof keyAuditEvents>>["data"][number], "details">>().toEqualTypeOf<
+  Omit<z.output<typeof AuditEventListSchema>["data"][number], "details">
+>();
 
 // What it sends.
 expectTypeOf<CreateKeyInput>().toEqualTypeOf<z.input<typeof CreateKeyBody>>();
+expectTypeOf<UpdateKeyInput>().toEqualTypeOf<z.input<typeof UpdateKeyBody>>();
+expectTypeOf<RollKeyInput>().toEqualTypeOf<z.input<typeof RollKeyBody>>();
 expectTypeOf<KeyStatus>().toEqualTypeOf<NonNullable<z.input<typeof ListKeysQuery>["status"]>>();
 
 // Refusals: every error status declares the one problem+json shape, with the table's codes.

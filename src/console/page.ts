@@ -22,6 +22,45 @@ const scopeChoices = SCOPES.map((scope, i) => {
 <p class="hint" id="${id}-desc">${esc(SCOPE_DESCRIPTIONS[scope])}</p></div>`;
 }).join("\n");
 
+/** The rolled key's overlap choices: how long the old key keeps working next to the new one. */
+const OVERLAPS: [seconds: number, label: string][] = [
+  [0, "None: it stops now"],
+  [3_600, "1 hour"],
+  [86_400, "24 hours"],
+  [259_200, "3 days"],
+  [604_800, "7 days"],
+];
+const DEFAULT_OVERLAP = 86_400;
+
+const overlapChoices = OVERLAPS.map(
+  ([seconds, label]) =>
+    `<div class="choice"><input type="radio" id="overlap-${seconds}" name="overlap" value="${seconds}"${seconds === DEFAULT_OVERLAP ? " checked" : ""}><label for="overlap-${seconds}">${esc(label)}</label></div>`,
+).join("\n");
+
+/**
+ * A key's guard rails as form fields (the create dialog's "More options" and
+ * the key dialog's edit form): an IP allowlist and a rate limit, both optional.
+ * `p` prefixes every id; guard-fields.ts reads and fills them.
+ */
+const guardFields = (p: string) => `<label for="${p}-allowlist">Restrict to IP addresses</label>
+    <textarea id="${p}-allowlist" name="ipAllowlist" rows="3" autocomplete="off" spellcheck="false" aria-describedby="${p}-allowlist-hint ${p}-allowlist-error"></textarea>
+    <p class="hint" id="${p}-allowlist-hint">One address or CIDR range per line (or separated by commas), e.g. <code>203.0.113.7</code> or <code>2001:db8::/32</code>. Calls from anywhere else are refused. Leave empty to allow any address.</p>
+    <p class="field-error" id="${p}-allowlist-error" hidden></p>
+    <fieldset class="rate" aria-describedby="${p}-rate-hint ${p}-rate-error">
+      <legend>Rate limit</legend>
+      <div class="rate-inputs">
+        <input id="${p}-rate-limit" name="rateLimit" type="number" inputmode="numeric" min="1" max="100000" step="1" autocomplete="off" aria-label="Requests per period">
+        <span aria-hidden="true">requests per</span>
+        <select id="${p}-rate-period" name="ratePeriod" aria-label="Period">
+          <option value="1">second</option>
+          <option value="60" selected>minute</option>
+          <option value="3600">hour</option>
+        </select>
+      </div>
+      <p class="hint" id="${p}-rate-hint">Calls over the limit are refused with 429 until the period ends. Leave empty for no limit.</p>
+      <p class="field-error" id="${p}-rate-error" hidden></p>
+    </fieldset>`;
+
 export const renderConsolePage = (): string => `<!doctype html>
 <html lang="en">
 <head>
@@ -72,11 +111,11 @@ export const renderConsolePage = (): string => `<!doctype html>
   <h2 id="active-title">Active keys</h2>
   <div class="table-wrap">
     <table id="active-table" aria-labelledby="active-title" aria-describedby="active-help">
-      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Created</th></tr></thead>
+      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Created</th><th scope="col" id="usage-header" class="num" aria-sort="none"><button type="button" id="usage-sort" class="sort" aria-describedby="usage-sort-hint">30 days</button></th></tr></thead>
       <tbody></tbody>
     </table>
   </div>
-  <p id="active-help" class="hint">Select a key to see its details or revoke it.</p>
+  <p id="active-help" class="hint">Select a key to see its details and usage, edit, roll or revoke it. <span id="usage-sort-hint">30 days: requests in the last 30 days; select the heading to sort by it.</span></p>
   <div id="active-state" class="state" role="status" aria-live="polite"></div>
   <button type="button" id="active-more" class="quiet" hidden>Show more active keys</button>
 
@@ -84,7 +123,7 @@ export const renderConsolePage = (): string => `<!doctype html>
   <p class="hint">Revoked keys no longer work and can't be reactivated; they stay here for audit.</p>
   <div class="table-wrap">
     <table id="revoked-table" aria-labelledby="revoked-title">
-      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Created</th><th scope="col">Revoked</th></tr></thead>
+      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Created</th><th scope="col">Revoked</th><th scope="col">Reason</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>
@@ -106,6 +145,11 @@ export const renderConsolePage = (): string => `<!doctype html>
       ${scopeChoices}
       <p class="field-error" id="scopes-error" hidden></p>
     </fieldset>
+    <details id="create-more" class="more">
+      <summary>More options</summary>
+      <p class="hint">Optional guard rails. You can change them later.</p>
+      ${guardFields("create")}
+    </details>
     <p id="create-error" class="error" role="alert" hidden></p>
     <div class="actions">
       <button type="button" id="create-cancel">Cancel</button>
@@ -119,6 +163,7 @@ export const renderConsolePage = (): string => `<!doctype html>
   <p id="secret-warning" class="warning"><strong>Copy this key now. You won't be able to see it again.</strong>
   Store it in a secrets manager or an environment variable; never commit it to source control.</p>
   <p class="secret-name" id="secret-name"></p>
+  <p class="hint" id="secret-note" hidden></p>
   <div class="secret">
     <code id="secret-value" tabindex="0" aria-label="The full API key"></code>
     <button type="button" id="secret-copy" class="primary">Copy</button>
@@ -130,9 +175,41 @@ export const renderConsolePage = (): string => `<!doctype html>
 <dialog id="key-dialog" aria-labelledby="key-title">
   <h2 id="key-title"></h2>
   <dl id="key-details" class="details"></dl>
+  <section id="usage" class="usage" aria-labelledby="usage-title">
+    <h3 id="usage-title">Requests, last 30 days</h3>
+    <div id="usage-chart" class="chart"></div>
+    <p id="usage-summary" class="usage-summary" role="status" aria-live="polite"></p>
+  </section>
   <div id="key-actions" class="actions">
     <button type="button" id="key-close">Close</button>
+    <button type="button" id="edit-start">Edit…</button>
+    <button type="button" id="roll-start">Roll…</button>
     <button type="button" id="revoke-start" class="danger">Revoke…</button>
+  </div>
+  <form id="edit-form" class="confirm" aria-labelledby="edit-title" novalidate hidden>
+    <h3 id="edit-title">Edit key</h3>
+    <label for="edit-name">Name</label>
+    <input id="edit-name" name="name" maxlength="100" autocomplete="off" required aria-describedby="edit-name-error">
+    <p class="field-error" id="edit-name-error" hidden></p>
+    ${guardFields("edit")}
+    <p class="hint">Scopes never change: create another key with the scopes you need.</p>
+    <p id="edit-error" class="error" role="alert" hidden></p>
+    <div class="actions">
+      <button type="button" id="edit-cancel">Cancel</button>
+      <button type="submit" id="edit-submit" class="primary">Save changes</button>
+    </div>
+  </form>
+  <div id="roll-confirm" class="confirm" role="group" aria-labelledby="roll-question" hidden>
+    <p id="roll-question" class="warning"></p>
+    <fieldset class="choices">
+      <legend>Keep the old key working for</legend>
+      ${overlapChoices}
+    </fieldset>
+    <p id="roll-error" class="error" role="alert" hidden></p>
+    <div class="actions">
+      <button type="button" id="roll-cancel">Cancel</button>
+      <button type="button" id="roll-confirm-button" class="primary">Roll key</button>
+    </div>
   </div>
   <div id="revoke-confirm" class="confirm" role="group" aria-labelledby="revoke-question" hidden>
     <p id="revoke-question" class="warning"></p>

@@ -29,6 +29,7 @@ const client = hc<AppType>(API_ORIGIN, {
   init: { cache: "no-store", credentials: "omit" },
 });
 const keys = client.v1["api-keys"];
+const key = keys[":id"];
 
 /** The body a response declares for the statuses in S. */
 type BodyOf<R, S extends number> = R extends ClientResponse<infer Body, infer Status, infer _Format> ? (Status extends S ? Body : never) : never;
@@ -41,7 +42,14 @@ export type KeyRecord = KeyPage["data"][number];
 export type KeyStatus = NonNullable<InferRequestType<typeof keys.$get>["query"]["status"]>;
 export type CreateKeyInput = InferRequestType<typeof keys.$post>["json"];
 export type CreatedKey = Success<typeof keys.$post>;
-export type RevokedKey = Success<(typeof keys)[":id"]["revoke"]["$post"]>;
+export type RevokedKey = Success<(typeof key)["revoke"]["$post"]>;
+export type UpdateKeyInput = InferRequestType<(typeof key)["$patch"]>["json"];
+export type RollKeyInput = NonNullable<InferRequestType<(typeof key)["roll"]["$post"]>["json"]>;
+export type RateLimit = NonNullable<KeyRecord["rateLimit"]>;
+export type KeyUsage = Success<(typeof key)["usage"]["$get"]>;
+export type WorkspaceUsage = Success<typeof client.v1["key-usage"]["$get"]>;
+export type AuditEventPage = Success<typeof client.v1["audit-events"]["$get"]>;
+export type AuditEvent = AuditEventPage["data"][number];
 /** An RFC 9457 problem+json body, as the routes declare their errors. */
 export type Problem = BodyOf<Responses<typeof keys.$get>, Exclude<StatusCode, SuccessStatusCode>>;
 export type FieldError = NonNullable<Problem["errors"]>[number];
@@ -73,6 +81,8 @@ interface AnyResponse {
 
 /** Sends a call; resolves to its success body, or rejects with an ApiError. */
 async function send<R extends AnyResponse>(call: Promise<R>): Promise<BodyOf<R, SuccessStatusCode>> {
+  // The session the call went out with (its headers are read as it starts, before anything else runs).
+  const sentWith = token;
   let res: R;
   try {
     res = await call;
@@ -95,7 +105,9 @@ async function send<R extends AnyResponse>(call: Promise<R>): Promise<BodyOf<R, 
     problem?.detail || problem?.title || `The service answered ${res.status}.`,
     problem?.errors,
   );
-  if (res.status === 401) unauthorized(error);
+  // A late 401 for a session already replaced (a bad token, then a good one pasted before
+  // all of the bad one's calls came back) must not sign the new session out.
+  if (res.status === 401 && sentWith === token) unauthorized(error);
   throw error;
 }
 
@@ -111,7 +123,41 @@ export function createKey(input: CreateKeyInput): Promise<CreatedKey> {
   return send(keys.$post({ json: input }));
 }
 
+// hc puts path parameters in as given: each call encodes them.
+const param = (id: string) => ({ id: encodeURIComponent(id) });
+
+/** One key, with its latest use (the tables' copy may be older). */
+export function getKey(id: string): Promise<KeyRecord> {
+  return send(key.$get({ param: param(id) }));
+}
+
 export function revokeKey(id: string): Promise<RevokedKey> {
-  // hc puts path parameters in as given: encode them here.
-  return send(keys[":id"].revoke.$post({ param: { id: encodeURIComponent(id) } }));
+  return send(key.revoke.$post({ param: param(id) }));
+}
+
+/** Changes a key's name, IP allowlist or rate limit; the answer is the record after the change. */
+export function updateKey(id: string, input: UpdateKeyInput): Promise<KeyRecord> {
+  return send(key.$patch({ param: param(id), json: input }));
+}
+
+/** Replaces a key with a new one; the answer holds the new key's full secret, this once. */
+export function rollKey(id: string, input: RollKeyInput): Promise<CreatedKey> {
+  return send(key.roll.$post({ param: param(id), json: input }));
+}
+
+export const USAGE_DAYS = 30;
+
+/** A key's calls per UTC day over the last USAGE_DAYS days, oldest first. */
+export function keyUsage(id: string): Promise<KeyUsage> {
+  return send(key.usage.$get({ param: param(id), query: { days: String(USAGE_DAYS) } }));
+}
+
+/** Calls per key of the workspace over the last USAGE_DAYS days; keys not listed made none. */
+export function workspaceUsage(): Promise<WorkspaceUsage> {
+  return send(client.v1["key-usage"].$get({ query: { days: String(USAGE_DAYS) } }));
+}
+
+/** The newest audit events of one key. */
+export function keyAuditEvents(keyId: string): Promise<AuditEventPage> {
+  return send(client.v1["audit-events"].$get({ query: { keyId } }));
 }

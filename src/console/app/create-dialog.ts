@@ -1,7 +1,13 @@
-/** "Create API key": a name and the scopes, checked here first, then by the API (its field errors shown at their fields). */
+/**
+ * "Create API key": a name and the scopes, and under "More options" (closed
+ * by default, so the usual key takes two fields) an IP allowlist and a rate
+ * limit. Checked here first, then by the API; its field errors are shown at
+ * their fields.
+ */
 import { ApiError, createKey, type CreateKeyInput } from "./api";
 import { openDialog, registerDialog } from "./dialogs";
 import { byId, fieldError } from "./dom";
+import { clearGuardErrors, readGuards, showGuardErrors } from "./guard-fields";
 import { showCreated } from "./key-tables";
 import { showSecret } from "./secret-dialog";
 
@@ -16,6 +22,8 @@ export function initCreateDialog(): void {
 
 function openCreate(): void {
   byId<HTMLFormElement>("create-form").reset();
+  byId<HTMLDetailsElement>("create-more").open = false;
+  clearGuardErrors("create");
   fieldError("key-name-error", "");
   fieldError("scopes-error", "");
   fieldError("create-error", "");
@@ -45,12 +53,20 @@ async function submitCreate(event: Event): Promise<void> {
     scopeBoxes()[0]?.focus();
     return;
   }
+  const guards = readGuards("create");
+  if (!guards) return revealMore();
 
   const submit = byId<HTMLButtonElement>("create-submit");
   submit.disabled = true;
   submit.textContent = "Creating…";
   try {
-    const created = await createKey({ name, scopes });
+    // Sent only when set: a plain key's request stays a name and scopes.
+    const created = await createKey({
+      name,
+      scopes,
+      ...(guards.ipAllowlist.length ? { ipAllowlist: guards.ipAllowlist } : {}),
+      ...(guards.rateLimit ? { rateLimit: guards.rateLimit } : {}),
+    });
     dialog.close();
     showSecret(created);
     // The list keeps the record only: the secret stays in the dialog that shows it once.
@@ -62,9 +78,17 @@ async function submitCreate(event: Event): Promise<void> {
       const byField = new Map(error.errors.map((e) => [e.path.split(".")[0], e.message]));
       if (byField.has("name")) fieldError("key-name-error", byField.get("name")!);
       if (byField.has("scopes")) fieldError("scopes-error", byField.get("scopes")!);
+      if (showGuardErrors("create", error.errors)) revealMore();
       fieldError("create-error", `The key was not created: ${error.message}`);
     }
   }
   submit.disabled = false;
   submit.textContent = "Create key";
+}
+
+/** Opens "More options" to show a refused field there, and focuses it (a closed <details> hides its fields from focus). */
+function revealMore(): void {
+  const more = byId<HTMLDetailsElement>("create-more");
+  more.open = true;
+  more.querySelector<HTMLElement>("[aria-invalid=true]")?.focus();
 }

@@ -2,9 +2,13 @@
  * The Active keys and Revoked keys tables: loading (with its state line and a
  * retry), paging with "Show more" (following nextCursor), and one row per key.
  * A table's columns are listed in COLUMNS; its header cells are in page.ts.
+ * Active keys also show each key's requests over the last 30 days (one call
+ * for the whole workspace), sortable, so that idle keys stand out.
  */
-import { ApiError, type KeyRecord, type KeyStatus, listKeys } from "./api";
+import { ApiError, type KeyRecord, type KeyStatus, listKeys, workspaceUsage } from "./api";
 import { byId, h, show } from "./dom";
+import { rateShort } from "./guard-fields";
+import { forgetLeakUrls, revocationReason } from "./revocation";
 import { fullTime, relative, timeEl } from "./time";
 
 export type ListName = "active" | "revoked";
@@ -30,6 +34,16 @@ const EMPTY: Record<ListName, string> = {
 type Select = (key: KeyRecord, from: HTMLElement) => void;
 let select: Select = () => {};
 
+/** Requests per key id over the last 30 days, once loaded (keys not in it made none); null until then or when it failed. */
+let usage: Map<string, number> | null = null;
+/** Why the totals are missing, when loading them failed. */
+let usageError: string | null = null;
+let usageSeq = 0;
+/** How Active keys are ordered: as listed (newest first), or by their 30-day requests. */
+type UsageSort = "none" | "ascending" | "descending";
+let usageSort: UsageSort = "none";
+const NEXT_SORT: Record<UsageSort, UsageSort> = { none: "ascending", ascending: "descending", descending: "none" };
+
 /** Wires the tables' buttons; `onSelect` opens a key (a click on its row, or its name button). */
 export function initKeyTables(onSelect: Select): void {
   select = onSelect;
@@ -39,6 +53,12 @@ export function initKeyTables(onSelect: Select): void {
   });
   byId("active-more").addEventListener("click", () => void load("active", true));
   byId("revoked-more").addEventListener("click", () => void load("revoked", true));
+  byId("usage-sort").addEventListener("click", () => {
+    usageSort = NEXT_SORT[usageSort];
+    byId("usage-header").setAttribute("aria-sort", usageSort);
+    render("active");
+    byId("usage-sort").focus();
+  });
 }
 
 export function loadAll(): void {
@@ -57,6 +77,12 @@ export function clearLists(): void {
     byId(`${name}-state`).textContent = "";
     show(byId(`${name}-more`), false);
   }
+  usage = null;
+  usageError = null;
+  usageSeq++;
+  usageSort = "none";
+  byId("usage-header").setAttribute("aria-sort", "none");
+  forgetLeakUrls();
 }
 
 /** Shows a key just created at the top of Active keys at once, then reloads the table. */
@@ -64,6 +90,17 @@ export function showCreated(record: KeyRecord): void {
   lists.active.items = [record, ...lists.active.items.filter((k) => k.id !== record.id)];
   render("active");
   void load("active", false);
+}
+
+/** Puts a changed key's record in its row at once; returns the row's new name button (to give focus back to). */
+export function replaceKey(record: KeyRecord): HTMLElement | null {
+  for (const name of ["active", "revoked"] as const) {
+    const list = lists[name];
+    if (!list.items.some((k) => k.id === record.id)) continue;
+    list.items = list.items.map((k) => (k.id === record.id ? record : k));
+    render(name);
+  }
+  return document.querySelector<HTMLElement>(`tr[data-key-id="${CSS.escape(record.id)}"] td:first-child button`);
 }
 
 /** Takes a key out of Active keys at once (it was revoked); the caller reloads. */
@@ -81,6 +118,7 @@ export async function load(name: ListName, more: boolean): Promise<void> {
   table.setAttribute("aria-busy", "true");
   moreButton.disabled = true;
   if (!more) state.textContent = `Loading ${name} keys…`;
+  if (name === "active" && !more) void loadUsage();
   try {
     const page = await listKeys(list.status, more ? list.cursor : null);
     if (seq !== list.seq) return;
@@ -100,11 +138,39 @@ export async function load(name: ListName, more: boolean): Promise<void> {
   moreButton.disabled = false;
 }
 
+/** The 30-day totals of every key; shown in place when they arrive. */
+async function loadUsage(): Promise<void> {
+  const seq = ++usageSeq;
+  try {
+    const answer = await workspaceUsage();
+    if (seq !== usageSeq) return;
+    usage = new Map(answer.data.map((k) => [k.keyId, k.requests]));
+    usageError = null;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    if (seq !== usageSeq) return;
+    // The column says it is unknown (and why, on hover); the list itself still works.
+    usage = null;
+    usageError = error.message;
+  }
+  if (usageSort !== "none") render("active");
+  else for (const cell of document.querySelectorAll<HTMLTableCellElement>("#active-table td.usage")) fillUsage(cell);
+}
+
+const requestsOf = (key: KeyRecord) => usage?.get(key.id) ?? 0;
+
+function sorted(items: KeyRecord[]): KeyRecord[] {
+  if (usageSort === "none" || !usage) return items;
+  const sign = usageSort === "ascending" ? 1 : -1;
+  // Stable: keys with the same count keep the list's order (newest first).
+  return [...items].sort((a, b) => sign * (requestsOf(a) - requestsOf(b)));
+}
+
 function render(name: ListName): void {
   const list = lists[name];
   const body = byId<HTMLTableElement>(`${name}-table`).tBodies[0]!;
   body.textContent = "";
-  for (const key of list.items) body.appendChild(row(name, key));
+  for (const key of name === "active" ? sorted(list.items) : list.items) body.appendChild(row(name, key));
   byId(`${name}-state`).textContent = list.items.length ? "" : EMPTY[name];
   show(byId(`${name}-more`), !!list.cursor);
 }
@@ -112,41 +178,81 @@ function render(name: ListName): void {
 /** A table cell of one key; `name` is the row's button that opens the key. */
 type Column = (key: KeyRecord, name: HTMLButtonElement) => HTMLTableCellElement;
 
-const nameCell: Column = (key, name) => h("td", null, name, expiryBadge(key));
+const nameCell: Column = (key, name) => h("td", null, name, ...badges(key));
 const prefixCell: Column = (key) => h("td", null, h("code", { text: `${key.prefix}…` }));
 const scopesCell: Column = (key) => h("td", null, ...key.scopes.map((s) => h("span", { className: "scope-tag", text: s })));
 const lastUsedCell: Column = (key) => h("td", null, timeEl(key.lastUsedAt));
 const createdCell: Column = (key) => h("td", null, timeEl(key.createdAt));
 const revokedCell: Column = (key) => h("td", null, timeEl(key.revokedAt));
+const reasonCell: Column = (key) => h("td", { className: "reason" }, revocationReason(key));
+const usageCell: Column = (key) => fillUsage(h("td", { className: "num usage", "data-key-id": key.id }));
 
 const COLUMNS: Record<ListName, Column[]> = {
-  active: [nameCell, prefixCell, scopesCell, lastUsedCell, createdCell],
-  revoked: [nameCell, prefixCell, scopesCell, lastUsedCell, createdCell, revokedCell],
+  active: [nameCell, prefixCell, scopesCell, lastUsedCell, createdCell, usageCell],
+  revoked: [nameCell, prefixCell, scopesCell, lastUsedCell, createdCell, revokedCell, reasonCell],
 };
+
+function fillUsage(cell: HTMLTableCellElement): HTMLTableCellElement {
+  const id = cell.dataset.keyId ?? "";
+  if (!usage) {
+    cell.textContent = "–";
+    cell.title = usageError ? `Couldn't load the 30-day totals: ${usageError}` : "Loading…";
+    return cell;
+  }
+  const requests = usage.get(id) ?? 0;
+  cell.textContent = requests.toLocaleString("en-US");
+  cell.title = requests ? `${requests.toLocaleString("en-US")} requests in the last 30 days` : "Not used in the last 30 days";
+  cell.classList.toggle("idle", requests === 0);
+  return cell;
+}
 
 function row(name: ListName, key: KeyRecord): HTMLTableRowElement {
   const nameButton = h("button", {
     type: "button",
     className: "link",
     "aria-haspopup": "dialog",
-    "aria-label": key.name + (name === "active" ? ": details and revoke" : ": details"),
+    "aria-label": key.name + (name === "active" ? ": details, edit, roll and revoke" : ": details"),
     text: key.name,
   });
   const tr = h("tr", { className: "clickable", "data-key-id": key.id }, ...COLUMNS[name].map((column) => column(key, nameButton)));
   tr.addEventListener("click", (event) => {
-    // Selecting text in a row (to copy a prefix, say) is not a click on it.
+    // Selecting text in a row (to copy a prefix, say) is not a click on it, nor is one on a leak's URL (there to be copied).
     if (String(window.getSelection() ?? "") && event.target !== nameButton) return;
+    if (event.target instanceof Element && event.target.closest(".url")) return;
     select(key, nameButton);
   });
   return tr;
 }
 
-function expiryBadge(key: KeyRecord): HTMLElement | null {
+/** Small labels after a key's name: when it stops working (rolled or expiring), and its guard rails. */
+function badges(key: KeyRecord): (HTMLElement | null)[] {
+  return [stopBadge(key), ...guardBadges(key)];
+}
+
+function stopBadge(key: KeyRecord): HTMLElement | null {
   if (!key.expiresAt || key.revokedAt) return null;
   const past = Date.parse(key.expiresAt) <= Date.now();
+  if (key.rolledTo) {
+    // Rolled: it works next to its successor until the overlap ends.
+    return past
+      ? h("span", { className: "badge expired", title: `Rolled; stopped working ${fullTime(key.expiresAt)}` }, "Rolled · stopped working")
+      : h("span", { className: "badge" }, "Rolled · stops working ", timeEl(key.expiresAt));
+  }
   return h(
     "span",
     { className: past ? "badge expired" : "badge", title: `Expires ${fullTime(key.expiresAt)}` },
     past ? "Expired" : `Expires ${relative(key.expiresAt)}`,
   );
+}
+
+function guardBadges(key: KeyRecord): HTMLElement[] {
+  const out: HTMLElement[] = [];
+  if (key.revokedAt) return out;
+  if (key.ipAllowlist.length) {
+    out.push(h("span", { className: "badge guard", title: `Usable only from ${key.ipAllowlist.join(", ")}`, text: "IP-restricted" }));
+  }
+  if (key.rateLimit) {
+    out.push(h("span", { className: "badge guard", title: `Rate limit: at most ${key.rateLimit.limit} requests per ${key.rateLimit.periodSeconds} s`, text: rateShort(key.rateLimit) }));
+  }
+  return out;
 }

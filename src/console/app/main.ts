@@ -9,10 +9,14 @@
  * - The full key of a new key is shown only in the post-create dialog and is
  *   removed from the page when that dialog closes (secret-dialog.ts).
  * - Text from the API is inserted as text (textContent, text nodes), never as
- *   HTML: there is nothing to escape because nothing is parsed.
+ *   HTML: there is nothing to escape because nothing is parsed. Charts are
+ *   SVG built element by element the same way (usage-chart.ts).
+ * - A URL from outside (where a leaked key was found) is text, never a link.
  */
 import { initCreateDialog } from "./create-dialog";
 import { initKeyDialog, openKeyDialog } from "./key-dialog";
+import { initKeyEdit } from "./key-edit";
+import { initKeyRoll } from "./key-roll";
 import { initKeyTables } from "./key-tables";
 import { initSecretDialog } from "./secret-dialog";
 import { initSession, startSession } from "./session";
@@ -24,6 +28,8 @@ document.addEventListener("DOMContentLoaded", () => {
   initCreateDialog();
   initSecretDialog();
   initKeyDialog();
+  initKeyEdit();
+  initKeyRoll();
   setInterval(refreshTimes, 30_000);
   startSession();
 });

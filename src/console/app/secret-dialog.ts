@@ -5,7 +5,7 @@
  */
 import type { CreatedKey } from "./api";
 import { openDialog, registerDialog } from "./dialogs";
-import { byId } from "./dom";
+import { byId, show } from "./dom";
 
 let secret: string | null = null;
 let dialog: HTMLDialogElement;
@@ -21,9 +21,12 @@ export function initSecretDialog(): void {
   dialog.addEventListener("cancel", forgetSecret);
 }
 
-export function showSecret(created: CreatedKey): void {
+/** Shows a new key (created or rolled) once; `note` says more about it (what a rolled key replaces). */
+export function showSecret(created: CreatedKey, note = ""): void {
   secret = created.key;
   byId("secret-name").textContent = `“${created.name}” · ${created.scopes.join(", ")}`;
+  byId("secret-note").textContent = note;
+  show(byId("secret-note"), !!note);
   byId("secret-value").textContent = secret;
   byId("secret-copied").textContent = "";
   openDialog(dialog, byId("create-open"));
@@ -34,6 +37,7 @@ function forgetSecret(): void {
   secret = null;
   byId("secret-value").textContent = "";
   byId("secret-name").textContent = "";
+  byId("secret-note").textContent = "";
   byId("secret-copied").textContent = "";
 }
 

@@ -16,7 +16,10 @@ export function relative(iso: string, now = Date.now()): string {
   const seconds = (Date.parse(iso) - now) / 1000;
   if (Math.abs(seconds) < 45) return seconds <= 0 ? "just now" : "in a few seconds";
   const [unit, size] = UNITS.find(([, size]) => Math.abs(seconds) >= size) ?? ["minute", 60];
-  return relativeFormat.format(Math.round(seconds / size), unit);
+  const value = Math.round(seconds / size);
+  // 59.9 minutes rounds to 60: say "in 1 hour" (a roll's one-hour overlap, seconds later), not "in 60 minutes".
+  if (unit === "minute" && Math.abs(value) === 60) return relativeFormat.format(Math.sign(value), "hour");
+  return relativeFormat.format(value, unit);
 }
 
 /** The full local date and time, with its time zone. */
