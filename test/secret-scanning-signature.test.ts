@@ -1,16 +1,15 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { derToRawSignature } from "../src/secret-scanning/der";
 import {
-  clearPublicKeyState,
   createPublicKeySource,
   DEFAULT_PUBLIC_KEYS_URL,
   PUBLIC_KEYS_TTL_SECONDS,
   PublicKeysUnavailable,
   publicKeysCacheKey,
 } from "../src/secret-scanning/public-keys";
-import { clearImportedKeys, verifyGithubSignature } from "../src/secret-scanning/signature";
+import { verifyGithubSignature } from "../src/secret-scanning/signature";
 import { concat, generateKeyPair, rawToDer, signDer, signRaw, tlv, toBase64, toPem } from "./github-signing";
 import { gate } from "./worker";
 
@@ -63,11 +62,6 @@ beforeAll(async () => {
     if (Object.keys(shapes).length === 5) break;
   }
 }, 60_000);
-
-beforeEach(() => {
-  clearImportedKeys();
-  clearPublicKeyState();
-});
 
 function shape(name: keyof typeof shapes): Signed {
   const s = shapes[name];

@@ -1,8 +1,7 @@
 import { env } from "cloudflare:workers";
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Env } from "../src/env";
 import { generateKey } from "../src/keys/format";
-import { clearPublicKeyState } from "../src/secret-scanning/public-keys";
 import { githubSigner, publicKeysDocument, toHex, type GithubSigner } from "./github-signing";
 import { freshIsolate } from "./isolate";
 import { call, createKey, freshWs, problem, session, type KeyRecord, type AuditEvent } from "./helpers";
@@ -34,7 +33,6 @@ beforeAll(async () => {
   pinned = { SECRET_SCANNING_PUBLIC_KEYS: keysDocument };
 });
 
-beforeEach(() => clearPublicKeyState());
 afterEach(() => vi.restoreAllMocks());
 
 const entry = (token: string, url = LEAK_URL) => ({ token, type: "owlish_api_key", url, source: "content" });

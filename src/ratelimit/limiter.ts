@@ -66,12 +66,12 @@ export class WindowRateLimiter implements KeyRateLimiter {
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  /** Counters held (for tests and the memory bound). */
+  /** Counters held: bounded by maxEntries, whatever the traffic. */
   get size(): number {
     return this.#table.size;
   }
 
-  /** Whether the isolate holds a counter for the key (for tests). */
+  /** Whether the isolate holds a counter for the key (which keys the eviction kept). */
   holds(keyId: string): boolean {
     return this.#table.has(keyId);
   }

@@ -134,7 +134,7 @@ export class EntryTable {
     if (victim !== undefined) this.#entries.delete(victim);
   }
 
-  /** For tests. */
+  /** Whether a counter for the key is held. */
   has(keyId: string): boolean {
     return this.#entries.has(keyId);
   }

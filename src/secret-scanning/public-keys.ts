@@ -83,12 +83,6 @@ const inflight = new Map<string, Promise<PublicKeysDocument>>();
 const lastRefetchAt = new Map<string, number>();
 const MAX_TRACKED_URLS = 8;
 
-/** For tests: forget the in-isolate state. */
-export function clearPublicKeyState(): void {
-  inflight.clear();
-  lastRefetchAt.clear();
-}
-
 /** The KV key of a URL's document: a hash, so any URL fits KV's 512-byte limit and a changed URL never reads the old one's copy. */
 export function publicKeysCacheKey(url: string): string {
   return `${PUBLIC_KEYS_CACHE_PREFIX}:${bytesToHex(sha256(utf8ToBytes(url))).slice(0, 32)}`;

@@ -55,11 +55,6 @@ export async function verifyGithubSignature(
   }
 }
 
-/** For tests: forget the imported keys. */
-export function clearImportedKeys(): void {
-  importedKeys.clear();
-}
-
 function importPublicKey(pem: string): Promise<CryptoKey | null> {
   let pending = importedKeys.get(pem);
   if (!pending) {
