@@ -4,6 +4,7 @@ import { parseOptions } from "../../src/options";
 import { DirectKeyStore, DirectUseWriter } from "./naive-parts";
 
 export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
+export { RateLimitCounter } from "../../src/ratelimit/counter";
 
 let app: ReturnType<typeof createApp> | undefined;
 
