@@ -1,7 +1,11 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { buildConsole } from "./scripts/build-console.mjs";
 
 export default defineConfig(async () => {
+  // The console's static assets ([assets] in wrangler.toml): the Workers pool
+  // serves them as env.ASSETS but, unlike wrangler, does not run [build].
+  await buildConsole();
   const migrations = await readD1Migrations("./migrations");
   return {
     test: {

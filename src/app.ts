@@ -12,10 +12,15 @@ import { Problem } from "./http/problem";
 import { requestContext } from "./http/request-context";
 import { callingKeyRoutes } from "./keys/calling-key-route";
 import { keyRoutes } from "./keys/routes";
+import { rotationRoutes } from "./keys/rotation-routes";
+import { selfRevokeRoutes } from "./keys/self-revoke-route";
+import { keyUpdateRoutes } from "./keys/update-route";
 import { log } from "./log";
 import type { AppOptions } from "./options";
+import { secretScanningRoutes } from "./secret-scanning/routes";
 import type { Services } from "./services";
 import { sourceRoutes } from "./sources/routes";
+import { usageRoutes } from "./usage/routes";
 
 /** Largest accepted request body. A text source is at most 100 000 characters. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -56,9 +61,14 @@ export function createApp({ options, services }: AppParts) {
   const routes = app
     .route("/", healthRoutes)
     .route("/", keyRoutes)
+    .route("/", keyUpdateRoutes)
     .route("/", callingKeyRoutes)
     .route("/", sourceRoutes)
-    .route("/", auditRoutes);
+    .route("/", auditRoutes)
+    .route("/", usageRoutes)
+    .route("/", rotationRoutes)
+    .route("/", selfRevokeRoutes)
+    .route("/", secretScanningRoutes);
 
   registerSecuritySchemes(app);
   let document: ReturnType<typeof buildDocument> | undefined;
@@ -112,6 +122,7 @@ function buildDocument(app: App) {
         { name: "API keys", description: "Key management for workspace admins (console session)." },
         { name: "Sources", description: "The public API, authenticated with an API key." },
         { name: "Audit", description: "Who created and revoked which key, when and from where (admins, console session)." },
+        { name: "Secret scanning", description: "Leaked keys reported by GitHub secret scanning are revoked at once (GitHub-signed, no bearer credential)." },
         { name: "Service", description: "Health and documentation." },
       ],
     }),

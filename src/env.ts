@@ -9,6 +9,8 @@ export interface Env {
   /** Per-key rate-limit counters, one object per key id (src/ratelimit/counter.ts). */
   RATE_LIMITS: DurableObjectNamespace<RateLimitCounter>;
   SESSION_SECRET: string;
+  /** The console's page, script and style ([assets] in wrangler.toml, built by scripts/build-console.mjs). */
+  ASSETS: Fetcher;
   /** Rate Limiting binding counting failed authentications per client IP ([[ratelimits]] in wrangler.toml). */
   AUTH_FAILURES?: RateLimit;
   /** The AUTH_FAILURES period in seconds, sent as Retry-After with a 429. */

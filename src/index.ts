@@ -3,6 +3,7 @@ import type { Env } from "./env";
 import { CachedKeyStore } from "./keys/cached-key-store";
 import { errorMessage, log } from "./log";
 import { OptionsError, optionsSignature, parseOptions } from "./options";
+import { WindowRateLimiter } from "./ratelimit/limiter";
 import { CoalescingReporter } from "./usage/coalescing-reporter";
 
 export { LastUsedRecorder } from "./usage/last-used-recorder";
@@ -10,8 +11,10 @@ export { RateLimitCounter } from "./ratelimit/counter";
 
 type App = ReturnType<typeof createApp>;
 
-// The isolate's state lives as long as the isolate: one key memo, one use queue.
+// The isolate's state lives as long as the isolate: one key memo, one use
+// queue, one set of rate-limit counters (synced through RATE_LIMITS).
 const keys = new CachedKeyStore();
+const limiter = new WindowRateLimiter();
 let reporter: { coalesceMs: number; instance: CoalescingReporter } | undefined;
 let built: { signature: string; app: App } | undefined;
 const byEnv = new WeakMap<Env, App>();
@@ -31,7 +34,7 @@ function appFor(env: Env): App {
     if (reporter?.coalesceMs !== options.lastUsedCoalesceMs) {
       reporter = { coalesceMs: options.lastUsedCoalesceMs, instance: new CoalescingReporter({ coalesceMs: options.lastUsedCoalesceMs }) };
     }
-    built = { signature, app: createApp({ options, services: { keys, usage: reporter.instance } }) };
+    built = { signature, app: createApp({ options, services: { keys, usage: reporter.instance, limiter } }) };
   }
   byEnv.set(env, built.app);
   return built.app;

@@ -1,4 +1,5 @@
 import type { KeyStore } from "./keys/key-store";
+import type { KeyRateLimiter } from "./ratelimit/types";
 import type { UseReporter } from "./usage/use-reporter";
 
 /**
@@ -9,4 +10,11 @@ import type { UseReporter } from "./usage/use-reporter";
 export interface Services {
   keys: KeyStore;
   usage: UseReporter;
+  /**
+   * Counts and decides the calls of keys that have a rate limit. It holds
+   * the isolate's counters, so one instance serves every request of an
+   * isolate: production syncs it through the RateLimitCounter Durable
+   * Objects; a test isolate gets its own.
+   */
+  limiter: KeyRateLimiter;
 }

@@ -707,6 +707,10 @@ describe("POST /v1/api-keys/{id}/revoke", () => {
         // Revoking again is allowed, and stays revoked.
         expect(res.status, label).toBe(200);
         expect(((await res.json()) as KeyRecord).revokedAt, label).toBe(revoked.revokedAt);
+      } else if (method === "PATCH" && path === `/v1/api-keys/${created.id}`) {
+        // Editing exists, but a revoked key cannot be edited at all (and revokedAt is not a field it takes).
+        expect(res.status, label).toBe(409);
+        expect((await problem(res)).code, label).toBe("conflict");
       } else {
         expect([404, 405], label).toContain(res.status);
         await problem(res);

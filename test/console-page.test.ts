@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { SCOPE_DESCRIPTIONS, SCOPES } from "../src/keys/scopes";
 import { call } from "./helpers";
@@ -43,7 +44,9 @@ describe("GET /console", () => {
   });
 
   it("serves its script and style from this worker", async () => {
-    const js = await call("GET", "/console/app.js");
+    // Static assets, served without running the worker (run_worker_first in wrangler.toml).
+    const asset = (path: string) => env.ASSETS.fetch(new Request(`https://owlish.test${path}`));
+    const js = await asset("/console/app.js");
     expect(js.status).toBe(200);
     expect(js.headers.get("Content-Type")).toMatch(/^text\/javascript/);
     const script = await js.text();
@@ -52,7 +55,7 @@ describe("GET /console", () => {
     for (const api of ["localStorage", "sessionStorage", "indexedDB", "document.cookie", "innerHTML", "eval("]) {
       expect(script, api).not.toContain(api);
     }
-    const css = await call("GET", "/console/app.css");
+    const css = await asset("/console/app.css");
     expect(css.status).toBe(200);
     expect(css.headers.get("Content-Type")).toMatch(/^text\/css/);
   });

@@ -211,9 +211,8 @@ describe("unknown routes and wrong methods", () => {
     ["PUT", "/v1/api-keys", ["GET", "POST"]],
     ["DELETE", "/v1/api-keys", ["GET", "POST"]],
     ["PATCH", "/v1/api-keys", ["GET", "POST"]],
-    ["DELETE", "/v1/api-keys/{id}", ["GET"]],
-    ["PATCH", "/v1/api-keys/{id}", ["GET"]],
-    ["PUT", "/v1/api-keys/{id}", ["GET"]],
+    ["DELETE", "/v1/api-keys/{id}", ["GET", "PATCH"]],
+    ["PUT", "/v1/api-keys/{id}", ["GET", "PATCH"]],
     ["GET", "/v1/api-keys/{id}/revoke", ["POST"]],
     ["DELETE", "/v1/api-keys/{id}/revoke", ["POST"]],
   ])("admin: %s %s -> 405 with Allow", async (method, template, allowed) => {

@@ -5,6 +5,8 @@ import { createApp } from "../src/app";
 import type { Env } from "../src/env";
 import { CachedKeyStore, type CachedKeyStoreOptions } from "../src/keys/cached-key-store";
 import { parseOptions } from "../src/options";
+import { WindowRateLimiter } from "../src/ratelimit/limiter";
+import type { KeyRateLimiter } from "../src/ratelimit/types";
 import { CoalescingReporter } from "../src/usage/coalescing-reporter";
 
 export const BASE = "https://owlish.test";
@@ -28,16 +30,22 @@ export function buildRequest(method: string, path: string, init: RequestInit = {
 
 /**
  * One simulated Workers isolate: the app built from fresh parts (its own key
- * memo and use queue) over the test's real D1, KV and Durable Objects. Two
- * Isolates are two isolates of one location; a new one is a cold start.
+ * memo, use queue and rate-limit counters) over the test's real D1, KV and
+ * Durable Objects. Two Isolates are two isolates of one location; a new one
+ * is a cold start.
  */
 export class Isolate {
   readonly keys: CachedKeyStore;
   readonly usage: CoalescingReporter;
+  readonly limiter: KeyRateLimiter;
   readonly #apps = new Map<string, ReturnType<typeof createApp>>();
 
-  constructor(options: { keys?: CachedKeyStoreOptions; shard?: number; coalesceMs?: number } = {}) {
+  constructor(options: { keys?: CachedKeyStoreOptions; shard?: number; coalesceMs?: number; limiter?: KeyRateLimiter } = {}) {
     this.keys = new CachedKeyStore(options.keys);
+    // Production's limiter, synced through the real RATE_LIMITS objects. Its
+    // clock reads Date.now at each call (the default captures the function),
+    // so tests that fake Date move its windows too.
+    this.limiter = options.limiter ?? new WindowRateLimiter({ clock: () => Date.now() });
     this.usage = new CoalescingReporter({ coalesceMs: options.coalesceMs ?? Number(env.LAST_USED_COALESCE_MS), shard: options.shard ?? 0 });
   }
 
@@ -46,7 +54,7 @@ export class Isolate {
     const signature = JSON.stringify(Object.entries(overrides).filter(([, v]) => typeof v === "string"));
     let app = this.#apps.get(signature);
     if (!app) {
-      app = createApp({ options: parseOptions({ ...env, ...overrides }), services: { keys: this.keys, usage: this.usage } });
+      app = createApp({ options: parseOptions({ ...env, ...overrides }), services: { keys: this.keys, usage: this.usage, limiter: this.limiter } });
       this.#apps.set(signature, app);
     }
     return app;

@@ -9,8 +9,13 @@ type Json = Record<string, any>;
 const ROUTES: Record<string, Record<string, "sessionToken" | "apiKey" | null>> = {
   "/health": { get: null },
   "/v1/api-keys": { get: "sessionToken", post: "sessionToken" },
-  "/v1/api-keys/{id}": { get: "sessionToken" },
+  "/v1/api-keys/{id}": { get: "sessionToken", patch: "sessionToken" },
   "/v1/api-keys/{id}/revoke": { post: "sessionToken" },
+  "/v1/api-keys/{id}/usage": { get: "sessionToken" },
+  "/v1/key-usage": { get: "sessionToken" },
+  "/v1/api-keys/{id}/roll": { post: "sessionToken" },
+  "/v1/key/revoke": { post: "apiKey" },
+  "/v1/secret-scanning/github": { post: null },
   "/v1/sources": { get: "apiKey", post: "apiKey" },
   "/v1/sources/{id}": { get: "apiKey", patch: "apiKey", delete: "apiKey" },
   "/v1/key": { get: "apiKey" },
@@ -21,7 +26,13 @@ const SUCCESS: Record<string, string> = {
   "post /v1/api-keys": "201",
   "get /v1/api-keys": "200",
   "get /v1/api-keys/{id}": "200",
+  "patch /v1/api-keys/{id}": "200",
   "post /v1/api-keys/{id}/revoke": "200",
+  "get /v1/api-keys/{id}/usage": "200",
+  "get /v1/key-usage": "200",
+  "post /v1/api-keys/{id}/roll": "201",
+  "post /v1/key/revoke": "200",
+  "post /v1/secret-scanning/github": "200",
   "get /v1/sources": "200",
   "post /v1/sources": "201",
   "get /v1/sources/{id}": "200",
@@ -93,7 +104,7 @@ describe("GET /openapi.json", () => {
   it("documents no key route outside the contract (nothing un-revokes a key)", async () => {
     const doc = await openapi();
     const keyPaths = Object.keys(doc.paths).filter((p) => p === "/v1/api-keys" || p.startsWith("/v1/api-keys/"));
-    expect(keyPaths.sort()).toEqual(["/v1/api-keys", "/v1/api-keys/{id}", "/v1/api-keys/{id}/revoke"]);
+    expect(keyPaths.sort()).toEqual(["/v1/api-keys", "/v1/api-keys/{id}", "/v1/api-keys/{id}/revoke", "/v1/api-keys/{id}/roll", "/v1/api-keys/{id}/usage"]);
     // No operation anywhere reactivates, restores or un-revokes something.
     for (const path of Object.keys(doc.paths)) expect(path).not.toMatch(/un-?revoke|reactivat|restore|activate/i);
   });
@@ -129,11 +140,11 @@ describe("GET /openapi.json", () => {
     }
   });
 
-  it("has a request body schema for POST /v1/api-keys: name, scopes, expiresAt", async () => {
+  it("has a request body schema for POST /v1/api-keys: name, scopes, expiresAt, ipAllowlist, rateLimit", async () => {
     const doc = await openapi();
     const schema = requestBodySchema(doc, "/v1/api-keys", "post");
     expect(schema.type).toBe("object");
-    expect(Object.keys(schema.properties).sort()).toEqual(["expiresAt", "name", "scopes"]);
+    expect(Object.keys(schema.properties).sort()).toEqual(["expiresAt", "ipAllowlist", "name", "rateLimit", "scopes"]);
     expect([...(schema.required ?? [])].sort()).toEqual(["name", "scopes"]);
     // The same constraints the validator enforces.
     expect(schema.properties.name).toMatchObject({ type: "string", minLength: 1, maxLength: 100 });

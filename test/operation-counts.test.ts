@@ -7,6 +7,7 @@ import { CachedKeyStore, kvKey } from "../src/keys/cached-key-store";
 import { generateKey } from "../src/keys/format";
 import { hashKey } from "../src/keys/hash";
 import { parseOptions } from "../src/options";
+import { WindowRateLimiter } from "../src/ratelimit/limiter";
 import type { UseBatch } from "../src/usage/recorder-protocol";
 import { createKey, freshWs, session } from "./helpers";
 import { buildRequest, Isolate, isolate } from "./isolate";
@@ -184,7 +185,7 @@ describe("operation counts on the verification path", () => {
   it("the bench's no-cache baseline really reads and writes D1 on every request", async () => {
     const k = await createKey(await session(freshWs()));
     const counts = countingEnv();
-    const naive = createApp({ options: parseOptions(env), services: { keys: new DirectKeyStore(), usage: new DirectUseWriter() } });
+    const naive = createApp({ options: parseOptions(env), services: { keys: new DirectKeyStore(), usage: new DirectUseWriter(), limiter: new WindowRateLimiter() } });
     for (let i = 0; i < 5; i++) {
       const ctx = createExecutionContext();
       const res = await naive.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { ...env, ...counts.overrides }, ctx);

@@ -11,78 +11,22 @@ import {
   publicKeysCacheKey,
 } from "../src/secret-scanning/public-keys";
 import { clearImportedKeys, verifyGithubSignature } from "../src/secret-scanning/signature";
+import { concat, generateKeyPair, rawToDer, signDer, signRaw, tlv, toBase64, toPem } from "./github-signing";
 
 /**
  * GitHub's secret scanning signatures: ECDSA P-256 / SHA-256, DER, base64.
  * Keys are generated here and bodies signed with WebCrypto, whose raw r‖s
- * output is turned into DER by the small encoder below, as GitHub sends it.
+ * output is turned into DER by the small encoder in github-signing.ts, as GitHub sends it.
  */
 
-const P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
-const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
 const encoder = new TextEncoder();
 
-// ---- test-side encoding helpers (independent of the code under test) ----
-
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** A TLV with a short-form length (all the tests need, except where noted). */
-function tlv(tag: number, content: Uint8Array | number[]): Uint8Array {
-  if (content.length > 127) throw new Error("tlv: use a long-form length by hand");
-  return concat([tag, content.length], content);
-}
-
-/** Minimal DER INTEGER content of an unsigned big-endian number: leading zeros dropped, 0x00 added before a set high bit. */
-function derIntegerContent(unsigned: Uint8Array): Uint8Array {
-  let i = 0;
-  while (i < unsigned.length - 1 && unsigned[i] === 0) i++;
-  const digits = unsigned.subarray(i);
-  return (digits[0] ?? 0) & 0x80 ? concat([0x00], digits) : digits;
-}
-
-/** Raw r‖s (WebCrypto) → DER SEQUENCE { INTEGER r, INTEGER s } (GitHub). */
-function rawToDer(raw: Uint8Array): Uint8Array {
-  const half = raw.length / 2;
-  return tlv(0x30, concat(tlv(0x02, derIntegerContent(raw.subarray(0, half))), tlv(0x02, derIntegerContent(raw.subarray(half)))));
-}
+// ---- test-side helpers (independent of the code under test) ----
 
 /** The content lengths of r and s in a DER signature made by rawToDer (short-form lengths). */
 function integerLengths(der: Uint8Array): [number, number] {
   const rLength = der[3] ?? 0;
   return [rLength, der[4 + rLength + 1] ?? 0];
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
-}
-
-async function generateKeyPair(namedCurve = "P-256"): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve }, true, ["sign", "verify"])) as CryptoKeyPair;
-}
-
-/** SPKI PEM, 64 characters a line, as GitHub publishes it. */
-async function toPem(publicKey: CryptoKey): Promise<string> {
-  const spki = new Uint8Array((await crypto.subtle.exportKey("spki", publicKey)) as ArrayBuffer);
-  const lines = toBase64(spki).match(/.{1,64}/g) ?? [];
-  return `-----BEGIN PUBLIC KEY-----\n${lines.join("\n")}\n-----END PUBLIC KEY-----\n`;
-}
-
-async function signRaw(privateKey: CryptoKey, body: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.sign(SIGN, privateKey, body));
-}
-
-async function signDer(privateKey: CryptoKey, body: Uint8Array): Promise<Uint8Array> {
-  return rawToDer(await signRaw(privateKey, body));
 }
 
 // ---- fixtures ----

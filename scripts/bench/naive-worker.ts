@@ -1,6 +1,7 @@
 import { createApp } from "../../src/app";
 import type { Env } from "../../src/env";
 import { parseOptions } from "../../src/options";
+import { WindowRateLimiter } from "../../src/ratelimit/limiter";
 import { DirectKeyStore, DirectUseWriter } from "./naive-parts";
 
 export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
@@ -8,10 +9,14 @@ export { RateLimitCounter } from "../../src/ratelimit/counter";
 
 let app: ReturnType<typeof createApp> | undefined;
 
-/** The bench's no-cache baseline: the same app, assembled from the naive parts. */
+/**
+ * The bench's no-cache baseline: the same app, assembled from the naive parts.
+ * The bench's keys have no rate limit, so the limiter (production's) is never
+ * called; it is there because every app has one.
+ */
 export default {
   fetch(request, env, ctx) {
-    app ??= createApp({ options: parseOptions(env), services: { keys: new DirectKeyStore(), usage: new DirectUseWriter() } });
+    app ??= createApp({ options: parseOptions(env), services: { keys: new DirectKeyStore(), usage: new DirectUseWriter(), limiter: new WindowRateLimiter() } });
     return app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

@@ -5,10 +5,8 @@
  * body fields, responses and examples (built from the schemas' own examples)
  * and a curl line; the error codes and schemas follow.
  */
+import { escapeHtml as esc } from "../html/escape";
 import { exampleOf, resolveRef, type Json } from "./examples";
-
-const esc = (s: unknown) =>
-  String(s ?? "").replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
 
 /** The little Markdown the descriptions use: paragraphs, `code` and **bold**. */
 function md(text: unknown): string {

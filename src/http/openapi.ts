@@ -49,10 +49,18 @@ export function problemResponses<const C extends ProblemCode>(codes: readonly C[
     const status = PROBLEMS[code].status;
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
-  const out: Record<number, { description: string; content: { "application/problem+json": { schema: typeof ProblemSchema; examples: Record<string, { summary: string; value: unknown }> } } }> = {};
+  const out: Record<
+    number,
+    {
+      description: string;
+      headers?: typeof RETRY_AFTER;
+      content: { "application/problem+json": { schema: typeof ProblemSchema; examples: Record<string, { summary: string; value: unknown }> } };
+    }
+  > = {};
   for (const [status, group] of [...byStatus].sort(([a], [b]) => a - b)) {
     out[status] = {
       description: group.map((code) => `\`${code}\`: ${PROBLEMS[code].meaning}`).join(" "),
+      ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
       content: {
         "application/problem+json": {
           schema: ProblemSchema,
@@ -71,6 +79,14 @@ export function problemResponses<const C extends ProblemCode>(codes: readonly C[
   }
   return out as Record<StatusOf<C>, (typeof out)[number]>;
 }
+
+/** Every 429 and 503 says when to try again. */
+const RETRY_AFTER = {
+  "Retry-After": {
+    description: "Seconds to wait before trying again: for `rate_limited`, until the key's window ends (equal to the RateLimit header's `t`).",
+    schema: { type: "integer", minimum: 0, example: 17 },
+  },
+} as const;
 
 type StatusOf<C extends ProblemCode> = (typeof PROBLEMS)[C]["status"];
 

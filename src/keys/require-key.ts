@@ -3,13 +3,15 @@ import type { AppEnv } from "../app-env";
 import { bearerToken, invalidCredentials } from "../http/bearer";
 import { Problem } from "../http/problem";
 import { isWellFormedKey } from "./format";
+import { requireAllowedAddress, takeRateLimit } from "./guard-rails";
 import { hashKey } from "./hash";
 import type { Scope } from "./scopes";
 
 /**
  * Authenticates an API key and, when `scope` is given, requires it.
  * Order matters: shape and checksum first, so typos and made-up keys are
- * refused without any storage read; then the lookup; then state; then scope.
+ * refused without any storage read; then the lookup; then state; then the
+ * key's IP allowlist; then its rate limit; then scope.
  */
 export function requireKey(scope?: Scope) {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -25,15 +27,26 @@ export function requireKey(scope?: Scope) {
       throw new Problem("expired_credentials", "The API key has expired.");
     }
 
-    // An authenticated call counts as a use even if it lacks the scope: it
-    // tells the admin which integration still holds the key.
+    const clientIp = c.req.header("CF-Connecting-IP");
+    // A call from outside the allowlist is not an authenticated use of the
+    // key: it neither shows as the key's last use nor counts toward its rate
+    // limit. Otherwise whoever holds a leaked copy of the key, from anywhere,
+    // could spend the quota of the integration it belongs to.
+    if (key.ipAllowlist.length !== 0) requireAllowedAddress(key, clientIp);
+
+    // An authenticated call counts as a use even if it lacks the scope or is
+    // over the rate limit: it tells the admin which integration still holds the key.
     await usage.report(c.env, c.executionCtx, {
       workspaceId: key.workspaceId,
       keyId: key.id,
       at: Date.now(),
-      ip: c.req.header("CF-Connecting-IP")?.slice(0, 64) ?? null,
+      ip: clientIp?.slice(0, 64) ?? null,
       country: countryOf(c.req.raw),
     });
+
+    // Before the scope check, so that refused calls count too: a client
+    // retrying a 403 in a loop is held to the key's limit like any other.
+    if (key.rateLimit !== null) takeRateLimit(c, key.id, key.rateLimit);
 
     if (scope && !key.scopes.includes(scope)) {
       throw new Problem("insufficient_scope", `This API key lacks the ${scope} scope.`, { requiredScope: scope });

@@ -1,5 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { cursorQuery, limitQuery, listSchema } from "../http/openapi";
+import { IpAllowlistSchema } from "../net/allowlist-schema";
+import { RateLimitSchema } from "../ratelimit/schema";
 import { SCOPE_DESCRIPTIONS, SCOPES } from "./scopes";
 
 const scopeDoc = SCOPES.map((s) => `\`${s}\`: ${SCOPE_DESCRIPTIONS[s]}`).join(" ");
@@ -20,6 +22,11 @@ export const CreateKeyBody = z
       .nullable()
       .optional()
       .openapi({ description: "When the key stops working (ISO 8601); omit or null for never.", example: "2027-06-30T00:00:00Z" }),
+    ipAllowlist: IpAllowlistSchema.optional(),
+    rateLimit: RateLimitSchema.nullable().optional().openapi({
+      description: "Calls allowed per period for this key; omit or null for no limit. Every call made with the key counts, including refused ones (403 for a missing scope, 404, 429).",
+      example: { limit: 100, periodSeconds: 60 },
+    }),
   })
   .openapi("CreateApiKey");
 

@@ -20,6 +20,9 @@ export interface CreateKeyInput {
   name: string;
   scopes: Scope[];
   expiresAt?: string | null;
+  /** Normalised CIDRs (IpAllowlistSchema); omitted: any address. */
+  ipAllowlist?: string[];
+  rateLimit?: { limit: number; periodSeconds: number } | null;
 }
 
 export async function createKey(env: Env, ctx: WaitUntil, keys: KeyStore, session: Session, input: CreateKeyInput, actor: AuditActor) {
@@ -40,8 +43,8 @@ export async function createKey(env: Env, ctx: WaitUntil, keys: KeyStore, sessio
     revocationReason: null,
     rolledFrom: null,
     rolledTo: null,
-    ipAllowlist: [],
-    rateLimit: null,
+    ipAllowlist: input.ipAllowlist ?? [],
+    rateLimit: input.rateLimit ?? null,
     lastUsedIp: null,
     lastUsedCountry: null,
   };

@@ -1,11 +1,10 @@
 /**
- * Per-key rate limits. The key-verification middleware calls
- * `isolateRateLimiter.take(...)` for keys whose rateLimit is not null, and
- * puts `rateLimitHeaders(decision)` on whatever it answers.
+ * Per-key rate limits. The app is given a `KeyRateLimiter` as one of its
+ * services (the worker entry builds one WindowRateLimiter per isolate); the
+ * key-verification middleware calls its `take(...)` for keys whose rateLimit
+ * is not null, and puts `rateLimitHeaders(decision)` on whatever it answers
+ * (src/keys/guard-rails.ts).
  */
-import { WindowRateLimiter } from "./limiter";
-import type { KeyRateLimiter } from "./types";
-
 export { RateLimitCounter } from "./counter";
 export {
   RATE_LIMIT_HEADER,
@@ -19,9 +18,3 @@ export {
 } from "./headers";
 export { localRateLimiter, noopRateLimiter, WindowRateLimiter, type WindowRateLimiterOptions } from "./limiter";
 export * from "./types";
-
-/**
- * The isolate's limiter: module scope, so its counters live as long as the
- * isolate and are shared by every request it serves.
- */
-export const isolateRateLimiter: KeyRateLimiter = new WindowRateLimiter();

@@ -60,21 +60,20 @@ export class CoalescingReporter implements UseReporter {
     ctx.waitUntil(this.#sendLater(env, delay));
   }
 
-  unsent(workspaceId: string, keyIds: readonly string[]): Record<string, UnsentUse> {
+  unsent(workspaceId: string, keyIds: readonly string[] | null): Record<string, UnsentUse> {
     const out: Record<string, UnsentUse> = {};
-    const wanted = new Set(keyIds);
-    const add = (e: UseEntry) => {
-      if (e.workspaceId !== workspaceId || !wanted.has(e.keyId)) return;
-      const seen = out[e.keyId];
-      if (!seen) {
-        out[e.keyId] = { at: e.at, ip: e.ip, country: e.country, days: { ...e.days } };
-        return;
-      }
+    const wanted = keyIds === null ? null : new Set(keyIds);
+    const add = (e: UseEntry, counted: boolean) => {
+      if (e.workspaceId !== workspaceId || (wanted !== null && !wanted.has(e.keyId))) return;
+      const seen = (out[e.keyId] ??= { at: e.at, ip: e.ip, country: e.country, days: {} });
       if (e.at > seen.at) Object.assign(seen, { at: e.at, ip: e.ip, country: e.country });
+      if (!counted) return;
       for (const [day, n] of Object.entries(e.days)) seen.days[day] = (seen.days[day] ?? 0) + n;
     };
-    for (const batch of this.#unacknowledged) batch.uses.forEach(add);
-    this.#queue.forEach(add);
+    // Sent batches give the freshest last use, but their counts may already be
+    // in the recorder: counting them here could show a use twice.
+    for (const batch of this.#unacknowledged) batch.uses.forEach((e) => add(e, false));
+    this.#queue.forEach((e) => add(e, true));
     return out;
   }
 

@@ -2,7 +2,9 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { errorMessage, log } from "../log";
 import { parseOptions } from "../options";
-import type { RecordedUse, UseBatch } from "./recorder-protocol";
+import type { DailyCount, RecordedUse, UseBatch } from "./recorder-protocol";
+
+type DailyRow = { key_id: string; day: string; requests: number };
 import { utcDay } from "./use-reporter";
 
 /** Rows of each kind written to D1 by one flush; the rest wait for the next one. */
@@ -88,14 +90,15 @@ export class LastUsedRecorder extends DurableObject<Env> {
     return out;
   }
 
-  /** This shard's running daily totals for one key since `fromDay` (day → count). */
-  async dailyCounts(workspaceId: string, keyId: string, fromDay: string): Promise<Record<string, number>> {
-    const rows = this.#sql
-      .exec<{ day: string; requests: number }>(
-        `SELECT day, requests FROM daily WHERE key_id = ? AND workspace_id = ? AND day >= ?`, keyId, workspaceId, fromDay,
-      )
-      .toArray();
-    return Object.fromEntries(rows.map((r) => [r.day, r.requests]));
+  /** This shard's running daily totals since `fromDay`, for one key of the workspace or (null) all of them. */
+  async dailyCounts(workspaceId: string, keyId: string | null, fromDay: string): Promise<DailyCount[]> {
+    const rows =
+      keyId === null
+        ? this.#sql.exec<DailyRow>(`SELECT key_id, day, requests FROM daily WHERE workspace_id = ? AND day >= ?`, workspaceId, fromDay)
+        : this.#sql.exec<DailyRow>(
+            `SELECT key_id, day, requests FROM daily WHERE key_id = ? AND workspace_id = ? AND day >= ?`, keyId, workspaceId, fromDay,
+          );
+    return rows.toArray().map((r) => ({ keyId: r.key_id, day: r.day, requests: r.requests }));
   }
 
   override async alarm(): Promise<void> {

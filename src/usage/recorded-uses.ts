@@ -26,7 +26,7 @@ export async function withLatestUse<T extends HasLastUse>(env: Env, usage: UseRe
   const local = usage.unsent(workspaceId, ids);
   return records.map((r) => {
     let latest = { at: r.lastUsedAt === null ? 0 : Date.parse(r.lastUsedAt), ip: r.lastUsedIp, country: r.lastUsedCountry };
-    for (const candidate of [...shards.map((s) => s[r.id]), local[r.id]]) {
+    for (const candidate of [...shards.map(([, s]) => s[r.id]), local[r.id]]) {
       if (candidate && candidate.at > latest.at) latest = { at: candidate.at, ip: candidate.ip, country: candidate.country };
     }
     return latest.at === 0 || (r.lastUsedAt !== null && latest.at === Date.parse(r.lastUsedAt))

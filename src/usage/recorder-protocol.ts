@@ -35,15 +35,26 @@ export interface RecordedUse {
   country: string | null;
 }
 
+/** A shard's (or D1's per-shard) total of uses of a key on a UTC day. */
+export interface DailyCount {
+  keyId: string;
+  day: string;
+  requests: number;
+}
+
 export const recorderShard = (env: Env, shard: number) => env.LAST_USED.get(env.LAST_USED.idFromName(`shard:${shard}`));
 
-/** Every shard's answer to `read`; a shard that fails is left out (logged by the caller's choice of `onError`). */
-export async function askEveryShard<T>(env: Env, read: (shard: ReturnType<typeof recorderShard>, n: number) => Promise<T>, onError: (error: unknown) => void): Promise<T[]> {
+/** Every shard's answer to `read`, with the shard's number; a shard that fails is left out and reported to `onError`. */
+export async function askEveryShard<T>(
+  env: Env,
+  read: (shard: ReturnType<typeof recorderShard>, n: number) => Promise<T>,
+  onError: (error: unknown) => void,
+): Promise<[number, T][]> {
   const answers = await Promise.allSettled(Array.from({ length: RECORDER_SHARDS }, (_, n) => read(recorderShard(env, n), n)));
-  const out: T[] = [];
-  for (const a of answers) {
-    if (a.status === "fulfilled") out.push(a.value);
+  const out: [number, T][] = [];
+  answers.forEach((a, n) => {
+    if (a.status === "fulfilled") out.push([n, a.value]);
     else onError(a.reason);
-  }
+  });
   return out;
 }

@@ -17,7 +17,10 @@ export interface UnsentUse {
   at: number;
   ip: string | null;
   country: string | null;
-  /** Uses per UTC day ("YYYY-MM-DD"). */
+  /**
+   * Uses per UTC day ("YYYY-MM-DD") not yet sent. Uses on their way (sent,
+   * not acknowledged) are left out: the recorder may already count them.
+   */
   days: Record<string, number>;
 }
 
@@ -29,8 +32,8 @@ export interface UnsentUse {
 export interface UseReporter {
   /** Never throws and never delays the request beyond what the implementation states. */
   report(env: Env, ctx: WaitUntil, use: KeyUse): void | Promise<void>;
-  /** Uses of these keys seen here and not yet acknowledged by the recorder. */
-  unsent(workspaceId: string, keyIds: readonly string[]): Record<string, UnsentUse>;
+  /** Uses of these keys (null: every key of the workspace) seen here and not yet acknowledged by the recorder. */
+  unsent(workspaceId: string, keyIds: readonly string[] | null): Record<string, UnsentUse>;
 }
 
 /** The UTC day of an epoch-millisecond time, as "YYYY-MM-DD". */

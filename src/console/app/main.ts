@@ -1,0 +1,29 @@
+/**
+ * The console page's script, served as /console/app.js (bundled by
+ * scripts/build-console.mjs). Rules every module follows:
+ *
+ * - The session token lives in api.ts's memory only: never in storage, a
+ *   cookie or the URL (session.ts takes it from the fragment or the form).
+ * - Every call goes to the JSON API through api.ts, as a console on another
+ *   origin would.
+ * - The full key of a new key is shown only in the post-create dialog and is
+ *   removed from the page when that dialog closes (secret-dialog.ts).
+ * - Text from the API is inserted as text (textContent, text nodes), never as
+ *   HTML: there is nothing to escape because nothing is parsed.
+ */
+import { initCreateDialog } from "./create-dialog";
+import { initKeyDialog, openKeyDialog } from "./key-dialog";
+import { initKeyTables } from "./key-tables";
+import { initSecretDialog } from "./secret-dialog";
+import { initSession, startSession } from "./session";
+import { refreshTimes } from "./time";
+
+document.addEventListener("DOMContentLoaded", () => {
+  initSession();
+  initKeyTables(openKeyDialog);
+  initCreateDialog();
+  initSecretDialog();
+  initKeyDialog();
+  setInterval(refreshTimes, 30_000);
+  startSession();
+});

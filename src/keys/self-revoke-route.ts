@@ -1,0 +1,35 @@
+import { z } from "@hono/zod-openapi";
+import { auditActor } from "../audit/events";
+import { jsonResponse, openApiRouter } from "../http/openapi";
+import { keyRoute } from "../http/route-auth";
+import { selfRevoke } from "./revocation";
+
+const SelfRevokedSchema = z
+  .object({
+    id: z.string().openapi({ description: "The calling key's id (`key_…`).", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    revokedAt: z.string().openapi({ description: "When the key was revoked (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
+    revocationReason: z.enum(["admin", "leaked", "self"]).openapi({
+      description: "`self`; or, when another revoke got there first a moment earlier, the reason that one recorded.",
+      example: "self",
+    }),
+  })
+  .openapi("SelfRevokedKey", { description: "The calling key, now revoked." });
+
+export const selfRevokeRoute = keyRoute(null, {
+  method: "post",
+  path: "/v1/key/revoke",
+  tags: ["API keys"],
+  operationId: "revokeCallingKey",
+  summary: "Revoke the calling key",
+  description:
+    "For a key that may have leaked: the key revokes itself, at once and for good. Afterwards every call with it answers 401 `revoked_api_key` (at once where it was revoked, elsewhere within the revocation bound). No body.",
+  responses: { 200: jsonResponse(SelfRevokedSchema, "The key is revoked.") },
+});
+
+/** What a key can do about itself when it may have leaked. */
+export const selfRevokeRoutes = openApiRouter().openapi(selfRevokeRoute, async (c) => {
+  const key = c.var.apiKey;
+  // The key is its own actor: revokedBy and the audit event's actorId are its id.
+  const revoked = await selfRevoke(c.env, c.executionCtx, c.var.services.keys, key.id, auditActor(c, { ws: key.workspaceId, sub: key.id }));
+  return c.json(revoked, 200);
+});

@@ -1,0 +1,80 @@
+import { z } from "@hono/zod-openapi";
+import { auditActor } from "../audit/events";
+import { fieldErrors, jsonResponse, openApiRouter } from "../http/openapi";
+import { invalidRequest } from "../http/problem";
+import { adminRoute } from "../http/route-auth";
+import { IpAllowlistSchema } from "../net/allowlist-schema";
+import { RateLimitSchema } from "../ratelimit/schema";
+import { withLatestUse } from "../usage/recorded-uses";
+import { CreateKeyBody, KeyIdParam, KeyRecordSchema } from "./schemas";
+import { updateKey } from "./update";
+
+const SCOPES_NEVER_CHANGE = "Scopes never change. Create another key with the scopes you need, then revoke this one.";
+
+/**
+ * The body of PATCH /v1/api-keys/{id}. Like create, it ignores fields it does
+ * not know (so server-owned fields such as revokedAt can never be set), with
+ * one exception: `scopes` is refused by name. An admin who sends it means to
+ * change what a key may do, and silently ignoring that would leave a key with
+ * powers they believe it no longer has.
+ */
+export const UpdateKeyBody = z
+  .looseObject({
+    name: CreateKeyBody.shape.name.optional(),
+    ipAllowlist: IpAllowlistSchema.optional().openapi({
+      description:
+        "The new allowlist, replacing the whole list: at most 20 IPv4 or IPv6 CIDRs or bare addresses, stored normalised as on create. " +
+        "Send `[]` to allow any address again.",
+      example: ["203.0.113.7", "198.51.100.0/24"],
+    }),
+    rateLimit: RateLimitSchema.nullable().optional().openapi({
+      description: "The key's new rate limit; null removes it. A new limit applies at once to the calls already counted in the current window.",
+      example: { limit: 1000, periodSeconds: 3600 },
+    }),
+  })
+  .superRefine((body, ctx) => {
+    if ("scopes" in body) ctx.addIssue({ code: "custom", path: ["scopes"], message: SCOPES_NEVER_CHANGE });
+  })
+  .openapi("UpdateApiKey", {
+    description:
+      "The fields to change; those left out keep their values, and a body that changes nothing is answered with the record as it is. " +
+      "`scopes` cannot be changed (400); other fields are ignored.",
+    example: { name: "Zapier sync (EU)", ipAllowlist: ["203.0.113.7"], rateLimit: { limit: 100, periodSeconds: 60 } },
+  });
+
+export const updateKeyRoute = adminRoute(
+  {
+    method: "patch",
+    path: "/v1/api-keys/{id}",
+    tags: ["API keys"],
+    operationId: "updateApiKey",
+    summary: "Edit an API key",
+    description:
+      "Changes the key's name, IP allowlist or rate limit, recording an `api_key.updated` audit event naming the fields changed. " +
+      "The change takes effect at once where it was made, and everywhere else within the same bound as a revocation. " +
+      "Scopes never change (create another key); a revoked key cannot be changed (409).",
+    request: { params: KeyIdParam, body: { required: true, content: { "application/json": { schema: UpdateKeyBody } } } },
+    responses: { 200: jsonResponse(KeyRecordSchema, "The key record after the change.") },
+  },
+  ["conflict"],
+);
+
+/** Editing a key, for workspace admins (console session). */
+export const keyUpdateRoutes = openApiRouter().openapi(
+  updateKeyRoute,
+  async (c) => {
+    const session = c.var.session;
+    const { keys, usage } = c.var.services;
+    const { name, ipAllowlist, rateLimit } = c.req.valid("json");
+    const updated = await updateKey(c.env, c.executionCtx, keys, c.req.valid("param").id, { name, ipAllowlist, rateLimit }, auditActor(c, session));
+    const [record] = await withLatestUse(c.env, usage, session.ws, [updated]);
+    return c.json(record!, 200);
+  },
+  // The app's default hook, but a body that tries to change the scopes is told what to do instead.
+  (result): undefined => {
+    if (result.success) return undefined;
+    const errors = fieldErrors(result.error);
+    if (result.target === "json" && errors.some((e) => e.path === "scopes")) throw invalidRequest(SCOPES_NEVER_CHANGE, errors);
+    throw invalidRequest(`The request ${result.target === "json" ? "body" : result.target} is not valid.`, errors);
+  },
+);
