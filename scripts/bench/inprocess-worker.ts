@@ -6,8 +6,8 @@
 // a run of n=0: (T(n) - T(0)) / n is the cost of one iteration.
 //
 // Variants:
-//   app:*    the production app (createApp with CachedKeyStore + CoalescingReporter,
-//            LOG_SUCCESSES=false) called in-process with app.fetch; the key is warm
+//   app:*    the production app (createApp with CachedKeyStore, CoalescingReporter and
+//            WindowRateLimiter, LOG_SUCCESSES=false) called in-process with app.fetch; the key is warm
 //            (remembered before every run, so no KV or D1 read is ever timed)
 //   layer:*  the same GET /v1/key route in smaller apps, each adding one layer,
 //            so differences give the cost of routing, requestContext, CORS, ...
@@ -26,6 +26,7 @@ import { hashKey } from "../../src/keys/hash";
 import type { VerifiedKey } from "../../src/keys/verified-key";
 import { log } from "../../src/log";
 import { parseOptions, type AppOptions } from "../../src/options";
+import { WindowRateLimiter } from "../../src/ratelimit/limiter";
 import type { Services } from "../../src/services";
 import { CoalescingReporter } from "../../src/usage/coalescing-reporter";
 import { utcDay } from "../../src/usage/use-reporter";
@@ -34,6 +35,7 @@ export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 export { RateLimitCounter } from "../../src/ratelimit/counter";
 
 const ORIGIN = "http://bench.local";
+const CF = { country: "DE", colo: "FRA", asn: 64500, city: "Frankfurt am Main", continent: "EU", timezone: "Europe/Berlin", httpProtocol: "HTTP/2", tlsVersion: "TLSv1.3" };
 
 /** The warm key and what the memo holds for it (random values may only be made inside a handler). */
 function benchKey() {
@@ -50,10 +52,13 @@ function benchKey() {
     rateLimit: null,
   };
   const { id, name, prefix, scopes, workspaceId } = record;
-  return { key, hash: hashKey(key), record, headers: { Authorization: `Bearer ${key}` }, body: { id, name, prefix, scopes, workspaceId, expiresAt: null } };
+  // As Cloudflare's edge hands a request to the worker: the client's address and a cf object.
+  const headers = { Authorization: `Bearer ${key}`, "CF-Connecting-IP": "203.0.113.7" };
+  return { key, hash: hashKey(key), record, headers, body: { id, name, prefix, scopes, workspaceId, expiresAt: null } };
 }
 
 interface Parts extends ReturnType<typeof benchKey> {
+  sample: Request;
   options: AppOptions;
   services: Services;
   keys: CachedKeyStore;
@@ -68,7 +73,8 @@ function build(env: Env): Parts {
   const options = { ...parseOptions(env), logSuccesses: false };
   const keys = new CachedKeyStore();
   const usage = new CoalescingReporter({ coalesceMs: options.lastUsedCoalesceMs });
-  const services = { keys, usage };
+  // The key has no IP allowlist and no rate limit, as most keys: the limiter is never called.
+  const services = { keys, usage, limiter: new WindowRateLimiter() };
   const setParts = (c: { set: (k: "options" | "services", v: never) => void }, next: () => Promise<void>) => {
     c.set("options", options as never);
     c.set("services", services as never);
@@ -85,41 +91,69 @@ function build(env: Env): Parts {
   const withContext = openApiRouter();
   withContext.use("*", requestContext(options, services));
   withContext.route("/", callingKeyRoutes);
+  // requestContext without what it does after next() (response headers, log decision): what that part costs.
+  const withContextBefore = openApiRouter();
+  withContextBefore.use("*", (c, next) => {
+    c.set("requestId", crypto.randomUUID());
+    c.set("options", options);
+    c.set("services", services);
+    return next();
+  });
+  withContextBefore.route("/", callingKeyRoutes);
   const withCors = openApiRouter();
   withCors.use("*", requestContext(options, services));
   withCors.use("/v1/*", apiCors(options.corsAllowedOrigins));
   withCors.route("/", callingKeyRoutes);
 
+  // The production app plus one /v1 route that needs no key: every layer but requireKey.
+  const withPing = createApp({ options, services });
+  withPing.get("/v1/ping", (c) => c.json({ status: "ok" as const }, 200));
+
   return {
     ...k,
+    sample: new Request(ORIGIN + "/v1/key", { headers: k.headers, cf: CF }),
     options,
     services,
     keys,
     usage,
-    apps: { full: createApp({ options, services }), bare, openapiOnly, keyRoute, withContext, withCors },
+    apps: { full: createApp({ options, services }), withPing, bare, openapiOnly, keyRoute, withContextBefore, withContext, withCors },
   };
 }
 
 type Step = (p: Parts, env: Env, ctx: ExecutionContext) => unknown;
 const call = (app: string, path: string) => (p: Parts, env: Env, ctx: ExecutionContext) =>
-  p.apps[app]!.fetch(new Request(ORIGIN + path, { headers: p.headers }), env, ctx);
+  p.apps[app]!.fetch(new Request(ORIGIN + path, { headers: p.headers, cf: CF }), env, ctx);
 
 const VARIANTS: Record<string, Step> = {
   "app:health": call("full", "/health"),
   "app:key": call("full", "/v1/key"),
+  "app:v1-ping": call("withPing", "/v1/ping"),
   "layer:hono-bare": call("bare", "/v1/key"),
   "layer:openapi-router": call("openapiOnly", "/v1/key"),
   "layer:key-route": call("keyRoute", "/v1/key"),
+  "layer:+requestContext-before-next": call("withContextBefore", "/v1/key"),
   "layer:+requestContext": call("withContext", "/v1/key"),
   "layer:+cors": call("withCors", "/v1/key"),
-  "part:new-request": (p) => new Request(ORIGIN + "/v1/key", { headers: p.headers }),
+  "part:new-request": (p) => new Request(ORIGIN + "/v1/key", { headers: p.headers, cf: CF }),
   "part:bearer": (p) => bearerToken(p.headers.Authorization),
+  "part:header-get": (p) => p.sample.headers.get("Authorization"),
+  "part:cf-country": (p) => (p.sample as Request & { cf?: { country?: unknown } }).cf?.country,
   "part:well-formed": (p) => isWellFormedKey(p.key),
   "part:hash": (p) => hashKey(p.key),
   "part:memo-find": (p, env, ctx) => p.keys.find(env, p.hash, ctx),
-  "part:report": (p, env, ctx) => p.usage.report(env, ctx, { workspaceId: p.record.workspaceId, keyId: p.record.id, at: Date.now(), ip: null, country: null }),
+  "part:report": (p, env, ctx) => p.usage.report(env, ctx, { workspaceId: p.record.workspaceId, keyId: p.record.id, at: Date.now(), ip: "203.0.113.7", country: "DE" }),
   "part:utc-day": () => utcDay(Date.now()),
   "part:json-response": (p) => new Response(JSON.stringify(p.body), { headers: { "Content-Type": "application/json" } }),
+  "part:json-response-health": () => new Response(JSON.stringify({ status: "ok" }), { headers: { "Content-Type": "application/json" } }),
+  "part:response-headers": (p) => {
+    // What requestContext does to a finished response: three header writes and a read.
+    const res = new Response("{}", { headers: { "Content-Type": "application/json" } });
+    res.headers.set("X-Request-Id", "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40");
+    res.headers.set("X-Content-Type-Options", "nosniff");
+    if (!res.headers.has("Cache-Control")) res.headers.set("Cache-Control", "no-store");
+    return res;
+  },
+  "part:response-no-headers": () => new Response("{}", { headers: { "Content-Type": "application/json" } }),
   "part:random-uuid": () => crypto.randomUUID(),
   "part:date-now": () => Date.now(),
   "part:log-line": () => log("info", "request", { requestId: "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40", method: "GET", route: "/v1/key", status: 200, outcome: "ok", keyId: "key_bench0000000000000000000", workspaceId: "ws_bench", durationMs: 0 }),

@@ -1,11 +1,12 @@
 // Starting and stopping `wrangler dev` workers for the bench scripts.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { wranglerEnv } from "../local-env.mjs";
 
 export const WORK = ".bench";
 const children = [];
+const groups = new Map();
 
 /** Starts `wrangler dev` with its own fresh local state (D1 migrated unless a --config names another worker). */
 export function startWorker(name, port, args) {
@@ -24,7 +25,9 @@ export function startWorker(name, port, args) {
     detached: true,
   });
   children.push(child);
-  return `http://127.0.0.1:${port}`;
+  const base = `http://127.0.0.1:${port}`;
+  groups.set(base, child.pid);
+  return base;
 }
 
 export async function ready(base, path = "/health") {
@@ -66,6 +69,52 @@ export function runMain(main) {
       stopWorkers();
       process.exit(1);
     });
+}
+
+/**
+ * CPU time (ns) used so far by every thread of every process of the worker
+ * started at `base` (wrangler, workerd, esbuild: one process group), from
+ * Linux's /proc/<pid>/task/<tid>/schedstat. Unlike wall time, it does not
+ * count the time another process held the CPU. Null where /proc has no schedstat.
+ */
+export function workerCpuNs(base) {
+  const pgid = groups.get(base);
+  let total = 0;
+  let seen = false;
+  for (const pid of processGroup(pgid)) {
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+        seen = true;
+      } catch {}
+    }
+  }
+  return seen ? total : null;
+}
+
+const members = new Map();
+function processGroup(pgid) {
+  // The group's processes are all started with the worker; look them up once it answers.
+  if (!members.has(pgid)) {
+    const pids = [];
+    try {
+      for (const pid of readdirSync("/proc")) {
+        if (!/^\d+$/.test(pid)) continue;
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+          if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === pgid) pids.push(pid);
+        } catch {}
+      }
+    } catch {}
+    members.set(pgid, pids);
+  }
+  return members.get(pgid);
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
