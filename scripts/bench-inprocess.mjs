@@ -4,12 +4,15 @@
 // production app called with app.fetch, smaller apps with one layer more each,
 // or one step alone). workerd's clocks stand still during CPU work, so each
 // sample is measured here, from outside, as (T(n) - T(0)) / n with the two
-// runs back to back, where T is the CPU time the worker's processes used
-// (Linux schedstat; wall time where that is missing). CPU time, unlike wall
-// time, does not count the time other processes held the CPU, which on a
-// shared two-core machine is most of the noise. The tables show the median of
-// BENCH_INPROCESS_SAMPLES samples and the fastest one (the gap between them
-// shows the noise that is left), and the median in wall time as a cross-check.
+// runs back to back, where T is the CPU time the worker's workerd processes
+// used (Linux schedstat; wall time where that is missing). CPU time, unlike
+// wall time, does not count the time other processes held the CPU, which on a
+// shared two-core machine is most of the noise. Each of BENCH_INPROCESS_SAMPLES
+// samples runs every variant once, in random order; the tables show the median
+// and the fastest sample (their gap shows the noise that is left) and the
+// median in wall time as a cross-check. Differences between two variants
+// (key − health, what a layer adds) are taken within each sample, then the
+// median of those.
 //
 // What it answers: GET /v1/key minus GET /health for a warm key (goal ≤ 15 µs)
 // and where that time goes. Not a test: nothing here fails on a slow machine.
@@ -17,9 +20,9 @@ import { pathToFileURL } from "node:url";
 import { ensureDevVars } from "./local-env.mjs";
 import { median, ready, runMain, startWorker, workerCpuNs } from "./bench/workers.mjs";
 
-const SAMPLES = Number(process.env.BENCH_INPROCESS_SAMPLES ?? 9);
+const SAMPLES = Number(process.env.BENCH_INPROCESS_SAMPLES ?? 11);
 /** Aimed duration of one timed run, in ms: long against HTTP jitter, short against a busy machine's time slices. */
-const RUN_MS = Number(process.env.BENCH_INPROCESS_MS ?? 150);
+const RUN_MS = Number(process.env.BENCH_INPROCESS_MS ?? 200);
 
 /** Layers in the order each adds to the one before (see the worker's build()). */
 const LAYERS = [
@@ -48,7 +51,11 @@ async function timed(base, variant, n) {
 }
 const cost = (t) => t.cpu ?? t.wall;
 
-/** µs per call of each variant: {variant: {median, min, wall}} (median and min of CPU time, median of wall time). */
+/**
+ * Samples of every variant: {cpu: {variant: [µs per call, one per sample]}, wall: {...}}.
+ * Each sample runs every variant once, in a new random order, so that what
+ * runs before a variant (a collection left over, a cache warmed) is spread over all.
+ */
 export async function profileInProcess(base, log = (line) => process.stderr.write(line + "\n")) {
   await ready(base, "/variants");
   const variants = await (await fetch(`${base}/variants`)).json();
@@ -68,27 +75,48 @@ export async function profileInProcess(base, log = (line) => process.stderr.writ
       }
       count *= 8;
     }
+    if (v.includes("log")) await settle();
   }
-  const samples = Object.fromEntries(variants.map((v) => [v, []]));
-  const walls = Object.fromEntries(variants.map((v) => [v, []]));
+  const cpu = Object.fromEntries(variants.map((v) => [v, []]));
+  const wall = Object.fromEntries(variants.map((v) => [v, []]));
   for (let s = 1; s <= SAMPLES; s++) {
     log(`in-process sample ${s}/${SAMPLES}`);
-    for (const v of variants) {
+    for (const v of shuffled(variants)) {
+      // A short untimed run first: it pays for what the previous variant left
+      // behind (garbage to collect), which would otherwise land in this one.
+      await timed(base, v, Math.ceil(n[v] / 4));
       const empty = await timed(base, v, 0);
       const full = await timed(base, v, n[v]);
-      samples[v].push(((cost(full) - cost(empty)) * 1000) / n[v]);
-      walls[v].push(((full.wall - empty.wall) * 1000) / n[v]);
+      cpu[v].push(((cost(full) - cost(empty)) * 1000) / n[v]);
+      wall[v].push(((full.wall - empty.wall) * 1000) / n[v]);
+      if (v.includes("log")) await settle();
     }
   }
-  return Object.fromEntries(variants.map((v) => [v, { median: median(samples[v]), min: Math.min(...samples[v]), wall: median(walls[v]) }]));
+  if (process.env.BENCH_INPROCESS_DEBUG) for (const v of variants) log(`${v}: n=${n[v]} cpu ${cpu[v].map((x) => x.toFixed(1)).join(" ")}`);
+  return { cpu, wall };
 }
 
-export function printProfile(us) {
+// The log lines are written by workerd but relayed by wrangler afterwards: let that settle.
+const settle = () => new Promise((r) => setTimeout(r, 1000));
+
+function shuffled(xs) {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** Prints the profile; returns key − health in CPU µs (median of the per-sample differences). */
+export function printProfile({ cpu, wall }) {
   const f = (x) => x.toFixed(2);
-  const diff = (a, b, q = "median") => us[a][q] - us[b][q];
-  const cells = (v) => `${f(us[v].median)} | ${f(us[v].min)} | ${f(us[v].wall)}`;
+  const med = (v) => median(cpu[v]);
+  // A difference is taken within each sample (both runs seconds apart), then the median of those.
+  const diff = (a, b, t = cpu) => median(t[a].map((x, i) => x - t[b][i]));
+  const cells = (v) => `${f(med(v))} | ${f(Math.min(...cpu[v]))} | ${f(median(wall[v]))}`;
   console.log(`\nin-process (workerd under wrangler dev, app.fetch looped, no network): µs per call, (T(n)-T(0))/n, ${SAMPLES} samples`);
-  console.log(`T = CPU time of the worker's processes (median and fastest sample); wall = median in wall time\n`);
+  console.log(`T = CPU time of the worker's workerd processes: median and fastest sample; wall = median in wall time; differences = median of per-sample differences\n`);
   console.log(`| step | CPU µs | fastest | wall µs | added (CPU µs) |`);
   console.log(`|---|---:|---:|---:|---:|`);
   console.log(`| GET /health (full app) | ${cells("app:health")} | |`);
@@ -98,13 +126,13 @@ export function printProfile(us) {
     console.log(`| GET /v1/key: ${label} | ${cells(v)} | ${before ? f(diff(v, before)) : ""} |`);
     before = v;
   }
-  const keyMinusHealth = { median: diff("app:key", "app:health"), min: diff("app:key", "app:health", "min"), wall: diff("app:key", "app:health", "wall") };
-  console.log(`| **/v1/key − /health** | **${f(keyMinusHealth.median)}** | ${f(keyMinusHealth.min)} | ${f(keyMinusHealth.wall)} | goal ≤ 15 |`);
-  console.log(`| /v1/key − /v1/ping (requireKey + the CallingKey handler) | ${f(diff("app:key", "app:v1-ping"))} | | ${f(diff("app:key", "app:v1-ping", "wall"))} | |`);
+  const keyMinusHealth = diff("app:key", "app:health");
+  console.log(`| **/v1/key − /health** | **${f(keyMinusHealth)}** | | ${f(diff("app:key", "app:health", wall))} | goal ≤ 15 |`);
+  console.log(`| /v1/key − /v1/ping (requireKey + the CallingKey handler) | ${f(diff("app:key", "app:v1-ping"))} | | ${f(diff("app:key", "app:v1-ping", wall))} | |`);
   console.log(`\n| one step alone | CPU µs | fastest | wall µs |`);
   console.log(`|---|---:|---:|---:|`);
-  for (const v of Object.keys(us)) if (v.startsWith("part:")) console.log(`| ${v.slice(5)} | ${cells(v)} |`);
-  console.log(`\nkey − health = ${f(keyMinusHealth.median)} µs CPU (median; fastest ${f(keyMinusHealth.min)}; wall ${f(keyMinusHealth.wall)})   (goal ≤ 15)`);
+  for (const v of Object.keys(cpu)) if (v.startsWith("part:")) console.log(`| ${v.slice(5)} | ${cells(v)} |`);
+  console.log(`\nkey − health = ${f(keyMinusHealth)} µs CPU (median of per-sample differences; wall ${f(diff("app:key", "app:health", wall))})   (goal ≤ 15)`);
   return keyMinusHealth;
 }
 

@@ -1,6 +1,6 @@
 // Starting and stopping `wrangler dev` workers for the bench scripts.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { wranglerEnv } from "../local-env.mjs";
 
@@ -34,9 +34,17 @@ export async function ready(base, path = "/health") {
   for (let i = 0; i < 300; i++) {
     const dead = children.find((c) => c.exitCode !== null);
     if (dead) throw new Error(`wrangler dev ${dead.spawnargs.slice(2).join(" ")} exited with ${dead.exitCode}`);
-    try {
-      if ((await fetch(base + path, { signal: AbortSignal.timeout(5_000) })).ok) return;
-    } catch {}
+    const ok = await fetch(base + path, { signal: AbortSignal.timeout(5_000) }).then(
+      (res) => res.ok,
+      () => false,
+    );
+    if (ok) {
+      // Something answers: make sure it is the worker started here, not a leftover on the same port.
+      if (existsSync("/proc/self/schedstat") && groups.has(base) && workerCpuNs(base) === null) {
+        throw new Error(`${base} answers, but not from the wrangler dev started here: is the port taken?`);
+      }
+      return;
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${base} did not start`);
@@ -72,10 +80,12 @@ export function runMain(main) {
 }
 
 /**
- * CPU time (ns) used so far by every thread of every process of the worker
- * started at `base` (wrangler, workerd, esbuild: one process group), from
- * Linux's /proc/<pid>/task/<tid>/schedstat. Unlike wall time, it does not
- * count the time another process held the CPU. Null where /proc has no schedstat.
+ * CPU time (ns) used so far by every thread of the workerd processes of the
+ * worker started at `base` (its process group), from Linux's
+ * /proc/<pid>/task/<tid>/schedstat. Unlike wall time, it does not count the
+ * time another process held the CPU. wrangler's own process is left out: it
+ * relays the worker's log lines to the terminal after the fact, which would
+ * land in whatever is measured next. Null where /proc has no schedstat.
  */
 export function workerCpuNs(base) {
   const pgid = groups.get(base);
@@ -108,10 +118,12 @@ function processGroup(pgid) {
         if (!/^\d+$/.test(pid)) continue;
         try {
           const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-          if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === pgid) pids.push(pid);
+          const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+          if (command === "workerd" && Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === pgid) pids.push(pid);
         } catch {}
       }
     } catch {}
+    if (pids.length === 0) return pids;
     members.set(pgid, pids);
   }
   return members.get(pgid);
