@@ -20,9 +20,9 @@ import { pathToFileURL } from "node:url";
 import { ensureDevVars } from "./local-env.mjs";
 import { median, ready, runMain, startWorker, workerCpuNs } from "./bench/workers.mjs";
 
-const SAMPLES = Number(process.env.BENCH_INPROCESS_SAMPLES ?? 11);
+const SAMPLES = Number(process.env.BENCH_INPROCESS_SAMPLES ?? 7);
 /** Aimed duration of one timed run, in ms: long against HTTP jitter, short against a busy machine's time slices. */
-const RUN_MS = Number(process.env.BENCH_INPROCESS_MS ?? 200);
+const RUN_MS = Number(process.env.BENCH_INPROCESS_MS ?? 600);
 
 /** Layers in the order each adds to the one before (see the worker's build()). */
 const LAYERS = [
