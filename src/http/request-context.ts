@@ -31,11 +31,16 @@ export function requestContext(options: AppOptions, services: Services) {
   c.set("services", services);
   const started = Date.now();
   await next();
+  // On a finished response, hono's c.header() copies the whole Response on
+  // every call (a response from fetch, such as the console page's asset, has
+  // read-only headers). One copy is enough: the first header goes through
+  // c.header(), the others onto that copy's headers. (~4 µs per copy saved.)
   c.header(REQUEST_ID_HEADER, requestId);
-  c.header("X-Content-Type-Options", "nosniff");
+  const headers = c.res.headers;
+  headers.set("X-Content-Type-Options", "nosniff");
   // Every /v1 answer is for one authenticated caller (key records, the calling
   // key, sources, audit events): no browser or shared cache may keep a copy.
-  if (c.req.path.startsWith("/v1/") && !c.res.headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
+  if (c.req.path.startsWith("/v1/") && !headers.has("Cache-Control")) headers.set("Cache-Control", "no-store");
   const status = c.res.status;
   // At high volume, logging every success is the largest cost left on the hot
   // path (and in `wrangler dev`, which streams each line to the terminal, it
