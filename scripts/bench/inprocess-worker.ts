@@ -6,14 +6,17 @@
 // a run of n=0: (T(n) - T(0)) / n is the cost of one iteration.
 //
 // Variants:
-//   app:*    the production app (createApp with CachedKeyStore, CoalescingReporter and
-//            WindowRateLimiter, LOG_SUCCESSES=false) called in-process with app.fetch; the key is warm
-//            (remembered before every run, so no KV or D1 read is ever timed)
+//   app:*    the production entry as src/index.ts assembles it: the edge app (GET /v1/key)
+//            handing everything else to the full app (createApp), with CachedKeyStore,
+//            CoalescingReporter and WindowRateLimiter, LOG_SUCCESSES=false, called in-process
+//            with fetch; the key is warm (remembered before every run: no KV or D1 read is timed)
+//   full:*   the full app alone (createApp), as the tests build it
 //   layer:*  the same GET /v1/key route in smaller apps, each adding one layer,
 //            so differences give the cost of routing, requestContext, CORS, ...
 //   part:*   one step of the key middleware or of the response, alone
 import { Hono } from "hono";
 import { createApp } from "../../src/app";
+import { createEdgeApp } from "../../src/edge-app";
 import type { Env } from "../../src/env";
 import { apiCors } from "../../src/http/cors";
 import { bearerToken } from "../../src/http/bearer";
@@ -108,7 +111,11 @@ function build(env: Env): Parts {
   withCors.use("/v1/*", apiCors(options.corsAllowedOrigins));
   withCors.route("/", callingKeyRoutes);
 
-  // The production app plus one /v1 route that needs no key: every layer but requireKey.
+  // As src/index.ts assembles them: the edge app answers GET /v1/key itself
+  // and hands every other request to the full app.
+  const full = createApp({ options, services });
+  const edge = createEdgeApp({ options, services }, () => Promise.resolve(full));
+  // The full app plus one /v1 route that needs no key: every layer but requireKey.
   const withPing = createApp({ options, services });
   withPing.get("/v1/ping", (c) => c.json({ status: "ok" as const }, 200));
 
@@ -119,7 +126,7 @@ function build(env: Env): Parts {
     services,
     keys,
     usage,
-    apps: { full: createApp({ options, services }), withPing, bare, openapiOnly, keyRoute, withContextBefore, withContext, withCors },
+    apps: { edge, full, withPing, bare, openapiOnly, keyRoute, withContextBefore, withContext, withCors },
   };
 }
 
@@ -128,9 +135,11 @@ const call = (app: string, path: string) => (p: Parts, env: Env, ctx: ExecutionC
   p.apps[app]!.fetch(new Request(ORIGIN + path, { headers: p.headers, cf: CF }), env, ctx);
 
 const VARIANTS: Record<string, Step> = {
-  "app:health": call("full", "/health"),
-  "app:key": call("full", "/v1/key"),
-  "app:v1-ping": call("withPing", "/v1/ping"),
+  "app:health": call("edge", "/health"),
+  "app:key": call("edge", "/v1/key"),
+  "full:health": call("full", "/health"),
+  "full:key": call("full", "/v1/key"),
+  "full:v1-ping": call("withPing", "/v1/ping"),
   "layer:hono-bare": call("bare", "/v1/key"),
   "layer:openapi-router": call("openapiOnly", "/v1/key"),
   "layer:key-route": call("keyRoute", "/v1/key"),
