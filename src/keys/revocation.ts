@@ -5,7 +5,7 @@ import { apiKeys, type ApiKeyRow } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { notFound } from "../http/problem";
 import type { KeyStore } from "./key-store";
-import { publishChange } from "./service";
+import { publishChange } from "./publish-change";
 
 export type RevocationReason = NonNullable<ApiKeyRow["revocationReason"]>;
 

@@ -10,7 +10,7 @@ import { displayPrefix, generateKey } from "./format";
 import { hashKey } from "./hash";
 import type { KeyStore } from "./key-store";
 import { toKeyRecord, toVerifiedKey } from "./records";
-import { publishChange } from "./service";
+import { publishChange } from "./publish-change";
 
 /** The longest overlap a roll allows: a week, time enough to redeploy anything that holds the old key. */
 export const MAX_OVERLAP_SECONDS = 604_800;

@@ -7,12 +7,13 @@ import type { Env, WaitUntil } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import { notFound } from "../http/problem";
 import type { Session } from "../http/session";
-import { auditRow, insertAuditEvent, insertRevokeEventIfActive, type AuditActor } from "../audit/events";
+import { auditRow, insertAuditEvent, type AuditActor } from "../audit/events";
 import { newId } from "../ids";
 import { displayPrefix, generateKey } from "./format";
 import { hashKey } from "./hash";
-import { readKeyByHash } from "./key-by-hash";
 import type { KeyStore } from "./key-store";
+import { publishChange } from "./publish-change";
+import { revocationStatements } from "./revocation";
 import { toKeyRecord, toVerifiedKey } from "./records";
 import type { Scope } from "./scopes";
 
@@ -109,12 +110,7 @@ export async function revokeKey(env: Env, ctx: WaitUntil, keys: KeyStore, id: st
   // revoke only, and never without it.
   const [, , rows] = await storage("revoke_key", () =>
     db.batch([
-      insertRevokeEventIfActive(db, auditRow("api_key.revoked", actor, id, now, { reason: "admin" })),
-      db
-        .update(apiKeys)
-        .set({ revokedAt: now, revokedBy: actor.userId, revocationReason: "admin" })
-        // Only the first revoke writes: revokedAt and revokedBy never change again.
-        .where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt))),
+      ...revocationStatements(db, id, actor, "admin", {}, now),
       db.select().from(apiKeys).where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId))),
     ]),
   );
@@ -122,42 +118,6 @@ export async function revokeKey(env: Env, ctx: WaitUntil, keys: KeyStore, id: st
   if (!row) throw notFound("No API key with this id in this workspace.");
   await publishChange(env, ctx, keys, row);
   return toKeyRecord(row);
-}
-
-/** Attempts and spacing of the background repair of a KV write that failed. */
-const KV_REPAIR_DELAYS_MS = [1_000, 5_000, 30_000];
-
-/**
- * After D1 committed a change to a key: this isolate's memo at once, then KV.
- * The change is already true (and audited) when KV fails, so the caller is
- * told it happened; KV is repaired in the background, retrying, and until then
- * other locations keep the old state for up to the revocation bound plus the
- * time the repair takes (each failure is logged).
- */
-export async function publishChange(env: Env, ctx: WaitUntil, keys: KeyStore, row: ApiKeyRow): Promise<void> {
-  const verified = toVerifiedKey(row);
-  keys.remember(row.keyHash, verified);
-  try {
-    await keys.publish(env, row.keyHash, verified);
-  } catch (error) {
-    log("error", "kv_publish_failed", { keyId: row.id, error: errorMessage(error) });
-    ctx.waitUntil(repairKv(env, keys, row.id, row.keyHash));
-  }
-}
-
-async function repairKv(env: Env, keys: KeyStore, keyId: string, hash: string): Promise<void> {
-  for (const delay of KV_REPAIR_DELAYS_MS) {
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    try {
-      // Re-read D1 so the repair writes the latest state, not the one that failed.
-      const fresh = await readKeyByHash(env, hash);
-      if (fresh) await keys.publish(env, hash, fresh);
-      log("info", "kv_publish_repaired", { keyId });
-      return;
-    } catch (error) {
-      log("error", "kv_publish_failed", { keyId, error: errorMessage(error) });
-    }
-  }
 }
 
 function findRow(env: Env, workspaceId: string, id: string) {

@@ -7,7 +7,7 @@ import { notFound, Problem } from "../http/problem";
 import type { RatePolicy } from "../ratelimit/types";
 import type { KeyStore } from "./key-store";
 import { toKeyRecord } from "./records";
-import { publishChange } from "./service";
+import { publishChange } from "./publish-change";
 
 /** What PATCH may change. Scopes are not here: they never change (create another key). */
 export interface UpdateKeyInput {

@@ -8,7 +8,7 @@ import { isWellFormedKey } from "../keys/format";
 import { hashKey } from "../keys/hash";
 import type { KeyStore } from "../keys/key-store";
 import { revocationStatements } from "../keys/revocation";
-import { publishChange } from "../keys/service";
+import { publishChange } from "../keys/publish-change";
 import { log } from "../log";
 import type { ReportEntry } from "./report";
 

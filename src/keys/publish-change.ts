@@ -1,0 +1,43 @@
+import type { ApiKeyRow } from "../db/schema";
+import type { Env, WaitUntil } from "../env";
+import { errorMessage, log } from "../log";
+import { readKeyByHash } from "./key-by-hash";
+import type { KeyStore } from "./key-store";
+import { toVerifiedKey } from "./records";
+
+/** Attempts and spacing of the background repair of a KV write that failed. */
+const KV_REPAIR_DELAYS_MS = [1_000, 5_000, 30_000];
+
+/**
+ * After D1 committed a change to a key: this isolate's memo at once, then KV.
+ * The change is already true (and audited) when KV fails, so the caller is
+ * told it happened; KV is repaired in the background, retrying, and until then
+ * other locations keep the old state for up to the revocation bound plus the
+ * time the repair takes (each failure is logged).
+ */
+export async function publishChange(env: Env, ctx: WaitUntil, keys: KeyStore, row: ApiKeyRow): Promise<void> {
+  const verified = toVerifiedKey(row);
+  keys.remember(row.keyHash, verified);
+  try {
+    await keys.publish(env, row.keyHash, verified);
+  } catch (error) {
+    log("error", "kv_publish_failed", { keyId: row.id, error: errorMessage(error) });
+    ctx.waitUntil(repairKv(env, keys, row.id, row.keyHash));
+  }
+}
+
+async function repairKv(env: Env, keys: KeyStore, keyId: string, hash: string): Promise<void> {
+  for (const delay of KV_REPAIR_DELAYS_MS) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    try {
+      // Re-read D1 so the repair writes the latest state, not the one that failed.
+      const fresh = await readKeyByHash(env, hash);
+      if (fresh) await keys.publish(env, hash, fresh);
+      log("info", "kv_publish_repaired", { keyId });
+      return;
+    } catch (error) {
+      log("error", "kv_publish_failed", { keyId, error: errorMessage(error) });
+    }
+  }
+}
+
