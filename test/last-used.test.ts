@@ -1,7 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { LastUsedRecorder } from "../src/usage/last-used-recorder";
+import { MAX_ROWS_PER_FLUSH, type LastUsedRecorder } from "../src/usage/last-used-recorder";
 import { recorderShard, type UseBatch } from "../src/usage/recorder-protocol";
 import { CoalescingReporter } from "../src/usage/coalescing-reporter";
 import { call, createKey, freezeClock, freshWs, session } from "./helpers";
@@ -83,6 +83,32 @@ describe("last used", () => {
     expect(d1.calls.batch).toBe(1);
     for (const k of keys) expect((await storedLastUsed(k.id))?.last_used_at).not.toBeNull();
     await runInDurableObject(shard(), (instance: LastUsedRecorder) => {
+      (instance as unknown as { env: typeof env }).env = env;
+    });
+  });
+
+  it("a flush is one batch of three statements whatever its rows; rows past the cap wait for the next flush", async () => {
+    await flushAll(5);
+    const ws = freshWs();
+    const at = Date.now();
+    const uses = Array.from({ length: MAX_ROWS_PER_FLUSH + 1 }, (_, i) => use(`key_flush_${String(i).padStart(5, "0")}`, ws, at));
+    await shard(5).record(5, [batch(uses)]);
+
+    const d1 = counted(env.DB);
+    await runInDurableObject(shard(5), (instance: LastUsedRecorder) => {
+      (instance as unknown as { env: typeof env }).env = { ...env, DB: d1.binding };
+    });
+    const written = async () =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM key_usage_daily WHERE workspace_id = ?").bind(ws).first<{ n: number }>())!.n;
+    expect(await runDurableObjectAlarm(shard(5))).toBe(true);
+    expect(d1.calls).toEqual({ prepare: 3, batch: 1 });
+    expect(await written()).toBe(MAX_ROWS_PER_FLUSH);
+    expect(Object.keys(await pending(5))).toHaveLength(1);
+
+    expect(await runDurableObjectAlarm(shard(5))).toBe(true);
+    expect(await written()).toBe(MAX_ROWS_PER_FLUSH + 1);
+    expect(await pending(5)).toEqual({});
+    await runInDurableObject(shard(5), (instance: LastUsedRecorder) => {
       (instance as unknown as { env: typeof env }).env = env;
     });
   });

@@ -6,8 +6,12 @@ import type { DailyCount, RecordedUse, UseBatch } from "./recorder-protocol";
 type DailyRow = { key_id: string; day: string; requests: number };
 import { utcDay } from "./use-reporter";
 
-/** Rows of each kind written to D1 by one flush; the rest wait for the next one. */
-export const MAX_ROWS_PER_FLUSH = 1_000;
+/**
+ * Rows of each kind written to D1 by one flush; the rest wait for the next
+ * one. They travel as one JSON parameter per statement (~150 bytes a row),
+ * well inside D1's 2 MB per value.
+ */
+export const MAX_ROWS_PER_FLUSH = 5_000;
 /** Daily counts older than this many days are deleted from D1 by flushes. */
 export const USAGE_RETENTION_DAYS = 90;
 /** Old daily rows one flush deletes at most, so retention never makes a flush slow. */
@@ -49,22 +53,34 @@ export class LastUsedRecorder extends DurableObject<Env> {
       for (const batch of batches) {
         if (this.#sql.exec(`SELECT 1 FROM batches WHERE id = ?`, batch.id).toArray().length > 0) continue;
         this.#sql.exec(`INSERT INTO batches (id, at) VALUES (?, ?)`, batch.id, now);
+        // Two statements per batch, whatever its size: a message carries every
+        // key an isolate served in a window, thousands at times.
+        const uses: [string, string, number, string | null, string | null][] = [];
+        const days: [string, string, string, number][] = [];
         for (const u of batch.uses) {
           if (!Number.isSafeInteger(u.at)) continue;
-          this.#sql.exec(
-            `INSERT INTO uses (key_id, workspace_id, used_at, ip, country) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, ip = excluded.ip, country = excluded.country
-             WHERE excluded.used_at > uses.used_at`,
-            u.keyId, u.workspaceId, u.at, u.ip, u.country,
-          );
+          uses.push([u.keyId, u.workspaceId, u.at, u.ip, u.country]);
           for (const [day, n] of Object.entries(u.days)) {
             if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !Number.isSafeInteger(n) || n <= 0) continue;
-            this.#sql.exec(
-              `INSERT INTO daily (key_id, day, workspace_id, requests) VALUES (?, ?, ?, ?)
-               ON CONFLICT (key_id, day) DO UPDATE SET requests = requests + excluded.requests`,
-              u.keyId, day, u.workspaceId, n,
-            );
+            days.push([u.keyId, day, u.workspaceId, n]);
           }
+        }
+        if (uses.length > 0) {
+          this.#sql.exec(
+            `INSERT INTO uses (key_id, workspace_id, used_at, ip, country)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) WHERE true
+             ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, ip = excluded.ip, country = excluded.country
+             WHERE excluded.used_at > uses.used_at`,
+            JSON.stringify(uses),
+          );
+        }
+        if (days.length > 0) {
+          this.#sql.exec(
+            `INSERT INTO daily (key_id, day, workspace_id, requests)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true
+             ON CONFLICT (key_id, day) DO UPDATE SET requests = requests + excluded.requests`,
+            JSON.stringify(days),
+          );
         }
       }
       this.#sql.exec(`DELETE FROM batches WHERE at < ?`, now - SEEN_BATCH_MS);
@@ -120,27 +136,30 @@ export class LastUsedRecorder extends DurableObject<Env> {
     const shard = this.#shard();
     const now = Date.now();
     const db = this.env.DB;
+    // Three statements per flush, whatever the number of rows (a batch of one
+    // statement per row would run into D1's limit of queries per invocation).
+    // The rows travel as one JSON parameter each, read back with json_each.
     const statements = () => [
-      ...uses.map((u) =>
-        db
-          .prepare(
-            // Forward only: an older report never overwrites a newer one. The
-            // workspace condition keeps a shard from touching any other
-            // workspace's key, whatever it was told.
-            `UPDATE api_keys SET last_used_at = ?1, last_used_ip = ?2, last_used_country = ?3
-             WHERE id = ?4 AND workspace_id = ?5 AND (last_used_at IS NULL OR last_used_at < ?1)`,
-          )
-          .bind(u.used_at, u.ip, u.country, u.key_id, u.workspace_id),
-      ),
-      ...daily.map((d) =>
-        db
-          .prepare(
-            // This shard's absolute total: writing it twice is writing it once.
-            `INSERT INTO key_usage_daily (key_id, day, shard, workspace_id, requests) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (key_id, day, shard) DO UPDATE SET requests = max(requests, excluded.requests)`,
-          )
-          .bind(d.key_id, d.day, shard, d.workspace_id, d.requests),
-      ),
+      db
+        .prepare(
+          // Forward only: an older report never overwrites a newer one. The
+          // workspace condition keeps a shard from touching any other
+          // workspace's key, whatever it was told.
+          `UPDATE api_keys SET last_used_at = u.at, last_used_ip = u.ip, last_used_country = u.country
+           FROM (SELECT value ->> 0 AS id, value ->> 1 AS ws, value ->> 2 AS at, value ->> 3 AS ip, value ->> 4 AS country
+                 FROM json_each(?1)) AS u
+           WHERE api_keys.id = u.id AND api_keys.workspace_id = u.ws
+             AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < u.at)`,
+        )
+        .bind(JSON.stringify(uses.map((u) => [u.key_id, u.workspace_id, u.used_at, u.ip, u.country]))),
+      db
+        .prepare(
+          // This shard's absolute total: writing it twice is writing it once.
+          `INSERT INTO key_usage_daily (key_id, day, shard, workspace_id, requests)
+           SELECT value ->> 0, value ->> 1, ?2, value ->> 2, value ->> 3 FROM json_each(?1) WHERE true
+           ON CONFLICT (key_id, day, shard) DO UPDATE SET requests = max(requests, excluded.requests)`,
+        )
+        .bind(JSON.stringify(daily.map((d) => [d.key_id, d.day, d.workspace_id, d.requests])), shard),
       db
         .prepare(
           `DELETE FROM key_usage_daily WHERE rowid IN (SELECT rowid FROM key_usage_daily WHERE day < ?1 LIMIT ?2)`,
@@ -157,13 +176,18 @@ export class LastUsedRecorder extends DurableObject<Env> {
       return;
     }
     this.ctx.storage.transactionSync(() => {
-      for (const u of uses) {
-        // A use that arrived during the batch is newer than what was written: keep it.
-        this.#sql.exec(`DELETE FROM uses WHERE key_id = ? AND used_at <= ?`, u.key_id, u.used_at);
-      }
-      for (const d of daily) {
-        this.#sql.exec(`UPDATE daily SET flushed = ? WHERE key_id = ? AND day = ?`, d.requests, d.key_id, d.day);
-      }
+      // A use that arrived during the batch is newer than what was written: keep it.
+      this.#sql.exec(
+        `DELETE FROM uses WHERE rowid IN (
+           SELECT uses.rowid FROM json_each(?) AS w JOIN uses ON uses.key_id = w.value ->> 0 AND uses.used_at <= w.value ->> 1)`,
+        JSON.stringify(uses.map((u) => [u.key_id, u.used_at])),
+      );
+      this.#sql.exec(
+        `UPDATE daily SET flushed = w.requests
+         FROM (SELECT value ->> 0 AS key_id, value ->> 1 AS day, value ->> 2 AS requests FROM json_each(?)) AS w
+         WHERE daily.key_id = w.key_id AND daily.day = w.day`,
+        JSON.stringify(daily.map((d) => [d.key_id, d.day, d.requests])),
+      );
       // Past days that are fully written are D1's alone now. Yesterday stays a
       // day longer, for isolates that report a use just after midnight.
       this.#sql.exec(`DELETE FROM daily WHERE requests = flushed AND day < ?`, utcDay(now - DAY_MS));
