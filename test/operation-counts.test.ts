@@ -1,9 +1,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DirectKeyStore, DirectUseWriter } from "../scripts/bench/naive-parts";
 import { createApp } from "../src/app";
-import { CachedKeyStore, kvKey } from "../src/keys/cached-key-store";
+import type { Env } from "../src/env";
+import { CachedKeyStore, kvKey, MAX_AGE_MS, REFRESH_AFTER_MS, REFRESH_SPREAD_MS } from "../src/keys/cached-key-store";
 import { generateKey } from "../src/keys/format";
 import { hashKey } from "../src/keys/hash";
 import { parseOptions } from "../src/options";
@@ -53,14 +54,108 @@ describe("operation counts on the verification path", () => {
     // answered (and this test would time out instead of passing).
     let kvAsked = 0;
     const stuckKv = { get: () => (kvAsked++, new Promise(() => {})), put: () => new Promise(() => {}) } as unknown as KVNamespace;
-    clock.advance(10_001);
+    clock.advance(REFRESH_AFTER_MS + REFRESH_SPREAD_MS);
     const ctx = createExecutionContext();
     for (let i = 0; i < 20; i++) {
       const res = await isolate().fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: stuckKv, DB: hangingD1() }, ctx);
       expect(res.status).toBe(200);
     }
-    // One refresh for twenty requests, not one per request.
-    expect(kvAsked).toBe(1);
+    // One refresh for twenty requests, not one per request (it starts once
+    // the refresh gather time is over, after every request was answered).
+    await vi.waitFor(() => expect(kvAsked).toBe(1), { timeout: 5_000 });
+  });
+
+  it("keys due for a refresh are read from KV together, a hundred per read, and the refresh takes effect", async () => {
+    const clock = freezeClock();
+    const admin = await session(freshWs());
+    const keys: Awaited<ReturnType<typeof createKey>>[] = [];
+    for (let i = 0; i < 150; i++) keys.push(await createKey(admin, { name: `k${i}` }));
+    const node = new Isolate({ keys: { refreshGatherMs: 20 } });
+    const use = async (key: string, overrides: Partial<Env> = {}, ctx = createExecutionContext()) =>
+      (await node.fetch(buildRequest("GET", "/v1/key", { token: key }), overrides, ctx)).status;
+    for (const k of keys) expect(await use(k.key)).toBe(200);
+
+    // Every tenth key is revoked elsewhere: KV and D1 change behind this isolate's back.
+    const revoked = new Set(keys.filter((_, i) => i % 10 === 0).map((k) => k.id));
+    for (const id of revoked) expect((await new Isolate().call("POST", `/v1/api-keys/${id}/revoke`, { token: admin })).status).toBe(200);
+
+    clock.advance(REFRESH_AFTER_MS + REFRESH_SPREAD_MS);
+    const counts = countingEnv();
+    const ctx = createExecutionContext();
+    // Still within the hard age: answered from the memo, refreshes queued.
+    for (const k of keys) expect(await use(k.key, counts.overrides, ctx)).toBe(200);
+    await waitOnExecutionContext(ctx);
+    expect(counts.kv.get).toBe(2); // 100 + 50, not 150 reads
+    expect(counts.db.prepare ?? 0).toBe(0);
+
+    // The refreshed memo answers without storage, with what the refresh read.
+    for (const k of keys) expect(await use(k.key, counts.overrides)).toBe(revoked.has(k.id) ? 401 : 200);
+    expect(counts.kv.get).toBe(2);
+  });
+
+  it("keys read together get refresh ages spread over the refresh window, not one shared moment", async () => {
+    const clock = freezeClock();
+    const admin = await session(freshWs());
+    const keys: Awaited<ReturnType<typeof createKey>>[] = [];
+    for (let i = 0; i < 60; i++) keys.push(await createKey(admin, { name: `k${i}` }));
+    const node = new Isolate({ keys: { refreshGatherMs: 20 } });
+    for (const k of keys) expect((await node.call("GET", "/v1/key", { token: k.key })).status).toBe(200);
+
+    let refreshed = 0;
+    const kv = {
+      get: (keys: string | string[], options: KVNamespaceGetOptions<"json">) => {
+        if (Array.isArray(keys)) refreshed += keys.length;
+        return env.KEY_CACHE.get(keys as string[], options);
+      },
+      put: env.KEY_CACHE.put.bind(env.KEY_CACHE),
+    } as unknown as KVNamespace;
+    const useAll = async () => {
+      const ctx = createExecutionContext();
+      for (const k of keys) expect((await node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: kv }, ctx)).status).toBe(200);
+      await waitOnExecutionContext(ctx);
+    };
+    clock.advance(REFRESH_AFTER_MS - 1);
+    await useAll();
+    expect(refreshed).toBe(0); // none is due before the window opens
+    clock.advance(REFRESH_SPREAD_MS / 2);
+    await useAll();
+    // Halfway through the window some are due and some are not (all on one side: 2 in 2^60).
+    expect(refreshed).toBeGreaterThan(0);
+    expect(refreshed).toBeLessThan(keys.length);
+    clock.advance(REFRESH_SPREAD_MS / 2);
+    await useAll();
+    expect(refreshed).toBe(keys.length); // by the end of the window each was refreshed, once
+  });
+
+  it("a refresh whose bulk KV read fails is answered by D1, in one query for the batch", async () => {
+    const clock = freezeClock();
+    const admin = await session(freshWs());
+    const keys: Awaited<ReturnType<typeof createKey>>[] = [];
+    for (let i = 0; i < 5; i++) keys.push(await createKey(admin));
+    const node = new Isolate({ keys: { refreshGatherMs: 20 } });
+    for (const k of keys) expect((await node.call("GET", "/v1/key", { token: k.key })).status).toBe(200);
+    // Revoked in D1 only, as if its KV copy were still on its way.
+    await env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ?").bind(Date.now(), keys[0]!.id).run();
+
+    clock.advance(REFRESH_AFTER_MS + REFRESH_SPREAD_MS);
+    const failingKv = {
+      get: async () => {
+        throw new Error("KV GET failed: 503");
+      },
+      put: async () => {},
+    } as unknown as KVNamespace;
+    const queries: string[] = [];
+    const db = { prepare: (sql: string) => (queries.push(sql), env.DB.prepare(sql)), batch: env.DB.batch.bind(env.DB) } as D1Database;
+    const ctx = createExecutionContext();
+    for (const k of keys) {
+      const res = await node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: failingKv, DB: db }, ctx);
+      expect(res.status).toBe(200);
+    }
+    await waitOnExecutionContext(ctx);
+    // One query for the five keys (the rest are the KV refills' re-reads).
+    expect(queries.filter((q) => / in \(\?, \?, \?, \?, \?\)/.test(q))).toHaveLength(1);
+    expect((await node.fetch(buildRequest("GET", "/v1/key", { token: keys[0]!.key }), { KEY_CACHE: failingKv })).status).toBe(401);
+    expect((await node.fetch(buildRequest("GET", "/v1/key", { token: keys[1]!.key }), { KEY_CACHE: failingKv })).status).toBe(200);
   });
 
   it("past the hard age the request waits for a fresh read, and sees a change made elsewhere", async () => {
@@ -71,7 +166,7 @@ describe("operation counts on the verification path", () => {
     expect((await isolate.call("GET", "/v1/key", { token: k.key })).status).toBe(200);
     // Revoked by another isolate (or location): KV and D1 change behind this isolate's back.
     expect((await new Isolate().call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin })).status).toBe(200);
-    clock.advance(30_001);
+    clock.advance(MAX_AGE_MS + 1);
     expect((await isolate.call("GET", "/v1/key", { token: k.key })).status).toBe(401);
   });
 

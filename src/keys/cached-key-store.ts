@@ -2,7 +2,7 @@ import type { Env, WaitUntil } from "../env";
 import { errorMessage, log } from "../log";
 import type { KeyStore } from "./key-store";
 import { Memo } from "./memo";
-import { readKeyByHash as readD1 } from "./key-by-hash";
+import { readKeyByHash as readD1, readKeysByHash as readD1Many } from "./key-by-hash";
 import { isVerifiedKey, type VerifiedKey } from "./verified-key";
 
 /**
@@ -13,13 +13,20 @@ export interface CachedKeyStoreOptions {
   /**
    * Age after which a remembered key is refreshed from KV in the background
    * while requests keep being served from the memo (stale-while-revalidate),
-   * so a hot key never waits on KV. Default 10 000.
+   * so a hot key never waits on KV. Default REFRESH_AFTER_MS.
    */
   refreshAfterMs?: number;
   /**
+   * Each remembered key gets its own refresh age, drawn at random between
+   * refreshAfterMs and refreshAfterMs + refreshSpreadMs: keys read together
+   * (an isolate's cold start, a burst of new clients) are then not all
+   * refreshed together again and again. Default REFRESH_SPREAD_MS.
+   */
+  refreshSpreadMs?: number;
+  /**
    * Age past which a remembered key is not trusted at all: the request waits
    * for a fresh read. This is this isolate's share of the revocation bound.
-   * Default 30 000.
+   * Default MAX_AGE_MS.
    */
   maxAgeMs?: number;
   /** How long a hash is remembered as unknown. Default 3 000. */
@@ -31,12 +38,30 @@ export interface CachedKeyStoreOptions {
   sharedLookupWaitMs?: number;
   /** Longest wait for a KV read before D1 answers instead. Default 500. */
   kvReadTimeoutMs?: number;
+  /**
+   * How long keys due for a background refresh are gathered before one bulk
+   * KV read refreshes them together (up to KV_BULK_READ_MAX per read; a full
+   * batch goes at once). Default 1 000.
+   */
+  refreshGatherMs?: number;
   /** Keys remembered at most (entries; each counted as RECORD_BYTES). Default 10 000. */
   maxKeys?: number;
   /** Unknown hashes remembered at most. Default 5 000. */
   maxUnknown?: number;
 }
 
+/**
+ * Refresh ages of a remembered key: 15 to 25 s. KV's own edge copy of a read
+ * lives KV_CACHE_TTL_SECONDS (30 s), so refreshing much more often mostly
+ * reads the same copy again. A key used at least every 5 s never waits on KV
+ * (its refresh is due before MAX_AGE_MS), at about one read per key per 20 s.
+ */
+export const REFRESH_AFTER_MS = 15_000;
+export const REFRESH_SPREAD_MS = 10_000;
+/** Hard age of a remembered key: never trusted past it (the isolate's share of the revocation bound). */
+export const MAX_AGE_MS = 30_000;
+/** Most keys one bulk KV read may ask for. */
+export const KV_BULK_READ_MAX = 100;
 /** Smallest edge cache time KV accepts for reads, in seconds. */
 export const KV_CACHE_TTL_SECONDS = 30;
 /** KV copies age out after a day; D1 stays the source of truth. */
@@ -49,6 +74,8 @@ export const kvKey = (hash: string) => `key:${hash}`;
 interface Remembered {
   record: VerifiedKey;
   fetchedAt: number;
+  /** When a background refresh becomes due (see refreshSpreadMs). */
+  refreshAt: number;
   /** When a background refresh was started, while one may be running. */
   refreshingSince: number | null;
 }
@@ -64,10 +91,18 @@ interface Remembered {
  */
 export class CachedKeyStore implements KeyStore {
   readonly #refreshAfterMs: number;
+  readonly #refreshSpreadMs: number;
   readonly #maxAgeMs: number;
   readonly #unknownTtlMs: number;
   readonly #sharedLookupWaitMs: number;
   readonly #kvReadTimeoutMs: number;
+  readonly #refreshGatherMs: number;
+  /** Past this, a refresh still marked as running is taken as lost (its waitUntil was cut short). */
+  readonly #refreshStallMs: number;
+  /** Keys due for a background refresh, waiting for the next bulk read. */
+  readonly #due = new Set<string>();
+  /** When the pending bulk refresh was scheduled; null when none is. */
+  #refreshScheduledAt: number | null = null;
   // Separate bounds for known and unknown hashes, so a flood of made-up keys
   // can neither evict real ones nor reach D1 more than once per unknownTtlMs.
   readonly #known: Memo<Remembered>;
@@ -81,11 +116,14 @@ export class CachedKeyStore implements KeyStore {
   #generation = 0;
 
   constructor(options: CachedKeyStoreOptions = {}) {
-    this.#refreshAfterMs = options.refreshAfterMs ?? 10_000;
-    this.#maxAgeMs = options.maxAgeMs ?? 30_000;
+    this.#refreshAfterMs = options.refreshAfterMs ?? REFRESH_AFTER_MS;
+    this.#refreshSpreadMs = options.refreshSpreadMs ?? REFRESH_SPREAD_MS;
+    this.#maxAgeMs = options.maxAgeMs ?? MAX_AGE_MS;
     this.#unknownTtlMs = options.unknownTtlMs ?? 3_000;
     this.#sharedLookupWaitMs = options.sharedLookupWaitMs ?? 1_000;
     this.#kvReadTimeoutMs = options.kvReadTimeoutMs ?? 500;
+    this.#refreshGatherMs = options.refreshGatherMs ?? 1_000;
+    this.#refreshStallMs = this.#refreshGatherMs + this.#sharedLookupWaitMs + this.#kvReadTimeoutMs;
     const maxKeys = options.maxKeys ?? 10_000;
     const maxUnknown = options.maxUnknown ?? 5_000;
     this.#known = new Memo({ maxEntries: maxKeys, maxBytes: maxKeys * RECORD_BYTES });
@@ -96,9 +134,8 @@ export class CachedKeyStore implements KeyStore {
     const now = Date.now();
     const hit = this.#known.get(hash, now);
     if (hit) {
-      const age = now - hit.fetchedAt;
-      if (age < this.#refreshAfterMs) return hit.record;
-      if (age < this.#maxAgeMs) {
+      if (now < hit.refreshAt) return hit.record;
+      if (now - hit.fetchedAt < this.#maxAgeMs) {
         this.#refreshInBackground(env, hash, hit, ctx, now);
         return hit.record;
       }
@@ -113,7 +150,7 @@ export class CachedKeyStore implements KeyStore {
     this.#generation++;
     this.#inflight.delete(hash);
     this.#unknown.delete(hash);
-    this.#known.set(hash, { record, fetchedAt: Date.now(), refreshingSince: null }, this.#maxAgeMs, RECORD_BYTES);
+    this.#known.set(hash, this.#remembered(record, Date.now()), this.#maxAgeMs, RECORD_BYTES);
   }
 
   publish(env: Env, hash: string, record: VerifiedKey): Promise<void> {
@@ -140,21 +177,70 @@ export class CachedKeyStore implements KeyStore {
     return own;
   }
 
+  /**
+   * Background refreshes are gathered for refreshGatherMs and read from KV
+   * together, up to KV_BULK_READ_MAX keys per bulk read: an isolate that
+   * serves thousands of keys refreshes them with a few reads a second instead
+   * of one per key. Nothing waits on them; a key is trusted only until
+   * maxAgeMs whether its refresh ran or not.
+   */
   #refreshInBackground(env: Env, hash: string, hit: Remembered, ctx: WaitUntil, now: number): void {
     // One refresh at a time per key; one that never finished (its request's
-    // waitUntil was cut short) stops blocking the next after sharedLookupWaitMs.
-    if (hit.refreshingSince !== null && now - hit.refreshingSince < this.#sharedLookupWaitMs + this.#kvReadTimeoutMs) return;
+    // waitUntil was cut short) stops blocking the next after #refreshStallMs.
+    if (hit.refreshingSince !== null && now - hit.refreshingSince < this.#refreshStallMs) return;
     hit.refreshingSince = now;
+    this.#due.add(hash);
+    if (this.#due.size >= KV_BULK_READ_MAX) {
+      ctx.waitUntil(this.#refreshDue(env, ctx));
+      return;
+    }
+    if (this.#refreshScheduledAt !== null && now - this.#refreshScheduledAt < this.#refreshStallMs) return;
+    this.#refreshScheduledAt = now;
     ctx.waitUntil(
-      this.#lookUp(env, hash, ctx).then(
-        () => undefined,
-        (error) => {
-          // The memo keeps serving until maxAgeMs; then requests read for themselves and fail closed.
-          hit.refreshingSince = null;
-          log("warn", "key_refresh_failed", { error: errorMessage(error) });
-        },
-      ),
+      new Promise((resolve) => setTimeout(resolve, this.#refreshGatherMs)).then(() => {
+        this.#refreshScheduledAt = null;
+        return this.#refreshDue(env, ctx);
+      }),
     );
+  }
+
+  async #refreshDue(env: Env, ctx: WaitUntil): Promise<void> {
+    while (this.#due.size > 0) {
+      const hashes: string[] = [];
+      for (const hash of this.#due) {
+        this.#due.delete(hash);
+        hashes.push(hash);
+        if (hashes.length === KV_BULK_READ_MAX) break;
+      }
+      try {
+        await this.#refreshMany(env, hashes, ctx);
+      } catch (error) {
+        // The memo keeps serving until maxAgeMs; then requests read for themselves and fail closed.
+        for (const hash of hashes) {
+          const hit = this.#known.get(hash);
+          if (hit) hit.refreshingSince = null;
+        }
+        log("warn", "key_refresh_failed", { keys: hashes.length, error: errorMessage(error) });
+      }
+    }
+  }
+
+  /** One bulk KV read for these keys; D1 answers, in one query, for those KV does not have. */
+  async #refreshMany(env: Env, hashes: string[], ctx: WaitUntil): Promise<void> {
+    const startedAt = this.#generation;
+    const fetchedAt = Date.now();
+    const records = await this.#readKvMany(env, hashes);
+    const missing = hashes.filter((hash) => !records.has(hash));
+    if (missing.length > 0) {
+      for (const [hash, record] of await readD1Many(env, missing)) {
+        records.set(hash, record);
+        ctx.waitUntil(this.#refillKv(env, hash, record));
+      }
+    }
+    // A change made in this isolate while we were reading wins: keep the memo
+    // as it is; those keys are refreshed again on a later use.
+    if (this.#generation !== startedAt) return;
+    for (const hash of hashes) this.#settle(hash, records.get(hash) ?? null, fetchedAt);
   }
 
   async #lookUp(env: Env, hash: string, ctx: WaitUntil): Promise<VerifiedKey | null> {
@@ -167,14 +253,46 @@ export class CachedKeyStore implements KeyStore {
     }
     // A change made in this isolate while we were reading wins over what we read.
     if (this.#generation !== startedAt) return this.#known.get(hash)?.record ?? (await readD1(env, hash));
+    this.#settle(hash, record, fetchedAt);
+    return record;
+  }
+
+  #remembered(record: VerifiedKey, fetchedAt: number): Remembered {
+    const refreshAt = fetchedAt + this.#refreshAfterMs + Math.random() * this.#refreshSpreadMs;
+    return { record, fetchedAt, refreshAt, refreshingSince: null };
+  }
+
+  /** Remembers what a lookup read: the key, or that there is no such key. */
+  #settle(hash: string, record: VerifiedKey | null, fetchedAt: number): void {
     if (record) {
       this.#unknown.delete(hash);
-      this.#known.set(hash, { record, fetchedAt, refreshingSince: null }, this.#maxAgeMs, RECORD_BYTES);
+      this.#known.set(hash, this.#remembered(record, fetchedAt), this.#maxAgeMs, RECORD_BYTES);
     } else {
       this.#known.delete(hash);
       this.#unknown.set(hash, true, this.#unknownTtlMs, UNKNOWN_BYTES);
     }
-    return record;
+  }
+
+  /** The keys KV has a valid copy of; none when KV fails or is slow (D1 answers then). */
+  async #readKvMany(env: Env, hashes: string[]): Promise<Map<string, VerifiedKey>> {
+    const records = new Map<string, VerifiedKey>();
+    try {
+      const values = await raceTimeout(
+        env.KEY_CACHE.get<unknown>(hashes.map(kvKey), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS }),
+        this.#kvReadTimeoutMs,
+      );
+      if (values === TIMED_OUT) throw new Error(`KV bulk read timed out after ${this.#kvReadTimeoutMs} ms`);
+      for (const hash of hashes) {
+        const value = values.get(kvKey(hash)) ?? null;
+        if (value === null) continue;
+        if (isVerifiedKey(value)) records.set(hash, value);
+        else log("warn", "kv_record_invalid", {});
+      }
+    } catch (error) {
+      log("warn", "kv_read_failed", { keys: hashes.length, error: errorMessage(error) });
+      records.clear();
+    }
+    return records;
   }
 
   async #readKv(env: Env, hash: string): Promise<VerifiedKey | null> {
