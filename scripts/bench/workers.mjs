@@ -130,3 +130,20 @@ function processGroup(pgid) {
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Waits until every worker of `bases` is idle (under `share` of one core over
+ * `windowMs`, at most `maxMs` in all), so that background work one run left
+ * behind (refreshes, use reports, recorder flushes) is not measured as the
+ * next run's cost. Returns the milliseconds waited.
+ */
+export async function settle(bases, { share = 0.05, windowMs = 500, maxMs = 15_000 } = {}) {
+  const started = Date.now();
+  const cpu = () => bases.reduce((sum, base) => sum + (workerCpuNs(base) ?? 0), 0);
+  while (Date.now() - started < maxMs) {
+    const before = cpu();
+    await new Promise((r) => setTimeout(r, windowMs));
+    if (cpu() - before < share * windowMs * 1e6) break;
+  }
+  return Date.now() - started;
+}
