@@ -12,7 +12,7 @@ import { WindowRateLimiter } from "../src/ratelimit/limiter";
 import type { UseBatch } from "../src/usage/recorder-protocol";
 import { createKey, freezeClock, freshWs, session } from "./helpers";
 import { buildRequest, Isolate, isolate } from "./isolate";
-import { counted, fetchWith, hangingD1, recorderStub } from "./worker";
+import { counted, fetchWith, hangingD1, recorderStub, unreachableD1 } from "./worker";
 
 /** Counts D1 statements prepared, KV reads and recorder messages while delegating to the real bindings. */
 function countingEnv() {
@@ -91,6 +91,29 @@ describe("operation counts on the verification path", () => {
     // The refreshed memo answers without storage, with what the refresh read.
     for (const k of keys) expect(await use(k.key, counts.overrides)).toBe(revoked.has(k.id) ? 401 : 200);
     expect(counts.kv.get).toBe(2);
+  });
+
+  it("a refresh keeps what KV answered when D1 fails for the rest; those fail closed past the hard age", async () => {
+    const clock = freezeClock();
+    const admin = await session(freshWs());
+    const [a, b] = [await createKey(admin), await createKey(admin)];
+    const node = new Isolate({ keys: { refreshGatherMs: 20 } });
+    for (const k of [a, b]) expect((await node.call("GET", "/v1/key", { token: k.key })).status).toBe(200);
+    // a is revoked elsewhere (D1 and KV); b's KV copy is gone, and D1 is down.
+    expect((await new Isolate().call("POST", `/v1/api-keys/${a.id}/revoke`, { token: admin })).status).toBe(200);
+    await env.KEY_CACHE.delete(kvKey(hashKey(b.key)));
+    const down = { DB: unreachableD1() };
+    const use = (k: { key: string }, ctx = createExecutionContext()) =>
+      node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), down, ctx).then((r) => r.status);
+
+    clock.advance(REFRESH_AFTER_MS + REFRESH_SPREAD_MS);
+    const ctx = createExecutionContext();
+    expect([await use(a, ctx), await use(b, ctx)]).toEqual([200, 200]); // within the hard age: the memo answers
+    await waitOnExecutionContext(ctx);
+    expect(await use(a)).toBe(401); // KV's answer was kept
+    expect(await use(b)).toBe(200); // still remembered, not yet past the hard age
+    clock.advance(MAX_AGE_MS - REFRESH_AFTER_MS - REFRESH_SPREAD_MS + 1);
+    expect(await use(b)).toBe(503); // past it: nothing can vouch for b
   });
 
   it("keys read together get refresh ages spread over the refresh window, not one shared moment", async () => {

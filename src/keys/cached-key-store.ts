@@ -212,16 +212,7 @@ export class CachedKeyStore implements KeyStore {
         hashes.push(hash);
         if (hashes.length === KV_BULK_READ_MAX) break;
       }
-      try {
-        await this.#refreshMany(env, hashes, ctx);
-      } catch (error) {
-        // The memo keeps serving until maxAgeMs; then requests read for themselves and fail closed.
-        for (const hash of hashes) {
-          const hit = this.#known.get(hash);
-          if (hit) hit.refreshingSince = null;
-        }
-        log("warn", "key_refresh_failed", { keys: hashes.length, error: errorMessage(error) });
-      }
+      await this.#refreshMany(env, hashes, ctx).catch((error) => this.#refreshFailed(hashes, error));
     }
   }
 
@@ -230,17 +221,33 @@ export class CachedKeyStore implements KeyStore {
     const startedAt = this.#generation;
     const fetchedAt = Date.now();
     const records = await this.#readKvMany(env, hashes);
+    let answered = hashes;
     const missing = hashes.filter((hash) => !records.has(hash));
     if (missing.length > 0) {
-      for (const [hash, record] of await readD1Many(env, missing)) {
-        records.set(hash, record);
-        ctx.waitUntil(this.#refillKv(env, hash, record));
+      try {
+        for (const [hash, record] of await readD1Many(env, missing)) {
+          records.set(hash, record);
+          ctx.waitUntil(this.#refillKv(env, hash, record));
+        }
+      } catch (error) {
+        // What KV answered still counts; the others stay as remembered until
+        // maxAgeMs, then requests read for themselves and fail closed.
+        answered = hashes.filter((hash) => records.has(hash));
+        this.#refreshFailed(missing, error);
       }
     }
     // A change made in this isolate while we were reading wins: keep the memo
     // as it is; those keys are refreshed again on a later use.
     if (this.#generation !== startedAt) return;
-    for (const hash of hashes) this.#settle(hash, records.get(hash) ?? null, fetchedAt);
+    for (const hash of answered) this.#settle(hash, records.get(hash) ?? null, fetchedAt);
+  }
+
+  #refreshFailed(hashes: string[], error: unknown): void {
+    for (const hash of hashes) {
+      const hit = this.#known.get(hash);
+      if (hit) hit.refreshingSince = null;
+    }
+    log("warn", "key_refresh_failed", { keys: hashes.length, error: errorMessage(error) });
   }
 
   async #lookUp(env: Env, hash: string, ctx: WaitUntil): Promise<VerifiedKey | null> {
