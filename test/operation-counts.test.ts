@@ -63,6 +63,33 @@ describe("operation counts on the verification path", () => {
     // One refresh for twenty requests, not one per request (it starts once
     // the refresh gather time is over, after every request was answered).
     await vi.waitFor(() => expect(kvAsked).toBe(1), { timeout: 5_000 });
+    // Uses while that refresh hangs do not start another one for the key.
+    for (let i = 0; i < 20; i++) {
+      const res = await isolate().fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: stuckKv, DB: hangingD1() }, ctx);
+      expect(res.status).toBe(200);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the refresh gather time
+    expect(kvAsked).toBe(1);
+  });
+
+  it("a refresh queued before a revoke in this isolate does not bring the key back", async () => {
+    const clock = freezeClock();
+    const admin = await session(freshWs());
+    const k = await createKey(admin);
+    const node = new Isolate({ keys: { refreshGatherMs: 50 } });
+    expect((await node.call("GET", "/v1/key", { token: k.key })).status).toBe(200);
+
+    // KV still holds the active copy when the refresh reads it: the revoke's
+    // write has not landed there yet (or the location's edge cache is older).
+    const laggingKv = { get: env.KEY_CACHE.get.bind(env.KEY_CACHE), put: async () => {} } as unknown as KVNamespace;
+    const lagging = { KEY_CACHE: laggingKv };
+    clock.advance(REFRESH_AFTER_MS + REFRESH_SPREAD_MS);
+    const ctx = createExecutionContext();
+    expect((await node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), lagging, ctx)).status).toBe(200); // refresh queued
+    const revoke = buildRequest("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+    expect((await node.fetch(revoke, lagging)).status).toBe(200);
+    await waitOnExecutionContext(ctx); // the refresh read the active copy
+    expect((await node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), lagging)).status).toBe(401);
   });
 
   it("keys due for a refresh are read from KV together, a hundred per read, and the refresh takes effect", async () => {
@@ -70,7 +97,7 @@ describe("operation counts on the verification path", () => {
     const admin = await session(freshWs());
     const keys: Awaited<ReturnType<typeof createKey>>[] = [];
     for (let i = 0; i < 150; i++) keys.push(await createKey(admin, { name: `k${i}` }));
-    const node = new Isolate({ keys: { refreshGatherMs: 20 } });
+    const node = new Isolate(); // the default gather time (1 s): a full batch of 100 goes at once, the other 50 at the end of it
     const use = async (key: string, overrides: Partial<Env> = {}, ctx = createExecutionContext()) =>
       (await node.fetch(buildRequest("GET", "/v1/key", { token: key }), overrides, ctx)).status;
     for (const k of keys) expect(await use(k.key)).toBe(200);
@@ -155,7 +182,7 @@ describe("operation counts on the verification path", () => {
     const admin = await session(freshWs());
     const keys: Awaited<ReturnType<typeof createKey>>[] = [];
     for (let i = 0; i < 5; i++) keys.push(await createKey(admin));
-    const node = new Isolate({ keys: { refreshGatherMs: 20 } });
+    const node = new Isolate(); // the default gather time (1 s): the five uses land in one batch
     for (const k of keys) expect((await node.call("GET", "/v1/key", { token: k.key })).status).toBe(200);
     // Revoked in D1 only, as if its KV copy were still on its way.
     await env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ?").bind(Date.now(), keys[0]!.id).run();

@@ -99,8 +99,8 @@ export class CachedKeyStore implements KeyStore {
   readonly #refreshGatherMs: number;
   /** Past this, a refresh still marked as running is taken as lost (its waitUntil was cut short). */
   readonly #refreshStallMs: number;
-  /** Keys due for a background refresh, waiting for the next bulk read. */
-  readonly #due = new Set<string>();
+  /** Keys due for a background refresh (with the memo entry each is for), waiting for the next bulk read. */
+  readonly #due = new Map<string, Remembered>();
   /** When the pending bulk refresh was scheduled; null when none is. */
   #refreshScheduledAt: number | null = null;
   // Separate bounds for known and unknown hashes, so a flood of made-up keys
@@ -187,38 +187,48 @@ export class CachedKeyStore implements KeyStore {
   #refreshInBackground(env: Env, hash: string, hit: Remembered, ctx: WaitUntil, now: number): void {
     // One refresh at a time per key; one that never finished (its request's
     // waitUntil was cut short) stops blocking the next after #refreshStallMs.
-    if (hit.refreshingSince !== null && now - hit.refreshingSince < this.#refreshStallMs) return;
-    hit.refreshingSince = now;
-    this.#due.add(hash);
+    if (hit.refreshingSince === null || now - hit.refreshingSince >= this.#refreshStallMs) {
+      hit.refreshingSince = now;
+      this.#due.set(hash, hit);
+    }
+    this.#scheduleRefresh(env, ctx, now);
+  }
+
+  /**
+   * One batch per scheduled run, so a request's waitUntil carries a bounded
+   * amount of work (one KV read, at most one D1 query and the refills it
+   * causes); keys left over are scheduled by the next request that finds a
+   * key due.
+   */
+  #scheduleRefresh(env: Env, ctx: WaitUntil, now: number): void {
     if (this.#due.size >= KV_BULK_READ_MAX) {
-      ctx.waitUntil(this.#refreshDue(env, ctx));
+      ctx.waitUntil(this.#refreshBatch(env, ctx));
       return;
     }
+    if (this.#due.size === 0) return;
     if (this.#refreshScheduledAt !== null && now - this.#refreshScheduledAt < this.#refreshStallMs) return;
     this.#refreshScheduledAt = now;
     ctx.waitUntil(
       new Promise((resolve) => setTimeout(resolve, this.#refreshGatherMs)).then(() => {
         this.#refreshScheduledAt = null;
-        return this.#refreshDue(env, ctx);
+        return this.#refreshBatch(env, ctx);
       }),
     );
   }
 
-  async #refreshDue(env: Env, ctx: WaitUntil): Promise<void> {
-    while (this.#due.size > 0) {
-      const hashes: string[] = [];
-      for (const hash of this.#due) {
-        this.#due.delete(hash);
-        hashes.push(hash);
-        if (hashes.length === KV_BULK_READ_MAX) break;
-      }
-      await this.#refreshMany(env, hashes, ctx).catch((error) => this.#refreshFailed(hashes, error));
+  async #refreshBatch(env: Env, ctx: WaitUntil): Promise<void> {
+    const batch = new Map<string, Remembered>();
+    for (const [hash, hit] of this.#due) {
+      this.#due.delete(hash);
+      batch.set(hash, hit);
+      if (batch.size === KV_BULK_READ_MAX) break;
     }
+    if (batch.size > 0) await this.#refreshMany(env, batch, ctx).catch((error) => this.#refreshFailed([...batch.values()], error));
   }
 
   /** One bulk KV read for these keys; D1 answers, in one query, for those KV does not have. */
-  async #refreshMany(env: Env, hashes: string[], ctx: WaitUntil): Promise<void> {
-    const startedAt = this.#generation;
+  async #refreshMany(env: Env, batch: Map<string, Remembered>, ctx: WaitUntil): Promise<void> {
+    const hashes = [...batch.keys()];
     const fetchedAt = Date.now();
     const records = await this.#readKvMany(env, hashes);
     let answered = hashes;
@@ -233,21 +243,21 @@ export class CachedKeyStore implements KeyStore {
         // What KV answered still counts; the others stay as remembered until
         // maxAgeMs, then requests read for themselves and fail closed.
         answered = hashes.filter((hash) => records.has(hash));
-        this.#refreshFailed(missing, error);
+        this.#refreshFailed(missing.map((hash) => batch.get(hash)!), error);
       }
     }
-    // A change made in this isolate while we were reading wins: keep the memo
-    // as it is; those keys are refreshed again on a later use.
-    if (this.#generation !== startedAt) return;
-    for (const hash of answered) this.#settle(hash, records.get(hash) ?? null, fetchedAt);
+    for (const hash of answered) {
+      // Only if the memo still holds the entry this refresh was for: a change
+      // made in this isolate meanwhile (remember) or a fresher lookup replaced
+      // it, and what we read may be older than either.
+      if (this.#known.get(hash) !== batch.get(hash)) continue;
+      this.#settle(hash, records.get(hash) ?? null, fetchedAt);
+    }
   }
 
-  #refreshFailed(hashes: string[], error: unknown): void {
-    for (const hash of hashes) {
-      const hit = this.#known.get(hash);
-      if (hit) hit.refreshingSince = null;
-    }
-    log("warn", "key_refresh_failed", { keys: hashes.length, error: errorMessage(error) });
+  #refreshFailed(entries: Remembered[], error: unknown): void {
+    for (const hit of entries) hit.refreshingSince = null;
+    log("warn", "key_refresh_failed", { keys: entries.length, error: errorMessage(error) });
   }
 
   async #lookUp(env: Env, hash: string, ctx: WaitUntil): Promise<VerifiedKey | null> {
