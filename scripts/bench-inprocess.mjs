@@ -19,8 +19,8 @@
 // hands /health to the full app) and in the full app alone (the same routing
 // for both: what verification costs), and where that time goes. Not a test: nothing here fails on a slow machine.
 import { pathToFileURL } from "node:url";
-import { ensureDevVars } from "./local-env.mjs";
 import { median, ready, runMain, startWorker, workerCpuNs } from "./bench/workers.mjs";
+import { ensureDevVars } from "./local-env.mjs";
 
 const SAMPLES = Number(process.env.BENCH_INPROCESS_SAMPLES ?? 7);
 /** Aimed duration of one timed run, in ms: long against HTTP jitter, short against a busy machine's time slices. */
@@ -118,26 +118,38 @@ export function printProfile({ cpu, wall }) {
   const diff = (a, b, t = cpu) => median(t[a].map((x, i) => x - t[b][i]));
   const cells = (v) => `${f(med(v))} | ${f(Math.min(...cpu[v]))} | ${f(median(wall[v]))}`;
   console.log(`\nin-process (workerd under wrangler dev, app.fetch looped, no network): µs per call, (T(n)-T(0))/n, ${SAMPLES} samples`);
-  console.log(`T = CPU time of the worker's workerd processes: median and fastest sample; wall = median in wall time; differences = median of per-sample differences\n`);
+  console.log(
+    `T = CPU time of the worker's workerd processes: median and fastest sample; wall = median in wall time; differences = median of per-sample differences\n`,
+  );
   console.log(`| step | CPU µs | fastest | wall µs | added (CPU µs) |`);
   console.log(`|---|---:|---:|---:|---:|`);
   console.log(`| GET /health, production entry (edge app hands it to the full app) | ${cells("app:health")} | |`);
   console.log(`| GET /v1/key, production entry (edge app) | ${cells("app:key")} | |`);
   const keyMinusHealth = diff("app:key", "app:health");
-  console.log(`| **/v1/key − /health, production entry** | **${f(keyMinusHealth)}** | | ${f(diff("app:key", "app:health", wall))} | goal ≤ 15 |`);
+  console.log(
+    `| **/v1/key − /health, production entry** | **${f(keyMinusHealth)}** | | ${f(diff("app:key", "app:health", wall))} | goal ≤ 15 |`,
+  );
   console.log(`| GET /health, full app | ${cells("full:health")} | |`);
-  console.log(`| GET /v1/ping, full app + a keyless /v1 route (the /v1 layers) | ${cells("full:v1-ping")} | ${f(diff("full:v1-ping", "full:health"))} over health |`);
+  console.log(
+    `| GET /v1/ping, full app + a keyless /v1 route (the /v1 layers) | ${cells("full:v1-ping")} | ${f(diff("full:v1-ping", "full:health"))} over health |`,
+  );
   let before;
   for (const [v, label] of LAYERS) {
     console.log(`| GET /v1/key: ${label} | ${cells(v)} | ${before ? f(diff(v, before)) : ""} |`);
     before = v;
   }
-  console.log(`| **/v1/key − /health, full app** (verification, same routing) | **${f(diff("full:key", "full:health"))}** | | ${f(diff("full:key", "full:health", wall))} | |`);
-  console.log(`| /v1/key − /v1/ping, full app (requireKey + the CallingKey handler) | ${f(diff("full:key", "full:v1-ping"))} | | ${f(diff("full:key", "full:v1-ping", wall))} | |`);
+  console.log(
+    `| **/v1/key − /health, full app** (verification, same routing) | **${f(diff("full:key", "full:health"))}** | | ${f(diff("full:key", "full:health", wall))} | |`,
+  );
+  console.log(
+    `| /v1/key − /v1/ping, full app (requireKey + the CallingKey handler) | ${f(diff("full:key", "full:v1-ping"))} | | ${f(diff("full:key", "full:v1-ping", wall))} | |`,
+  );
   console.log(`\n| one step alone | CPU µs | fastest | wall µs |`);
   console.log(`|---|---:|---:|---:|`);
   for (const v of Object.keys(cpu)) if (v.startsWith("part:")) console.log(`| ${v.slice(5)} | ${cells(v)} |`);
-  console.log(`\nkey − health = ${f(keyMinusHealth)} µs CPU, production entry; ${f(diff("full:key", "full:health"))} µs in the full app alone (medians of per-sample differences)   (goal ≤ 15)`);
+  console.log(
+    `\nkey − health = ${f(keyMinusHealth)} µs CPU, production entry; ${f(diff("full:key", "full:health"))} µs in the full app alone (medians of per-sample differences)   (goal ≤ 15)`,
+  );
   return keyMinusHealth;
 }
 

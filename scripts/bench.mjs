@@ -51,11 +51,11 @@
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
+import { median, ready, runMain, settle, startWorker, WORK, workerCpuNs } from "./bench/workers.mjs";
+import { printProfile, profileInProcess, startInProcessWorker } from "./bench-inprocess.mjs";
 import { bundleSize } from "./bundle-size.mjs";
 import { ensureDevVars } from "./local-env.mjs";
 import { signSession } from "./session-token.mjs";
-import { median, ready, runMain, settle, startWorker, WORK, workerCpuNs } from "./bench/workers.mjs";
-import { printProfile, profileInProcess, startInProcessWorker } from "./bench-inprocess.mjs";
 
 const int = (name, fallback) => {
   const n = Number(process.env[name] ?? fallback);
@@ -158,7 +158,9 @@ async function main() {
   // background work (recorder flushes of thousands of keys) that would land in it.
   const profile = inProcess ? await profileInProcess(inProcess) : null;
 
-  process.stderr.write(`seeding ${KEYS} keys in 1 workspace and ${KEYS} over ${WORKSPACES} workspaces (cached), ${KEYS} over ${WORKSPACES} (no cache)…\n`);
+  process.stderr.write(
+    `seeding ${KEYS} keys in 1 workspace and ${KEYS} over ${WORKSPACES} workspaces (cached), ${KEYS} over ${WORKSPACES} (no cache)…\n`,
+  );
   const seedStarted = Date.now();
   const [[hot], [naiveHot], oneWs, manyWs, naiveMany] = await Promise.all([
     createKeys(cached, secret, ["ws_bench"]),
@@ -177,9 +179,22 @@ async function main() {
     { name: "(a) GET /v1/key, 1 hot key", base: cached, path: "/v1/key", keys: [hot], seconds: s, warm: true },
     { name: "GET /v1/sources?limit=1, 1 hot key", base: cached, path: "/v1/sources?limit=1", keys: [hot] },
     { name: `(b) GET /v1/key, ${KEYS} keys in 1 workspace`, base: cached, path: "/v1/key", keys: oneWs, seconds: s, warm: true },
-    { name: `(c) GET /v1/key, ${KEYS} keys over ${WORKSPACES} workspaces`, base: cached, path: "/v1/key", keys: manyWs, seconds: s, warm: true },
+    {
+      name: `(c) GET /v1/key, ${KEYS} keys over ${WORKSPACES} workspaces`,
+      base: cached,
+      path: "/v1/key",
+      keys: manyWs,
+      seconds: s,
+      warm: true,
+    },
     { name: "GET /v1/key, no cache, 1 key", base: naive, path: "/v1/key", keys: [naiveHot] },
-    { name: `(d) GET /v1/key, no cache, ${KEYS} keys over ${WORKSPACES} workspaces`, base: naive, path: "/v1/key", keys: naiveMany, seconds: s },
+    {
+      name: `(d) GET /v1/key, no cache, ${KEYS} keys over ${WORKSPACES} workspaces`,
+      base: naive,
+      path: "/v1/key",
+      keys: naiveMany,
+      seconds: s,
+    },
     { name: "SHA-256 x200 @noble/hashes", base: hashes, path: "/noble?n=200", keys: [] },
     { name: "SHA-256 x200 crypto.subtle", base: hashes, path: "/subtle?n=200", keys: [] },
   ];
@@ -208,14 +223,29 @@ async function main() {
     chosen.map((t) => {
       const r = runs.get(t);
       const cpu = r.every((x) => x.cpu !== null) ? median(r.map((x) => x.cpu)) : null;
-      return [t, { rps: median(r.map((x) => x.rps)), p50: median(r.map((x) => x.p50)), p99: median(r.map((x) => x.p99)), cpu, rounds: r.map((x) => x.rps.toFixed(0)).join(" / ") }];
+      return [
+        t,
+        {
+          rps: median(r.map((x) => x.rps)),
+          p50: median(r.map((x) => x.p50)),
+          p99: median(r.map((x) => x.p99)),
+          cpu,
+          rounds: r.map((x) => x.rps.toFixed(0)).join(" / "),
+        },
+      ];
     }),
   );
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const f2 = (x) => x.toFixed(2);
-  console.log(`\nowlish keys bench — ${new Date().toISOString()} — ${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  console.log(`load average (1 min) ${load1.toFixed(2)} at start, ${loadEnd.toFixed(2)} after the load rounds; seeding took ${seedSeconds.toFixed(0)} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
-  console.log(`wrangler dev (LOG_SUCCESSES=false), autocannon, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds, ${SECONDS}s per target and ${SCENARIO_SECONDS}s per scenario (a)–(d) ((a)–(c) after ${STEADY_SECONDS}s unmeasured), medians\n`);
+  console.log(
+    `\nowlish keys bench — ${new Date().toISOString()} — ${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  );
+  console.log(
+    `load average (1 min) ${load1.toFixed(2)} at start, ${loadEnd.toFixed(2)} after the load rounds; seeding took ${seedSeconds.toFixed(0)} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`,
+  );
+  console.log(
+    `wrangler dev (LOG_SUCCESSES=false), autocannon, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds, ${SECONDS}s per target and ${SCENARIO_SECONDS}s per scenario (a)–(d) ((a)–(c) after ${STEADY_SECONDS}s unmeasured), medians\n`,
+  );
   console.log(`| target | req/s | p50 ms | p99 ms | worker CPU µs/req | req/s per round |`);
   console.log(`|---|---:|---:|---:|---:|---|`);
   for (const t of chosen) {
@@ -243,7 +273,9 @@ async function main() {
     const vsNaive = paired(t, d, "rps");
     const tail = paired(t, a, "p99");
     const cell = (r, ok) => `${f2(r.value)} ${mark(ok)} (${r.rounds})`;
-    console.log(`| ${t.name} | ${cell(vsHot, vsHot.value >= 0.9)} | ${cell(vsNaive, vsNaive.value >= 2)} | ${cell(tail, tail.value <= 1.2)} |`);
+    console.log(
+      `| ${t.name} | ${cell(vsHot, vsHot.value >= 0.9)} | ${cell(vsNaive, vsNaive.value >= 2)} | ${cell(tail, tail.value <= 1.2)} |`,
+    );
   }
   const dHot = paired(d, a, "rps");
   const dTail = paired(d, a, "p99");
@@ -251,7 +283,9 @@ async function main() {
 
   console.log(`\n(a)/health     = ${f2(paired(a, health, "rps").value)}   (goal ≥ 0.95)`);
   console.log(`(a)/no-cache   = ${f2(paired(a, naive1, "rps").value)}   (goal ≥ 2; one key each)`);
-  console.log(`noble/subtle   = ${f2(paired(noble, subtle, "rps").value)}   (throughput of 200 hashes per request; > 1 means noble is faster)`);
+  console.log(
+    `noble/subtle   = ${f2(paired(noble, subtle, "rps").value)}   (throughput of 200 hashes per request; > 1 means noble is faster)`,
+  );
   console.log(`bundle         = ${(size.gz / 1024).toFixed(1)} KiB gzip (${(size.raw / 1024).toFixed(1)} KiB raw; goal ≤ 200 KiB gzip)`);
   if (profile) printProfile(profile);
   // Start-up: wrangler check startup (median) and the first response of a freshly started worker.

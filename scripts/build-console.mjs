@@ -78,7 +78,8 @@ export async function buildConsole({ outdir = ASSETS_DIR } = {}) {
  * directory while it is rebuilt: a reader never sees a half-written file.
  */
 function writeIfChanged(file, contents) {
-  const bytes = typeof contents === "string" ? Buffer.from(contents) : Buffer.from(contents.buffer, contents.byteOffset, contents.byteLength);
+  const bytes =
+    typeof contents === "string" ? Buffer.from(contents) : Buffer.from(contents.buffer, contents.byteOffset, contents.byteLength);
   try {
     if (readFileSync(file).equals(bytes)) return;
   } catch {

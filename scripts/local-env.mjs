@@ -29,7 +29,10 @@ export function ensureDevVars(path = ".dev.vars") {
     if (/[\r\n]/.test(fromEnv)) throw new Error("SESSION_SECRET must be one line");
     const text = readFileSync(path, "utf8");
     const line = `SESSION_SECRET=${fromEnv}`;
-    writeFileSync(path, /^SESSION_SECRET=.*$/m.test(text) ? text.replace(/^SESSION_SECRET=.*$/m, () => line) : `${text.trimEnd()}\n${line}\n`);
+    writeFileSync(
+      path,
+      /^SESSION_SECRET=.*$/m.test(text) ? text.replace(/^SESSION_SECRET=.*$/m, () => line) : `${text.trimEnd()}\n${line}\n`,
+    );
   }
   const match = readFileSync(path, "utf8").match(/^SESSION_SECRET=(.+)$/m);
   if (!match) throw new Error(`${path} has no SESSION_SECRET line`);

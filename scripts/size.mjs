@@ -14,7 +14,9 @@ const files = (dir) => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).i
 try {
   for (const file of files(assets)) {
     const bytes = readFileSync(file);
-    console.log(`asset:  ${relative(assets, file)}: ${(gzipSync(bytes).length / 1024).toFixed(1)} KiB gzip (${(bytes.length / 1024).toFixed(1)} KiB raw)`);
+    console.log(
+      `asset:  ${relative(assets, file)}: ${(gzipSync(bytes).length / 1024).toFixed(1)} KiB gzip (${(bytes.length / 1024).toFixed(1)} KiB raw)`,
+    );
   }
 } catch {
   console.log("asset:  (none built)");

@@ -57,7 +57,10 @@ const GAP = "(unsampled gaps later on)";
 export function buildWorkerBundle(out = BUNDLE, extraArgs = []) {
   mkdirSync(dirname(out), { recursive: true });
   rmSync(out, { force: true });
-  execFileSync("wrangler", ["deploy", "--dry-run", `--outfile=${out}`, ...extraArgs], { stdio: ["ignore", "ignore", "inherit"], env: wranglerEnv });
+  execFileSync("wrangler", ["deploy", "--dry-run", `--outfile=${out}`, ...extraArgs], {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: wranglerEnv,
+  });
   return out;
 }
 
@@ -67,7 +70,8 @@ export async function readWorkerBundle(path = BUNDLE) {
   const boundary = bytes.subarray(2, bytes.indexOf(10)).toString().trim();
   const form = await new Response(bytes, { headers: { "Content-Type": `multipart/form-data; boundary=${boundary}` } }).formData();
   const parts = new Map();
-  for (const [name, value] of form) parts.set(name, typeof value === "string" ? { type: "text/plain", text: value } : { type: value.type, text: await value.text() });
+  for (const [name, value] of form)
+    parts.set(name, typeof value === "string" ? { type: "text/plain", text: value } : { type: value.type, text: await value.text() });
   return parts;
 }
 
@@ -113,9 +117,14 @@ function makeResolver(scripts, { files }) {
     if (hit) return hit;
     const script = scriptFor(scripts, frame.url);
     if (!frame.url) {
-      hit = SPECIAL.has(frame.functionName) ? { group: frame.functionName, label: frame.functionName } : { native: true, label: `${frame.functionName || "(anonymous)"} (native)` };
+      hit = SPECIAL.has(frame.functionName)
+        ? { group: frame.functionName, label: frame.functionName }
+        : { native: true, label: `${frame.functionName || "(anonymous)"} (native)` };
     } else if (!script) {
-      hit = frame.url.includes("__startup_entry") || /[0-9a-f]{8}-[0-9a-f]{4}-/.test(frame.url) ? { group: "(profiler entry)", label: "(profiler entry)" } : { group: frame.url, label: `${frame.functionName || "(anonymous)"} ${frame.url}:${frame.lineNumber + 1}` };
+      hit =
+        frame.url.includes("__startup_entry") || /[0-9a-f]{8}-[0-9a-f]{4}-/.test(frame.url)
+          ? { group: "(profiler entry)", label: "(profiler entry)" }
+          : { group: frame.url, label: `${frame.functionName || "(anonymous)"} ${frame.url}:${frame.lineNumber + 1}` };
     } else if (frame.lineNumber < 0 || (frame.lineNumber === 0 && frame.columnNumber === 0 && !frame.functionName)) {
       // --modules: a module's top level belongs to its file/package, and is
       // also listed on its own as a function ("… (top level)").
@@ -130,7 +139,10 @@ function makeResolver(scripts, { files }) {
         // of namespace objects, …); the code itself says which.
         const line = script.lines?.[frame.lineNumber] ?? "";
         const snippet = line.slice(Math.max(0, frame.columnNumber - 12), frame.columnNumber + 48).replace(/\s+/g, " ");
-        hit = { group: script.unmapped ?? "(unmapped)", label: `${frame.functionName || "(anonymous)"} ${basename(frame.url)}:${frame.lineNumber + 1}:${frame.columnNumber + 1} «${snippet}»` };
+        hit = {
+          group: script.unmapped ?? "(unmapped)",
+          label: `${frame.functionName || "(anonymous)"} ${basename(frame.url)}:${frame.lineNumber + 1}:${frame.columnNumber + 1} «${snippet}»`,
+        };
       }
     }
     cache.set(key, hit);
@@ -141,7 +153,9 @@ function makeResolver(scripts, { files }) {
 /** wrangler's summary of one profile (µs): sampled, idle, GC, active. */
 export function summarise(profile) {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  let sampled = 0, idle = 0, gc = 0;
+  let sampled = 0,
+    idle = 0,
+    gc = 0;
   profile.timeDeltas.forEach((d, i) => {
     sampled += d;
     const name = nodes.get(profile.samples[i])?.callFrame.functionName;
@@ -168,7 +182,11 @@ export function analyse(profiles, scripts, { files = false } = {}) {
     if (!row) map.set(key, (row = { name: key, self: 0, incl: 0 }));
     row[field] += us;
   };
-  let active = 0, gc = 0, gap = 0, firstGap = 0, samples = 0;
+  let active = 0,
+    gc = 0,
+    gap = 0,
+    firstGap = 0,
+    samples = 0;
   const actives = [];
   for (const profile of profiles) {
     const s = summarise(profile);
@@ -220,8 +238,8 @@ export function analyse(profiles, scripts, { files = false } = {}) {
       for (let n = id; n !== undefined; n = parent.get(n)) {
         if (nodes.get(n).callFrame.functionName === "(root)") break;
         const f = infoOf(n);
-        if (!seenG.has(f.group)) (seenG.add(f.group), bump(groups, f.group, "incl", us));
-        if (!seenF.has(f.label)) (seenF.add(f.label), bump(functions, f.label, "incl", us));
+        if (!seenG.has(f.group)) seenG.add(f.group), bump(groups, f.group, "incl", us);
+        if (!seenF.has(f.label)) seenF.add(f.label), bump(functions, f.label, "incl", us);
       }
     });
   }
@@ -245,7 +263,9 @@ export function analyse(profiles, scripts, { files = false } = {}) {
 export function printReport(report, { top = 25, title = "startup profile" } = {}) {
   const pct = (ms) => `${((100 * ms) / report.activeMs).toFixed(0)}%`;
   const f = (ms) => ms.toFixed(1).padStart(6);
-  console.log(`\n${title}: ${report.runs} run(s), ${report.samplesPerRun.toFixed(0)} samples/run, active ${report.activeMs.toFixed(1)} ms/run (median ${report.activeMedianMs.toFixed(1)}), GC ${report.gcMs.toFixed(1)}, before the 1st sample ${report.firstGapMs.toFixed(1)}, unsampled gaps later ${report.gapMs.toFixed(1)}`);
+  console.log(
+    `\n${title}: ${report.runs} run(s), ${report.samplesPerRun.toFixed(0)} samples/run, active ${report.activeMs.toFixed(1)} ms/run (median ${report.activeMedianMs.toFixed(1)}), GC ${report.gcMs.toFixed(1)}, before the 1st sample ${report.firstGapMs.toFixed(1)}, unsampled gaps later ${report.gapMs.toFixed(1)}`,
+  );
   const table = (rows, key, heading, inclOnly = false) => {
     console.log(`\n${heading}\n${inclOnly ? "    ms   % of active" : "   self ms       incl ms"}`);
     for (const r of [...rows].sort((a, b) => b[key] - a[key] || b.self - a.self).slice(0, top)) {
@@ -258,9 +278,21 @@ export function printReport(report, { top = 25, title = "startup profile" } = {}
     table(report.topLevelFiles, "incl", "module evaluation, by file", true);
   }
   table(report.groups, "self", "by module/package, self time (where the CPU was)");
-  table(report.groups.filter((g) => !g.name.startsWith("(")), "incl", "by module/package, inclusive time (that code and everything it called)");
-  table(report.functions.filter((g) => !g.name.startsWith("(")), "self", "by function, self time");
-  table(report.functions.filter((g) => !g.name.startsWith("(")), "incl", "by function, inclusive time");
+  table(
+    report.groups.filter((g) => !g.name.startsWith("(")),
+    "incl",
+    "by module/package, inclusive time (that code and everything it called)",
+  );
+  table(
+    report.functions.filter((g) => !g.name.startsWith("(")),
+    "self",
+    "by function, self time",
+  );
+  table(
+    report.functions.filter((g) => !g.name.startsWith("(")),
+    "incl",
+    "by function, inclusive time",
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -284,7 +316,11 @@ export async function profileInWorkerd(modules, main, { runs = 10, intervalUs = 
         compatibilityFlags,
         modulesRoot: "/",
         modules: [
-          { type: "ESModule", path: `/${entry}`, contents: `export default { async fetch() { await import(${JSON.stringify(`./${main}`)}); return new Response("ok"); } };` },
+          {
+            type: "ESModule",
+            path: `/${entry}`,
+            contents: `export default { async fetch() { await import(${JSON.stringify(`./${main}`)}); return new Response("ok"); } };`,
+          },
           ...modules.map((m) => ({ type: "ESModule", path: `/${m.path}`, contents: m.contents })),
         ],
         inspectorPort: 0,
@@ -372,7 +408,11 @@ export async function measureStartupCpu(modules, main, { runs = 5, compatibility
         compatibilityFlags,
         modulesRoot: "/",
         modules: [
-          { type: "ESModule", path: `/${entry}`, contents: `export default { async fetch(request) { if (new URL(request.url).pathname === "/import") await import(${JSON.stringify(`./${main}`)}); return new Response("ok"); } };` },
+          {
+            type: "ESModule",
+            path: `/${entry}`,
+            contents: `export default { async fetch(request) { if (new URL(request.url).pathname === "/import") await import(${JSON.stringify(`./${main}`)}); return new Response("ok"); } };`,
+          },
           ...modules.map((m) => ({ type: "ESModule", path: `/${m.path}`, contents: m.contents })),
         ],
         handleStructuredLogs: () => {},
@@ -410,7 +450,9 @@ export async function bundleModules(bundle = BUNDLE) {
   return {
     parts,
     main: metadata.main_module,
-    modules: [...parts].filter(([name, part]) => name !== "metadata" && part.type !== "application/source-map").map(([path, part]) => ({ path, contents: part.text })),
+    modules: [...parts]
+      .filter(([name, part]) => name !== "metadata" && part.type !== "application/source-map")
+      .map(([path, part]) => ({ path, contents: part.text })),
     compatibilityDate: metadata.compatibility_date ?? toml.compatibilityDate,
     compatibilityFlags: metadata.compatibility_flags ?? toml.compatibilityFlags,
   };
@@ -428,7 +470,9 @@ export async function compareCpu(bundles, runs) {
   for (const [i, b] of bundles.entries()) {
     const xs = results[i];
     const js = loaded[i].modules.reduce((n, m) => n + m.contents.length, 0);
-    console.log(`${median(xs).toFixed(1).padStart(6)} ms  (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}; ${(js / 1024).toFixed(0)} KiB JS)  ${b}`);
+    console.log(
+      `${median(xs).toFixed(1).padStart(6)} ms  (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}; ${(js / 1024).toFixed(0)} KiB JS)  ${b}`,
+    );
   }
 }
 
@@ -528,7 +572,12 @@ export async function sampleModules({ runs, intervalUs, minify, entry }) {
     });
   }
   const main = entry.replace(/\.[mc]?[tj]sx?$/, ".js");
-  const profiles = await profileInWorkerd(modules, main, { runs, intervalUs, compatibilityDate: toml.compatibilityDate, compatibilityFlags: toml.compatibilityFlags });
+  const profiles = await profileInWorkerd(modules, main, {
+    runs,
+    intervalUs,
+    compatibilityDate: toml.compatibilityDate,
+    compatibilityFlags: toml.compatibilityFlags,
+  });
   return { profiles, scripts };
 }
 
@@ -601,7 +650,8 @@ export async function main(argv = process.argv.slice(2)) {
     modules: `one ES module per source module (esbuild splitting), profiled in workerd at ${opts.intervalUs} µs`,
   };
   printReport(report, { top: opts.top, title: titles[opts.mode] });
-  if (opts.mode !== "kept") console.log(`\nprofiles kept in ${join(WORK, opts.mode)}/ (open one in Chrome DevTools › Performance, or VS Code)`);
+  if (opts.mode !== "kept")
+    console.log(`\nprofiles kept in ${join(WORK, opts.mode)}/ (open one in Chrome DevTools › Performance, or VS Code)`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

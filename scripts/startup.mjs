@@ -23,7 +23,17 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { bundleSize } from "./bundle-size.mjs";
 import { wranglerEnv } from "./local-env.mjs";
-import { analyse, BUNDLE, buildWorkerBundle, bundleModules, cpuMeasurable, keptProfiles, measureStartupCpu, printReport, WORK } from "./startup-profile.mjs";
+import {
+  analyse,
+  BUNDLE,
+  buildWorkerBundle,
+  bundleModules,
+  cpuMeasurable,
+  keptProfiles,
+  measureStartupCpu,
+  printReport,
+  WORK,
+} from "./startup-profile.mjs";
 
 export const GOAL_MS = 20;
 
@@ -44,7 +54,12 @@ export function parseCheckStartup(output) {
  * Runs `wrangler check startup` `runs` times on one bundle. Returns
  * { runs: [{ active, gc, samples }], medianMs, bundle }.
  */
-export function measureStartup({ runs = Number(process.env.STARTUP_RUNS ?? 5), entry, deployArgs = [], log = (line) => console.error(line) } = {}) {
+export function measureStartup({
+  runs = Number(process.env.STARTUP_RUNS ?? 5),
+  entry,
+  deployArgs = [],
+  log = (line) => console.error(line),
+} = {}) {
   mkdirSync(WORK, { recursive: true });
   for (const f of readdirSync(WORK)) if (/^run-\d+\.cpuprofile$/.test(f)) rmSync(join(WORK, f));
   log(`building ${entry ?? "the worker"} (wrangler deploy --dry-run)…`);
@@ -85,9 +100,16 @@ async function main(argv) {
     }
   }
   const actives = result.runs.map((r) => r.active);
-  console.log(`\nwrangler check startup × ${actives.length}${entry ? ` (entry ${entry})` : ""}: ${actives.map((a) => a.toFixed(1)).join(" / ")} ms`);
-  console.log(`startup      = ${result.medianMs.toFixed(1)} ms active (wrangler), median of ${actives.length} (min ${Math.min(...actives).toFixed(1)}, max ${Math.max(...actives).toFixed(1)}; goal ≤ ${GOAL_MS} ms${result.medianMs <= GOAL_MS ? ", met" : ", not met"})`);
-  if (cpu) console.log(`startup CPU  = ${median(cpu).toFixed(1)} ms, median of ${cpu.length} (${cpu.map((x) => x.toFixed(1)).join(" / ")}): workerd's thread CPU time for the same import, which busy shared cores do not inflate`);
+  console.log(
+    `\nwrangler check startup × ${actives.length}${entry ? ` (entry ${entry})` : ""}: ${actives.map((a) => a.toFixed(1)).join(" / ")} ms`,
+  );
+  console.log(
+    `startup      = ${result.medianMs.toFixed(1)} ms active (wrangler), median of ${actives.length} (min ${Math.min(...actives).toFixed(1)}, max ${Math.max(...actives).toFixed(1)}; goal ≤ ${GOAL_MS} ms${result.medianMs <= GOAL_MS ? ", met" : ", not met"})`,
+  );
+  if (cpu)
+    console.log(
+      `startup CPU  = ${median(cpu).toFixed(1)} ms, median of ${cpu.length} (${cpu.map((x) => x.toFixed(1)).join(" / ")}): workerd's thread CPU time for the same import, which busy shared cores do not inflate`,
+    );
   if (size) console.log(`bundle       = ${(size.gz / 1024).toFixed(1)} KiB gzip (${(size.raw / 1024).toFixed(1)} KiB raw)`);
   console.log(`profiles     = ${WORK}/run-1…${actives.length}.cpuprofile, last as ${WORK}/worker-startup.cpuprofile`);
   if (own.includes("--profile")) {

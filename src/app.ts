@@ -10,8 +10,8 @@ import { frontLayers } from "./http/front";
 import { openApiRouter } from "./http/openapi";
 import { Problem } from "./http/problem";
 import { callingKeyRoutes } from "./keys/calling-key-route";
-import { keyRoutes } from "./keys/routes";
 import { rotationRoutes } from "./keys/rotation-routes";
+import { keyRoutes } from "./keys/routes";
 import { selfRevokeRoutes } from "./keys/self-revoke-route";
 import { keyUpdateRoutes } from "./keys/update-route";
 import { log } from "./log";
@@ -110,7 +110,7 @@ function buildDocument(app: App) {
         version: "1.0.0",
         description: [
           "Create, scope, use and revoke API keys, and the public sources API those keys unlock. Errors are RFC 9457 problem+json with a stable `code`.",
-          "JSON in and out: field names in camelCase, times as ISO 8601 UTC strings, `null` for \"never\". Lists are `{\"data\": [...], \"nextCursor\": string|null}`, newest first; pass `?cursor=<nextCursor>` for the next page and `?limit=` (1–100, default 50).",
+          'JSON in and out: field names in camelCase, times as ISO 8601 UTC strings, `null` for "never". Lists are `{"data": [...], "nextCursor": string|null}`, newest first; pass `?cursor=<nextCursor>` for the next page and `?limit=` (1–100, default 50).',
           "The full secret of an API key is returned once, by the call that creates it; afterwards only its `prefix` identifies it. Revocation is final.",
         ].join("\n\n"),
       },
@@ -119,7 +119,10 @@ function buildDocument(app: App) {
         { name: "API keys", description: "Key management for workspace admins (console session)." },
         { name: "Sources", description: "The public API, authenticated with an API key." },
         { name: "Audit", description: "Who created and revoked which key, when and from where (admins, console session)." },
-        { name: "Secret scanning", description: "Leaked keys reported by GitHub secret scanning are revoked at once (GitHub-signed, no bearer credential)." },
+        {
+          name: "Secret scanning",
+          description: "Leaked keys reported by GitHub secret scanning are revoked at once (GitHub-signed, no bearer credential).",
+        },
         { name: "Service", description: "Health and documentation." },
       ],
     }),

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
-import type { AppEnv } from "./app-env";
 import type { AppParts } from "./app";
+import type { AppEnv } from "./app-env";
 import { onError } from "./http/errors";
 import { frontLayers } from "./http/front";
 import { describeCallingKey } from "./keys/calling-key";

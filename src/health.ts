@@ -11,7 +11,9 @@ export const healthRoute = openRoute({
   description: "Answers 200 while the worker runs; it reads no storage and needs no credentials.",
   responses: {
     200: jsonResponse(
-      z.object({ status: z.literal("ok").openapi({ description: "Always `ok`.", example: "ok" }) }).openapi("Health", { description: "Liveness answer." }),
+      z
+        .object({ status: z.literal("ok").openapi({ description: "Always `ok`.", example: "ok" }) })
+        .openapi("Health", { description: "Liveness answer." }),
       "The worker is up.",
     ),
   },

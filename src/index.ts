@@ -7,8 +7,8 @@ import { OptionsError } from "./options-error";
 import { WindowRateLimiter } from "./ratelimit/limiter";
 import { CoalescingReporter } from "./usage/coalescing-reporter";
 
-export { LastUsedRecorder } from "./usage/last-used-recorder";
 export { RateLimitCounter } from "./ratelimit/counter";
+export { LastUsedRecorder } from "./usage/last-used-recorder";
 
 type EdgeApp = ReturnType<typeof createEdgeApp>;
 

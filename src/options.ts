@@ -69,26 +69,26 @@ const OPTION_VARS = [
 // Built on first use: a new isolate pays for it with its first request, not at start-up.
 const buildSchema = () =>
   z.object({
-  SESSION_SECRET: z.string().optional(),
-  SESSION_ISSUER: optionalText,
-  SESSION_AUDIENCE: optionalText,
-  LAST_USED_FLUSH_SECONDS: whole("LAST_USED_FLUSH_SECONDS", 0, 86_400, 60),
-  LAST_USED_COALESCE_MS: whole("LAST_USED_COALESCE_MS", 0, 3_600_000, 5_000),
-  CORS_ALLOWED_ORIGINS: z
-    .string()
-    .optional()
-    .transform((raw) => allowedOrigins(raw)),
-  LOG_SUCCESSES: z
-    .string()
-    .trim()
-    .optional()
-    .transform((raw, ctx) => {
-      if (raw === undefined || raw === "" || raw === "true") return true;
-      if (raw === "false") return false;
-      ctx.addIssue({ code: "custom", message: `LOG_SUCCESSES must be "true" or "false", not ${JSON.stringify(raw)}` });
-      return z.NEVER;
-    }),
-  AUTH_FAILURE_PERIOD_SECONDS: whole("AUTH_FAILURE_PERIOD_SECONDS", 1, 3_600, 60),
+    SESSION_SECRET: z.string().optional(),
+    SESSION_ISSUER: optionalText,
+    SESSION_AUDIENCE: optionalText,
+    LAST_USED_FLUSH_SECONDS: whole("LAST_USED_FLUSH_SECONDS", 0, 86_400, 60),
+    LAST_USED_COALESCE_MS: whole("LAST_USED_COALESCE_MS", 0, 3_600_000, 5_000),
+    CORS_ALLOWED_ORIGINS: z
+      .string()
+      .optional()
+      .transform((raw) => allowedOrigins(raw)),
+    LOG_SUCCESSES: z
+      .string()
+      .trim()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined || raw === "" || raw === "true") return true;
+        if (raw === "false") return false;
+        ctx.addIssue({ code: "custom", message: `LOG_SUCCESSES must be "true" or "false", not ${JSON.stringify(raw)}` });
+        return z.NEVER;
+      }),
+    AUTH_FAILURE_PERIOD_SECONDS: whole("AUTH_FAILURE_PERIOD_SECONDS", 1, 3_600, 60),
   } satisfies Record<(typeof OPTION_VARS)[number], z.ZodType>);
 
 /**

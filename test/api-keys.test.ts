@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, expectInvalid, freezeClock, freshWs, problem, session, sha256Hex, walkPages, type KeyRecord } from "./helpers";
+import { call, createKey, expectInvalid, freezeClock, freshWs, type KeyRecord, problem, session, sha256Hex, walkPages } from "./helpers";
 
 /** Key management for admins: create, list, get and revoke. */
 
@@ -9,11 +9,28 @@ interface KeyList {
   nextCursor: string | null;
 }
 
-const RECORD_FIELDS = ["createdAt", "createdBy", "expiresAt", "id", "ipAllowlist", "lastUsedAt", "lastUsedCountry", "lastUsedIp", "name", "prefix", "rateLimit", "revocationReason", "revokedAt", "revokedBy", "rolledFrom", "rolledTo", "scopes"];
+const RECORD_FIELDS = [
+  "createdAt",
+  "createdBy",
+  "expiresAt",
+  "id",
+  "ipAllowlist",
+  "lastUsedAt",
+  "lastUsedCountry",
+  "lastUsedIp",
+  "name",
+  "prefix",
+  "rateLimit",
+  "revocationReason",
+  "revokedAt",
+  "revokedBy",
+  "rolledFrom",
+  "rolledTo",
+  "scopes",
+];
 const ALL_SCOPES = ["sources:read", "sources:write", "sources:delete"];
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const HEX64 = /[0-9a-f]{64}/i;
-
 
 async function post(token: string, body: unknown) {
   return call("POST", "/v1/api-keys", { token, body });
@@ -431,7 +448,9 @@ describe("GET /v1/api-keys", () => {
     const made = await Promise.all(Array.from({ length: 9 }, (_, i) => createKey(admin, { name: `tie ${i}` })));
     const ids = made.map((k) => k.id);
     // Force an exact tie in storage, as a burst of creations within one millisecond would.
-    await env.DB.prepare("UPDATE api_keys SET created_at = ? WHERE workspace_id = ?").bind(Date.now() - 1000, ws).run();
+    await env.DB.prepare("UPDATE api_keys SET created_at = ? WHERE workspace_id = ?")
+      .bind(Date.now() - 1000, ws)
+      .run();
     for (const limit of [1, 2, 4]) {
       const seen = (await allPages(admin, "", limit, ids.length)).flat().map((k) => k.id);
       expect(seen, `limit=${limit}`).toHaveLength(ids.length);
@@ -509,18 +528,26 @@ describe("GET /v1/api-keys/{id}", () => {
     expect(Object.keys(record).sort()).toEqual(RECORD_FIELDS);
     const { key: _key, ...expected } = created;
     expect(record).toEqual(expected);
-    expect(record).toMatchObject({ name: "get me", scopes: ["sources:read"], createdBy: "usr_getter", expiresAt: "2099-01-01T00:00:00.000Z" });
+    expect(record).toMatchObject({
+      name: "get me",
+      scopes: ["sources:read"],
+      createdBy: "usr_getter",
+      expiresAt: "2099-01-01T00:00:00.000Z",
+    });
   });
 
-  it.each(["key_doesnotexist000000000000", "key_", "x", "src_notakey", "%20", "sk_live_abc"])("404 not_found for unknown id %j", async (id) => {
-    const admin = await session(freshWs());
-    await createKey(admin);
-    const res = await call("GET", `/v1/api-keys/${id}`, { token: admin });
-    expect(res.status).toBe(404);
-    const body = await problem(res);
-    expect(body.code).toBe("not_found");
-    expect(body.status).toBe(404);
-  });
+  it.each(["key_doesnotexist000000000000", "key_", "x", "src_notakey", "%20", "sk_live_abc"])(
+    "404 not_found for unknown id %j",
+    async (id) => {
+      const admin = await session(freshWs());
+      await createKey(admin);
+      const res = await call("GET", `/v1/api-keys/${id}`, { token: admin });
+      expect(res.status).toBe(404);
+      const body = await problem(res);
+      expect(body.code).toBe("not_found");
+      expect(body.status).toBe(404);
+    },
+  );
 
   it("a key of another workspace is 404, like an unknown one", async () => {
     const mine = await session(freshWs());
@@ -591,7 +618,9 @@ describe("POST /v1/api-keys/{id}/revoke", () => {
     const ws = freshWs();
     const admin = await session(ws);
     const created = await createKey(admin);
-    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => revoke(admin, created.id).then((r) => r.json() as Promise<KeyRecord>)));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => revoke(admin, created.id).then((r) => r.json() as Promise<KeyRecord>)),
+    );
     const stamps = new Set(results.map((r) => r.revokedAt));
     expect(stamps.size).toBe(1);
     expect((await getRecord(admin, created.id)).revokedAt).toBe(results[0]!.revokedAt);

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createKey, freshWs, problem, session, type AuditEvent } from "./helpers";
+import { type AuditEvent, call, createKey, freshWs, problem, session } from "./helpers";
 import { fetchWith } from "./worker";
 
 /** The audit trail: who created and revoked which key, when and from where. */
@@ -74,7 +74,13 @@ describe("audit events are recorded", () => {
 
     const revokes = (await events(admin)).data.filter((e) => e.action === "api_key.revoked");
     expect(revokes).toHaveLength(1);
-    expect(revokes[0]).toMatchObject({ keyId: k.id, actorId: "usr_ada", clientIp: "203.0.113.7", createdAt: revokedAt, details: { reason: "admin" } });
+    expect(revokes[0]).toMatchObject({
+      keyId: k.id,
+      actorId: "usr_ada",
+      clientIp: "203.0.113.7",
+      createdAt: revokedAt,
+      details: { reason: "admin" },
+    });
   });
 
   it("keeps null for a missing client IP or user agent", async () => {
@@ -215,7 +221,9 @@ describe("GET /v1/audit-events", () => {
   });
 
   it("is in the OpenAPI document, with its query and no write operations", async () => {
-    const doc = await (await call("GET", "/openapi.json")).json<{ paths: Record<string, Record<string, { parameters?: { name: string }[] }>> }>();
+    const doc = await (await call("GET", "/openapi.json")).json<{
+      paths: Record<string, Record<string, { parameters?: { name: string }[] }>>;
+    }>();
     const path = doc.paths["/v1/audit-events"];
     expect(Object.keys(path ?? {})).toEqual(["get"]);
     expect(path!.get!.parameters!.map((p) => p.name).sort()).toEqual(["cursor", "keyId", "limit"]);

@@ -206,7 +206,11 @@ describe("local development", () => {
       expect(new Set(statuses)).toEqual(new Set([401]));
     }
     expect([isLoopback("127.9.9.9"), isLoopback("::1"), isLoopback("128.0.0.1"), isLoopback("::2"), isLoopback("2001:db8::1")]).toEqual([
-      true, true, false, false, false,
+      true,
+      true,
+      false,
+      false,
+      false,
     ]);
   });
 });

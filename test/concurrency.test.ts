@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { hashKey } from "../src/keys/hash";
 import { kvKey } from "../src/keys/cached-key-store";
-import { buildRequest, freshIsolate, Isolate } from "./isolate";
+import { hashKey } from "../src/keys/hash";
 import { call, createKey, freshWs, session } from "./helpers";
+import { buildRequest, freshIsolate, Isolate } from "./isolate";
 import { counted, fetchWith, gate, hangingD1 } from "./worker";
 
 /**
@@ -147,17 +147,20 @@ describe("concurrent revokes of one key", () => {
     const ws = freshWs();
     const admins = await Promise.all(["usr_a", "usr_b", "usr_c", "usr_d"].map((sub) => session(ws, "admin", sub)));
     const k = await createKey(admins[0]!);
-    const results = await Promise.all(
-      admins.flatMap((token) => [1, 2].map(() => call("POST", `/v1/api-keys/${k.id}/revoke`, { token }))),
-    );
+    const results = await Promise.all(admins.flatMap((token) => [1, 2].map(() => call("POST", `/v1/api-keys/${k.id}/revoke`, { token }))));
     const records = await Promise.all(results.map((r) => r.json<{ revokedAt: string; revokedBy: string }>()));
     expect(results.map((r) => r.status)).toEqual(Array(8).fill(200));
     expect(new Set(records.map((r) => r.revokedAt)).size).toBe(1);
     expect(new Set(records.map((r) => r.revokedBy)).size).toBe(1);
 
-    const stored = await (await call("GET", `/v1/api-keys/${k.id}`, { token: admins[1]! })).json<{ revokedAt: string; revokedBy: string }>();
+    const stored = await (await call("GET", `/v1/api-keys/${k.id}`, { token: admins[1]! })).json<{
+      revokedAt: string;
+      revokedBy: string;
+    }>();
     expect(stored).toMatchObject({ revokedAt: records[0]!.revokedAt, revokedBy: records[0]!.revokedBy });
-    const events = await (await call("GET", `/v1/audit-events?keyId=${k.id}`, { token: admins[0]! })).json<{ data: { action: string; actorId: string }[] }>();
+    const events = await (await call("GET", `/v1/audit-events?keyId=${k.id}`, { token: admins[0]! })).json<{
+      data: { action: string; actorId: string }[];
+    }>();
     const revokes = events.data.filter((e) => e.action === "api_key.revoked");
     expect(revokes).toHaveLength(1);
     expect(revokes[0]!.actorId).toBe(stored.revokedBy);

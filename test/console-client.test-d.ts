@@ -8,34 +8,34 @@
  */
 import { expectTypeOf } from "vitest";
 import type { z } from "zod";
-import type { ProblemSchema } from "../src/http/openapi";
-import type { ProblemCode } from "../src/http/problem";
-import type { CreatedKeySchema, CreateKeyBody, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "../src/keys/schemas";
 import type { AuditEventListSchema } from "../src/audit/schemas";
-import type { RollKeyBody } from "../src/keys/rotation-routes";
-import type { UpdateKeyBody } from "../src/keys/update-route";
-import type { KeyUsageSchema, WorkspaceUsageSchema } from "../src/usage/schemas";
 import type {
   ApiError,
   CreatedKey,
-  createKey,
   CreateKeyInput,
+  createKey,
   getKey,
-  keyAuditEvents,
   KeyPage,
   KeyRecord,
   KeyStatus,
+  keyAuditEvents,
   keyUsage,
   listKeys,
   Problem,
   RevokedKey,
+  RollKeyInput,
   revokeKey,
   rollKey,
-  RollKeyInput,
-  updateKey,
   UpdateKeyInput,
+  updateKey,
   workspaceUsage,
 } from "../src/console/app/api";
+import type { ProblemSchema } from "../src/http/openapi";
+import type { ProblemCode } from "../src/http/problem";
+import type { RollKeyBody } from "../src/keys/rotation-routes";
+import type { CreatedKeySchema, CreateKeyBody, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "../src/keys/schemas";
+import type { UpdateKeyBody } from "../src/keys/update-route";
+import type { KeyUsageSchema, WorkspaceUsageSchema } from "../src/usage/schemas";
 
 // Success bodies, as hc<AppType> infers them from the routes.
 expectTypeOf<KeyPage>().toEqualTypeOf<z.output<typeof KeyListSchema>>();

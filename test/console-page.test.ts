@@ -19,8 +19,8 @@ describe("GET /console", () => {
     expect(csp).not.toContain("unsafe-inline");
     expect(res.headers.get("Referrer-Policy")).toBe("no-referrer");
     const html = await res.text();
-    expect(html).toContain("<h2 id=\"active-title\">Active keys</h2>");
-    expect(html).toContain("<h2 id=\"revoked-title\">Revoked keys</h2>");
+    expect(html).toContain('<h2 id="active-title">Active keys</h2>');
+    expect(html).toContain('<h2 id="revoked-title">Revoked keys</h2>');
   });
 
   it("loads nothing from another origin and runs no inline script", async () => {
@@ -90,7 +90,9 @@ describe("GET /docs", () => {
       not_found: 404,
       unavailable: 503,
     })) {
-      expect(html, code).toMatch(new RegExp(`<tr id="error-${code}"><td><code>${code}</code></td><td><code class="s s\\d">${status}</code>`));
+      expect(html, code).toMatch(
+        new RegExp(`<tr id="error-${code}"><td><code>${code}</code></td><td><code class="s s\\d">${status}</code>`),
+      );
     }
     const doc = (await (await call("GET", "/openapi.json")).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
     for (const [path, item] of Object.entries(doc.paths)) {

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { isolate } from "./isolate";
 import { session } from "./helpers";
+import { isolate } from "./isolate";
 
 const CONSOLE = "https://console.example.com";
 

@@ -59,7 +59,13 @@ describe("the edge app", () => {
   it("hands every other request to the full app, loaded once", async () => {
     const a = apps();
     const admin = await session(freshWs());
-    for (const [method, path] of [["GET", "/health"], ["GET", "/v1/api-keys"], ["OPTIONS", "/v1/key"], ["POST", "/v1/key"], ["GET", "/nope"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/health"],
+      ["GET", "/v1/api-keys"],
+      ["OPTIONS", "/v1/key"],
+      ["POST", "/v1/key"],
+      ["GET", "/nope"],
+    ] as const) {
       const request = () => buildRequest(method, path, { token: admin });
       expect(await answer(await a.edge(request())), `${method} ${path}`).toEqual(await answer(await a.full(request())));
     }

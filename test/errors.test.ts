@@ -46,7 +46,12 @@ describe("problem+json on every client error", () => {
       ["made-up key", () => call("GET", "/v1/sources", { token: `sk_live_${"A".repeat(38)}` }), 401, "invalid_credentials"],
       ["revoked key", () => call("GET", "/v1/sources", { token: revoked.key }), 401, "revoked_api_key"],
       ["member", () => call("GET", "/v1/api-keys", { token: member }), 403, "forbidden"],
-      ["missing scope", () => call("POST", "/v1/sources", { token: readOnly.key, body: { type: "text", name: "n", content: "c" } }), 403, "insufficient_scope"],
+      [
+        "missing scope",
+        () => call("POST", "/v1/sources", { token: readOnly.key, body: { type: "text", name: "n", content: "c" } }),
+        403,
+        "insufficient_scope",
+      ],
       ["bad body", () => call("POST", "/v1/api-keys", { token: admin, body: { name: "" } }), 400, "invalid_request"],
       ["bad query", () => call("GET", "/v1/api-keys?limit=0", { token: admin }), 400, "invalid_request"],
       ["bad JSON", () => call("POST", "/v1/api-keys", { token: admin, body: "{" }), 400, "invalid_request"],
@@ -57,7 +62,12 @@ describe("problem+json on every client error", () => {
       ["too large", () => call("POST", "/v1/api-keys", { token: admin, body: paddedKeyBody(MiB + 1) }), 413, "payload_too_large"],
       [
         "wrong content type",
-        () => call("POST", "/v1/api-keys", { token: admin, body: '{"name":"x","scopes":["sources:read"]}', headers: { "Content-Type": "text/plain" } }),
+        () =>
+          call("POST", "/v1/api-keys", {
+            token: admin,
+            body: '{"name":"x","scopes":["sources:read"]}',
+            headers: { "Content-Type": "text/plain" },
+          }),
         415,
         "unsupported_media_type",
       ],
@@ -160,7 +170,11 @@ describe("wrong Content-Type -> 415 unsupported_media_type", () => {
       415,
       "unsupported_media_type",
     );
-    await expectProblem(await call("PATCH", "/v1/sources/src_x", { token: key, body: JSON.stringify({ name: "n" }), headers }), 415, "unsupported_media_type");
+    await expectProblem(
+      await call("PATCH", "/v1/sources/src_x", { token: key, body: JSON.stringify({ name: "n" }), headers }),
+      415,
+      "unsupported_media_type",
+    );
   });
 });
 
@@ -332,7 +346,11 @@ describe("the worker entry (src/index.ts)", () => {
     const admin = await session(freshWs());
     const key = (await createKey(admin)).key;
     const misconfigured = { ...env, LOG_SUCCESSES: "maybe" };
-    for (const [path, token] of [["/health", undefined], ["/v1/key", key], ["/v1/api-keys", admin]] as const) {
+    for (const [path, token] of [
+      ["/health", undefined],
+      ["/v1/key", key],
+      ["/v1/api-keys", admin],
+    ] as const) {
       const ctx = createExecutionContext();
       const res = await worker.fetch(buildRequest("GET", path, { token }) as Parameters<typeof worker.fetch>[0], misconfigured, ctx);
       await waitOnExecutionContext(ctx);
@@ -343,7 +361,11 @@ describe("the worker entry (src/index.ts)", () => {
       expect(JSON.stringify(body)).not.toContain("LOG_SUCCESSES");
     }
     expect(logs.events()).toContainEqual(
-      expect.objectContaining({ level: "error", event: "invalid_configuration", error: expect.stringContaining('LOG_SUCCESSES must be "true" or "false"') }),
+      expect.objectContaining({
+        level: "error",
+        event: "invalid_configuration",
+        error: expect.stringContaining('LOG_SUCCESSES must be "true" or "false"'),
+      }),
     );
     // The same entry with a sound env serves again.
     const ctx = createExecutionContext();
@@ -392,7 +414,12 @@ describe("a client error is never a 500", () => {
         {
           name: fc.oneof(fc.string({ maxLength: 120 }), fc.integer(), fc.constant(null)),
           scopes: fc.oneof(fc.array(scope, { maxLength: 4 }), fc.string(), fc.constant(null)),
-          expiresAt: fc.oneof(fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.integer(), fc.constant(null)),
+          expiresAt: fc.oneof(
+            fc.string(),
+            fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+            fc.integer(),
+            fc.constant(null),
+          ),
         },
         { requiredKeys: [] },
       ),

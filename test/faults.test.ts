@@ -6,7 +6,17 @@ import { generateKey } from "../src/keys/format";
 import { hashKey } from "../src/keys/hash";
 import { call, captureConsole, createKey, freezeClock, freshWs, problem, session } from "./helpers";
 import { buildRequest, freshIsolate, isolate } from "./isolate";
-import { d1FailingOnExecute, fetchWith, gate, hangingKv, kvReturning, recorderStub, throwingKv, unreachableD1, unreachableRecorder } from "./worker";
+import {
+  d1FailingOnExecute,
+  fetchWith,
+  gate,
+  hangingKv,
+  kvReturning,
+  recorderStub,
+  throwingKv,
+  unreachableD1,
+  unreachableRecorder,
+} from "./worker";
 
 const KV_READ_TIMEOUT_MS = 500;
 
@@ -62,7 +72,14 @@ describe("KV misbehaves: D1 answers", () => {
   it("a damaged KV entry is a miss, never trusted and never a 500", async () => {
     const admin = await session(freshWs());
     const k = await createKey(admin);
-    for (const damaged of [{}, "text", 42, [], { id: k.id, revokedAt: null }, { id: k.id, workspaceId: "ws_other", name: "x", prefix: "p", scopes: "sources:read", expiresAt: null, revokedAt: null }]) {
+    for (const damaged of [
+      {},
+      "text",
+      42,
+      [],
+      { id: k.id, revokedAt: null },
+      { id: k.id, workspaceId: "ws_other", name: "x", prefix: "p", scopes: "sources:read", expiresAt: null, revokedAt: null },
+    ]) {
       freshIsolate();
       const res = await fetchWith({ KEY_CACHE: kvReturning(damaged) }, "GET", "/v1/key", { token: k.key });
       expect(res.status, JSON.stringify(damaged)).toBe(200);
@@ -90,7 +107,8 @@ describe("a revoke whose KV write fails after D1 committed it", () => {
     const flakyKv = new Proxy(env.KEY_CACHE, {
       get(target, prop) {
         if (prop === "put") {
-          return (...args: Parameters<KVNamespace["put"]>) => (++puts === 1 ? Promise.reject(new Error("KV PUT failed: 503")) : target.put(...args));
+          return (...args: Parameters<KVNamespace["put"]>) =>
+            ++puts === 1 ? Promise.reject(new Error("KV PUT failed: 503")) : target.put(...args);
         }
         const value = Reflect.get(target, prop, target);
         return typeof value === "function" ? value.bind(target) : value;
@@ -175,7 +193,9 @@ describe("D1 down: not one request is let through unverified", () => {
     // Sources need D1 for the data itself.
     expect((await fetchWith({ DB: unreachableD1() }, "GET", "/v1/sources", { token: valid.key })).status).toBe(503);
     freshIsolate();
-    expect((await problem(await fetchWith({ DB: unreachableD1() }, "GET", "/v1/key", { token: revoked.key }))).code).toBe("revoked_api_key");
+    expect((await problem(await fetchWith({ DB: unreachableD1() }, "GET", "/v1/key", { token: revoked.key }))).code).toBe(
+      "revoked_api_key",
+    );
   });
 
   it("answers 503 on every admin route, audit events included, and never leaks the storage error", async () => {

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { afterEach, expect, vi, type MockInstance } from "vitest";
+import { afterEach, expect, type MockInstance, vi } from "vitest";
 import { isolate, type RequestInit } from "./isolate";
 
 export const SECRET = env.SESSION_SECRET;
@@ -63,7 +63,10 @@ export async function expectInvalid(res: Response, path: string) {
   const body = await problem(res);
   expect(body).toMatchObject({ code: "invalid_request", status: 400 });
   expect(Array.isArray(body.errors)).toBe(true);
-  expect(body.errors!.map((e) => e.path), JSON.stringify(body.errors)).toContain(path);
+  expect(
+    body.errors!.map((e) => e.path),
+    JSON.stringify(body.errors),
+  ).toContain(path);
   for (const e of body.errors!) expect(typeof e.message).toBe("string");
   return body;
 }
@@ -76,7 +79,15 @@ export async function expectNotFound(res: Response) {
 
 export async function problem(res: Response) {
   expect(res.headers.get("Content-Type")).toBe("application/problem+json");
-  return (await res.json()) as { type: string; title: string; status: number; detail: string; code: string; errors?: { path: string; message: string }[]; requiredScope?: string };
+  return (await res.json()) as {
+    type: string;
+    title: string;
+    status: number;
+    detail: string;
+    code: string;
+    errors?: { path: string; message: string }[];
+    requiredScope?: string;
+  };
 }
 
 let wsCounter = 0;
@@ -152,7 +163,8 @@ export async function walkPages<T>(
   const pages: T[][] = [];
   let cursor: string | null = null;
   do {
-    if (pages.length === maxPages) throw new Error(`${path}: still a nextCursor after the ${maxPages} pages that ${atMost} items fill at limit ${limit}`);
+    if (pages.length === maxPages)
+      throw new Error(`${path}: still a nextCursor after the ${maxPages} pages that ${atMost} items fill at limit ${limit}`);
     if (pages.length > 0) await between?.(pages.length);
     const url: string = `${path}${path.includes("?") ? "&" : "?"}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
     const res = await call("GET", url, { token });

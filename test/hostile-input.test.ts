@@ -155,7 +155,12 @@ const token = () =>
       // One character of a real key changed, dropped or added.
       arbitrary: fc.tuple(fc.nat(45), fc.constantFrom(..."0Aaz9_-"), fc.constantFrom("swap", "drop", "add")).map(([i, c, op]) => {
         const k = f.key;
-        const mutated = op === "swap" ? k.slice(0, i) + c + k.slice(i + 1) : op === "drop" ? k.slice(0, i) + k.slice(i + 1) : k.slice(0, i) + c + k.slice(i);
+        const mutated =
+          op === "swap"
+            ? k.slice(0, i) + c + k.slice(i + 1)
+            : op === "drop"
+              ? k.slice(0, i) + k.slice(i + 1)
+              : k.slice(0, i) + c + k.slice(i);
         return mutated;
       }),
       weight: 3,
@@ -171,7 +176,17 @@ const token = () =>
         }),
       weight: 3,
     },
-    { arbitrary: fc.constantFrom(() => f.revokedKey, () => f.key.toLowerCase(), () => f.key.toUpperCase(), () => `${f.admin}.`).map((g) => g()), weight: 1 },
+    {
+      arbitrary: fc
+        .constantFrom(
+          () => f.revokedKey,
+          () => f.key.toLowerCase(),
+          () => f.key.toUpperCase(),
+          () => `${f.admin}.`,
+        )
+        .map((g) => g()),
+      weight: 1,
+    },
     { arbitrary: headerText(120).filter((s) => !/\s/.test(s)), weight: 2 },
   );
 
@@ -179,13 +194,29 @@ const authorization = fc.oneof(
   { arbitrary: token().map((t) => `Bearer ${t}`), weight: 6 },
   {
     arbitrary: fc
-      .tuple(fc.constantFrom("Bearer", "bearer", "BEARER", "BeArEr", "Basic", "Token", "Bearer:", "Bearerx", ""), fc.constantFrom(" ", "  ", "\t", "", " \t "), token(), fc.constantFrom("", " ", " extra", "\t"))
+      .tuple(
+        fc.constantFrom("Bearer", "bearer", "BEARER", "BeArEr", "Basic", "Token", "Bearer:", "Bearerx", ""),
+        fc.constantFrom(" ", "  ", "\t", "", " \t "),
+        token(),
+        fc.constantFrom("", " ", " extra", "\t"),
+      )
       .map(([scheme, gap, t, tail]) => `${scheme}${gap}${t}${tail}`),
     weight: 3,
   },
   { arbitrary: headerText(200), weight: 2 },
   // Valid credentials too, so that success paths are walked with everything else fuzzed.
-  { arbitrary: fc.constantFrom(() => `Bearer ${f.key}`, () => `bearer   ${f.key}`, () => `Bearer ${f.admin}`, () => `Bearer ${f.member}`, () => `Bearer ${f.readOnlyKey}`).map((g) => g()), weight: 1 },
+  {
+    arbitrary: fc
+      .constantFrom(
+        () => `Bearer ${f.key}`,
+        () => `bearer   ${f.key}`,
+        () => `Bearer ${f.admin}`,
+        () => `Bearer ${f.member}`,
+        () => `Bearer ${f.readOnlyKey}`,
+      )
+      .map((g) => g()),
+    weight: 1,
+  },
 );
 
 /** The exact credential a header presents, by the service's own rule (RFC 6750 Bearer, scheme case-insensitive). */
@@ -227,7 +258,12 @@ describe("the Authorization header", () => {
             if (ip !== null) headers["CF-Connecting-IP"] = ip;
             const body = route.body?.();
             if (body !== undefined) headers["Content-Type"] = "application/json";
-            const { status, json } = await send({ method: route.method, path: route.path(), headers, body: body === undefined ? undefined : JSON.stringify(body) });
+            const { status, json } = await send({
+              method: route.method,
+              path: route.path(),
+              headers,
+              body: body === undefined ? undefined : JSON.stringify(body),
+            });
             if (route.auth === "none") {
               expect(status).toBe(200);
               return;
@@ -252,19 +288,47 @@ describe("the Authorization header", () => {
 });
 
 describe("JSON bodies", () => {
-  const scopeLike = fc.oneof(fc.constantFrom("sources:read", "sources:write", "sources:delete", "sources:*", "admin", "SOURCES:READ", "sources:read "), anyString);
+  const scopeLike = fc.oneof(
+    fc.constantFrom("sources:read", "sources:write", "sources:delete", "sources:*", "admin", "SOURCES:READ", "sources:read "),
+    anyString,
+  );
   const dateLike = fc.oneof(
     fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
-    fc.constantFrom("2999-01-01T00:00:00Z", "2000-01-01T00:00:00Z", "2999-02-30T00:00:00Z", "tomorrow", "", "2999-01-01", "+275760-09-13T00:00:00.000Z"),
+    fc.constantFrom(
+      "2999-01-01T00:00:00Z",
+      "2000-01-01T00:00:00Z",
+      "2999-02-30T00:00:00Z",
+      "tomorrow",
+      "",
+      "2999-01-01",
+      "+275760-09-13T00:00:00.000Z",
+    ),
     fc.integer(),
     anyString,
   );
   const urlLike = fc.oneof(
     fc.webUrl(),
-    fc.constantFrom("javascript:alert(1)", "ftp://example.com", "http://", "https://localhost", "http://[::1]/", "https://exa mple.com", "data:text/html,x", "https://example.com/" + "a".repeat(3000)),
+    fc.constantFrom(
+      "javascript:alert(1)",
+      "ftp://example.com",
+      "http://",
+      "https://localhost",
+      "http://[::1]/",
+      "https://exa mple.com",
+      "data:text/html,x",
+      "https://example.com/" + "a".repeat(3000),
+    ),
     anyString,
   );
-  const value = (inner: fc.Arbitrary<unknown>) => fc.oneof({ arbitrary: inner, weight: 4 }, fc.constant(null), fc.integer(), fc.boolean(), fc.array(anyString, { maxLength: 3 }), fc.jsonValue({ maxDepth: 2 }));
+  const value = (inner: fc.Arbitrary<unknown>) =>
+    fc.oneof(
+      { arbitrary: inner, weight: 4 },
+      fc.constant(null),
+      fc.integer(),
+      fc.boolean(),
+      fc.array(anyString, { maxLength: 3 }),
+      fc.jsonValue({ maxDepth: 2 }),
+    );
   const keyBody = fc.record(
     {
       name: value(fc.oneof(anyString, fc.constantFrom("  ", "x".repeat(100), "x".repeat(101), "ok name"))),
@@ -296,11 +360,35 @@ describe("JSON bodies", () => {
     fc.jsonValue().map((v) => (JSON.stringify(v) ?? "null").slice(0, -1)),
     fc.nat(20_000).map((d) => "[".repeat(d) + "]".repeat(d)),
     fc.nat(20_000).map((d) => '{"a":'.repeat(d)),
-    fc.constantFrom('{"__proto__":{"admin":true},"name":"x","scopes":["sources:read"]}', '{"constructor":{"prototype":{"x":1}}}', "\ufeff{}", "{}\u0000", "null", "[]", '""', "1e999", '{"name":"x","name":"y"}'),
+    fc.constantFrom(
+      '{"__proto__":{"admin":true},"name":"x","scopes":["sources:read"]}',
+      '{"constructor":{"prototype":{"x":1}}}',
+      "\ufeff{}",
+      "{}\u0000",
+      "null",
+      "[]",
+      '""',
+      "1e999",
+      '{"name":"x","name":"y"}',
+    ),
   );
   const contentType = fc.oneof(
     { arbitrary: fc.constantFrom("application/json"), weight: 8 },
-    { arbitrary: fc.constantFrom("application/json; charset=utf-8", "Application/JSON", "application/json;charset=latin1", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp", "application/problem+json", "", "*/*"), weight: 2 },
+    {
+      arbitrary: fc.constantFrom(
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/json;charset=latin1",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonp",
+        "application/problem+json",
+        "",
+        "*/*",
+      ),
+      weight: 2,
+    },
   );
 
   const targets = [
@@ -313,23 +401,29 @@ describe("JSON bodies", () => {
     `never answer 5xx, whatever the JSON or the content type, and never let a body choose ids, owners or state (${RUNS.bodies} cases)`,
     async () => {
       await fc.assert(
-        fc.asyncProperty(fc.nat(targets.length - 1), fc.oneof({ arbitrary: fc.constant(null), weight: 1 }, { arbitrary: rawBody, weight: 1 }), fc.nat(), contentType, async (t, raw, seed, type) => {
-          const target = targets[t]!;
-          // Structured (near-valid) bodies for the route, or raw text.
-          const structured = raw === null ? fc.sample(target.body, { seed, numRuns: 1 })[0] : undefined;
-          const body = raw ?? JSON.stringify(structured);
-          const headers: Record<string, string> = { Authorization: `Bearer ${target.auth()}` };
-          if (type !== "") headers["Content-Type"] = type;
-          const { status, json } = await send({ method: target.method, path: target.path(), headers, body });
-          expect([200, 201, 400, 413, 415], `${target.method} ${target.path()} ${body.slice(0, 200)}`).toContain(status);
-          if (status === 201 && target.path() === "/v1/api-keys") {
-            expect(json).toMatchObject({ id: expect.stringMatching(/^key_/), revokedAt: null, revokedBy: null, createdBy: "usr_fuzz" });
-            expect(json!.key).toMatch(/^sk_live_[0-9A-Za-z]{38}$/);
-            expect(json!.key).not.toBe((structured as { key?: unknown } | undefined)?.key);
-          }
-          if (status === 201 && target.path() === "/v1/sources") expect(json!.id).toMatch(/^src_[0-9A-Za-z]{24}$/);
-          if (status === 200) expect(json!.id).toBe(f.sourceId);
-        }),
+        fc.asyncProperty(
+          fc.nat(targets.length - 1),
+          fc.oneof({ arbitrary: fc.constant(null), weight: 1 }, { arbitrary: rawBody, weight: 1 }),
+          fc.nat(),
+          contentType,
+          async (t, raw, seed, type) => {
+            const target = targets[t]!;
+            // Structured (near-valid) bodies for the route, or raw text.
+            const structured = raw === null ? fc.sample(target.body, { seed, numRuns: 1 })[0] : undefined;
+            const body = raw ?? JSON.stringify(structured);
+            const headers: Record<string, string> = { Authorization: `Bearer ${target.auth()}` };
+            if (type !== "") headers["Content-Type"] = type;
+            const { status, json } = await send({ method: target.method, path: target.path(), headers, body });
+            expect([200, 201, 400, 413, 415], `${target.method} ${target.path()} ${body.slice(0, 200)}`).toContain(status);
+            if (status === 201 && target.path() === "/v1/api-keys") {
+              expect(json).toMatchObject({ id: expect.stringMatching(/^key_/), revokedAt: null, revokedBy: null, createdBy: "usr_fuzz" });
+              expect(json!.key).toMatch(/^sk_live_[0-9A-Za-z]{38}$/);
+              expect(json!.key).not.toBe((structured as { key?: unknown } | undefined)?.key);
+            }
+            if (status === 201 && target.path() === "/v1/sources") expect(json!.id).toMatch(/^src_[0-9A-Za-z]{24}$/);
+            if (status === 200) expect(json!.id).toBe(f.sourceId);
+          },
+        ),
         fuzzConfig(RUNS.bodies),
       );
       expect(reached()).toEqual(expect.arrayContaining([200, 201, 400, 415]));
@@ -341,22 +435,67 @@ describe("JSON bodies", () => {
 
 describe("query strings", () => {
   const cursorLike = fc.oneof(
-    fc.record({ t: fc.oneof(fc.integer(), fc.double(), fc.constant(-1), fc.string()), id: fc.oneof(anyString, fc.integer()) }).map((c) => b64url(unescape(encodeURIComponent(JSON.stringify(c))))),
+    fc
+      .record({ t: fc.oneof(fc.integer(), fc.double(), fc.constant(-1), fc.string()), id: fc.oneof(anyString, fc.integer()) })
+      .map((c) => b64url(unescape(encodeURIComponent(JSON.stringify(c))))),
     fc.jsonValue().map((v) => b64url(unescape(encodeURIComponent(JSON.stringify(v) ?? "null")))),
     fc.base64String({ maxLength: 300 }),
     anyString,
   );
   const paramValue = fc.oneof(
     fc.integer().map(String),
-    fc.constantFrom("0", "1", "100", "101", "-1", "1.5", "1e2", " 5", "0x10", "NaN", "Infinity", "", "active", "revoked", "ACTIVE", "all", "key_x", "9".repeat(400)),
+    fc.constantFrom(
+      "0",
+      "1",
+      "100",
+      "101",
+      "-1",
+      "1.5",
+      "1e2",
+      " 5",
+      "0x10",
+      "NaN",
+      "Infinity",
+      "",
+      "active",
+      "revoked",
+      "ACTIVE",
+      "all",
+      "key_x",
+      "9".repeat(400),
+    ),
     cursorLike,
     anyString,
   );
-  const param = fc.tuple(fc.oneof(fc.constantFrom("limit", "cursor", "status", "keyId", "limit[]", "__proto__", "constructor"), anyString), paramValue);
+  const param = fc.tuple(
+    fc.oneof(fc.constantFrom("limit", "cursor", "status", "keyId", "limit[]", "__proto__", "constructor"), anyString),
+    paramValue,
+  );
   const query = fc.oneof(
-    { arbitrary: fc.array(param, { maxLength: 5 }).map((ps) => ps.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&")), weight: 4 },
-    { arbitrary: fc.array(param, { maxLength: 4 }).map((ps) => ps.map(([k, v]) => `${k}=${v}`.replace(/[#\s]/g, "")).join("&")), weight: 1 },
-    { arbitrary: fc.constantFrom("%", "%%", "limit=%ZZ", "&&&", "=", "limit", "limit=1&limit=2", "cursor=%00", "status=active&status=revoked"), weight: 1 },
+    {
+      arbitrary: fc
+        .array(param, { maxLength: 5 })
+        .map((ps) => ps.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&")),
+      weight: 4,
+    },
+    {
+      arbitrary: fc.array(param, { maxLength: 4 }).map((ps) => ps.map(([k, v]) => `${k}=${v}`.replace(/[#\s]/g, "")).join("&")),
+      weight: 1,
+    },
+    {
+      arbitrary: fc.constantFrom(
+        "%",
+        "%%",
+        "limit=%ZZ",
+        "&&&",
+        "=",
+        "limit",
+        "limit=1&limit=2",
+        "cursor=%00",
+        "status=active&status=revoked",
+      ),
+      weight: 1,
+    },
   );
   const lists = [
     { path: "/v1/api-keys", auth: () => f.admin },
@@ -371,7 +510,11 @@ describe("query strings", () => {
       await fc.assert(
         fc.asyncProperty(fc.nat(lists.length - 1), query, async (l, q) => {
           const list = lists[l]!;
-          const { status, json } = await send({ method: "GET", path: `${list.path}?${q}`, headers: { Authorization: `Bearer ${list.auth()}` } });
+          const { status, json } = await send({
+            method: "GET",
+            path: `${list.path}?${q}`,
+            headers: { Authorization: `Bearer ${list.auth()}` },
+          });
           expect([200, 400], `${list.path}?${q}`).toContain(status);
           if (status === 200 && list.path !== "/v1/key") {
             expect(Object.keys(json!).sort()).toEqual(["data", "nextCursor"]);
@@ -391,11 +534,46 @@ describe("query strings", () => {
 describe("path ids", () => {
   const idLike = fc.oneof(
     { arbitrary: anyString.filter((s) => s.length > 0).map(encodeURIComponent), weight: 4 },
-    { arbitrary: fc.oneof(base62(0, 40).map((s) => `key_${s}`), base62(0, 40).map((s) => `src_${s}`)), weight: 2 },
-    { arbitrary: fc.constantFrom("%", "%2F", "..", "%2e%2e", "%00", "%ZZ", "null", "undefined", "__proto__", "constructor", "key_%27%20OR%201%3D1--", "%E2%80%AE", "a".repeat(201), "a".repeat(5000), "key_x%2Frevoke"), weight: 2 },
+    {
+      arbitrary: fc.oneof(
+        base62(0, 40).map((s) => `key_${s}`),
+        base62(0, 40).map((s) => `src_${s}`),
+      ),
+      weight: 2,
+    },
+    {
+      arbitrary: fc.constantFrom(
+        "%",
+        "%2F",
+        "..",
+        "%2e%2e",
+        "%00",
+        "%ZZ",
+        "null",
+        "undefined",
+        "__proto__",
+        "constructor",
+        "key_%27%20OR%201%3D1--",
+        "%E2%80%AE",
+        "a".repeat(201),
+        "a".repeat(5000),
+        "key_x%2Frevoke",
+      ),
+      weight: 2,
+    },
     { arbitrary: fc.string({ unit: fc.constantFrom("a", "/", "%", ".", "?", "#", ";", "~"), minLength: 1, maxLength: 12 }), weight: 1 },
     // Real ids, of this workspace and of another one.
-    { arbitrary: fc.constantFrom(() => f.sourceId, () => f.keyId, () => f.theirKeyId, () => f.theirSourceId).map((g) => g()), weight: 1 },
+    {
+      arbitrary: fc
+        .constantFrom(
+          () => f.sourceId,
+          () => f.keyId,
+          () => f.theirKeyId,
+          () => f.theirSourceId,
+        )
+        .map((g) => g()),
+      weight: 1,
+    },
   );
   const idRoutes = [
     { method: "GET", path: (id: string) => `/v1/sources/${id}`, auth: () => f.key },
@@ -417,7 +595,8 @@ describe("path ids", () => {
           if (route.body) headers["Content-Type"] = "application/json";
           const { status } = await send({ method: route.method, path: route.path(id), headers, body: route.body });
           expect([200, 400, 403, 404, 405], `${route.method} ${route.path(id)}`).toContain(status);
-          if (id === f.theirKeyId || id === f.theirSourceId) expect(status, `${route.method} ${route.path(id)}`).toBe(route.method === "DELETE" ? 403 : 404);
+          if (id === f.theirKeyId || id === f.theirSourceId)
+            expect(status, `${route.method} ${route.path(id)}`).toBe(route.method === "DELETE" ? 403 : 404);
         }),
         fuzzConfig(RUNS.pathIds),
       );
@@ -479,20 +658,45 @@ describe("body size and content type", () => {
 
   it("refuses a body that is not JSON with 415, and malformed JSON with 400", async () => {
     for (const route of bodyRoutes()) {
-      for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", "application/jsonx"]) {
-        const res = await send({ method: route.method, path: route.path, headers: { Authorization: `Bearer ${route.token}`, "Content-Type": type }, body: '{"name":"x"}' });
+      for (const type of [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/jsonx",
+      ]) {
+        const res = await send({
+          method: route.method,
+          path: route.path,
+          headers: { Authorization: `Bearer ${route.token}`, "Content-Type": type },
+          body: '{"name":"x"}',
+        });
         expect(res.status, `${route.method} ${route.path} as ${type}`).toBe(415);
         expect(res.json!.code).toBe("unsupported_media_type");
       }
-      const bad = await send({ method: route.method, path: route.path, headers: { Authorization: `Bearer ${route.token}`, "Content-Type": "application/json" }, body: '{"name":' });
+      const bad = await send({
+        method: route.method,
+        path: route.path,
+        headers: { Authorization: `Bearer ${route.token}`, "Content-Type": "application/json" },
+        body: '{"name":',
+      });
       expect(bad.status).toBe(400);
       expect(bad.json!.code).toBe("invalid_request");
     }
   });
 
   it("survives very deep nesting with 400, not a crash", async () => {
-    for (const body of ["[".repeat(500_000) + "]".repeat(500_000), '{"a":'.repeat(200_000) + "1" + "}".repeat(200_000), `{"name":"x","scopes":["sources:read"],"extra":${"[".repeat(400_000)}${"]".repeat(400_000)}}`]) {
-      const res = await send({ method: "POST", path: "/v1/api-keys", headers: { Authorization: `Bearer ${f.admin}`, "Content-Type": "application/json" }, body });
+    for (const body of [
+      "[".repeat(500_000) + "]".repeat(500_000),
+      '{"a":'.repeat(200_000) + "1" + "}".repeat(200_000),
+      `{"name":"x","scopes":["sources:read"],"extra":${"[".repeat(400_000)}${"]".repeat(400_000)}}`,
+    ]) {
+      const res = await send({
+        method: "POST",
+        path: "/v1/api-keys",
+        headers: { Authorization: `Bearer ${f.admin}`, "Content-Type": "application/json" },
+        body,
+      });
       expect([201, 400, 413]).toContain(res.status);
     }
   });

@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { kvKey } from "../src/keys/cached-key-store";
 import { hashKey } from "../src/keys/hash";
+import { createGuardedKey, type KeyRecord, rateHeaders } from "./guard-keys";
 import { call, freshWs, problem, session } from "./helpers";
-import { createGuardedKey, rateHeaders, type KeyRecord } from "./guard-keys";
 import { freshIsolate } from "./isolate";
 import { fetchWith } from "./worker";
 
@@ -16,7 +16,15 @@ describe("create with an IP allowlist", () => {
   it("stores the list normalised (bare addresses as /32 and /128, host bits cleared, mapped as IPv4, RFC 5952, duplicates once)", async () => {
     const admin = await session(freshWs());
     const k = await createGuardedKey(admin, {
-      ipAllowlist: ["203.0.113.7", "10.1.2.3/8", "2001:DB8:0:0::1", "2001:db8:abcd::/32", "::ffff:192.0.2.0/120", " 198.51.100.0/24 ", "10.0.0.0/8"],
+      ipAllowlist: [
+        "203.0.113.7",
+        "10.1.2.3/8",
+        "2001:DB8:0:0::1",
+        "2001:db8:abcd::/32",
+        "::ffff:192.0.2.0/120",
+        " 198.51.100.0/24 ",
+        "10.0.0.0/8",
+      ],
     });
     const expected = ["203.0.113.7/32", "10.0.0.0/8", "2001:db8::1/128", "2001:db8::/32", "192.0.2.0/24", "198.51.100.0/24"];
     expect(k.ipAllowlist).toEqual(expected);
@@ -52,7 +60,10 @@ describe("create with an IP allowlist", () => {
       expect(res.status, label).toBe(400);
       const body = await problem(res);
       expect(body.code, label).toBe("invalid_request");
-      expect(body.errors?.map((e) => e.path), label).toContain(path);
+      expect(
+        body.errors?.map((e) => e.path),
+        label,
+      ).toContain(path);
     }
     const listed = (await (await call("GET", "/v1/api-keys", { token: admin })).json()) as { data: unknown[] };
     expect(listed.data).toEqual([]);
@@ -168,9 +179,10 @@ describe("enforcement: the caller's CF-Connecting-IP must be in the list", () =>
       expect((await problem(res)).code, `${method} ${path}`).toBe("ip_not_allowed");
     }
     expect((await call("GET", "/v1/sources", { token: k.key, headers: inside })).status).toBe(200);
-    expect((await problem(await call("POST", "/v1/sources", { token: k.key, headers: inside, body: { name: "x", type: "text", content: "y" } }))).code).toBe(
-      "insufficient_scope",
-    );
+    expect(
+      (await problem(await call("POST", "/v1/sources", { token: k.key, headers: inside, body: { name: "x", type: "text", content: "y" } })))
+        .code,
+    ).toBe("insufficient_scope");
   });
 
   it("comes after the key's state: a revoked key is 401 revoked_api_key from anywhere", async () => {
@@ -226,7 +238,9 @@ describe("enforcement: the caller's CF-Connecting-IP must be in the list", () =>
   it("fails closed with 503 when a stored list cannot be read (damaged data), never letting the call through", async () => {
     const admin = await session(freshWs());
     const k = await createGuardedKey(admin, { ipAllowlist: ["203.0.113.7"] });
-    await env.DB.prepare("UPDATE api_keys SET ip_allowlist = ? WHERE id = ?").bind(JSON.stringify(["203.0.113.7", "not a cidr"]), k.id).run();
+    await env.DB.prepare("UPDATE api_keys SET ip_allowlist = ? WHERE id = ?")
+      .bind(JSON.stringify(["203.0.113.7", "not a cidr"]), k.id)
+      .run();
     await env.KEY_CACHE.delete(kvKey(hashKey(k.key)));
     freshIsolate();
     for (const ip of ["203.0.113.7", "198.51.100.1"]) {

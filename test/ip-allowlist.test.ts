@@ -5,7 +5,7 @@ import { fieldErrors } from "../src/http/openapi";
 import { generateKey } from "../src/keys/format";
 import { IpAllowlistSchema, MAX_IP_ALLOWLIST_ENTRIES } from "../src/net/allowlist-schema";
 import { allowlistMatches, compileAllowlist, formatCidr, parseCidr } from "../src/net/cidr";
-import { formatIp, parseIp, type ParsedIp } from "../src/net/ip";
+import { formatIp, type ParsedIp, parseIp } from "../src/net/ip";
 
 /**
  * Per-key IP allowlists: strict parsing, canonical text, and matching on
@@ -29,7 +29,9 @@ const dotted = (n: bigint) => [24n, 16n, 8n, 0n].map((s) => (n >> s) & 0xffn).jo
 /** RFC 5952 text by regex over the uncompressed form: the longest run of 2+ zero groups, first on a tie, becomes "::". */
 function canonical(family: Family, n: bigint): string {
   if (family === 4) return dotted(n);
-  const full = groupsOf(n).map((g) => g.toString(16)).join(":");
+  const full = groupsOf(n)
+    .map((g) => g.toString(16))
+    .join(":");
   let best: RegExpExecArray | undefined;
   for (const m of full.matchAll(/(?<![0-9a-f])0(?::0)+(?![0-9a-f])/g)) if (!best || m[0].length > best[0].length) best = m;
   if (!best) return full;
@@ -45,7 +47,11 @@ function spell(family: Family, n: bigint, how: Spelling, upper: boolean): string
   if (how === "canonical") text = canonical(6, n);
   else if (how === "full") text = g.map((x) => x.toString(16).padStart(4, "0")).join(":");
   else if (how === "short") text = g.map((x) => x.toString(16)).join(":");
-  else text = `${g.slice(0, 6).map((x) => x.toString(16)).join(":")}:${dotted(n & 0xffffffffn)}`;
+  else
+    text = `${g
+      .slice(0, 6)
+      .map((x) => x.toString(16))
+      .join(":")}:${dotted(n & 0xffffffffn)}`;
   return upper ? text.toUpperCase() : text;
 }
 
@@ -92,7 +98,14 @@ const spelling = fc.constantFrom<Spelling>("canonical", "full", "short", "dotted
 
 /** An entry as a user might write it: host bits possibly set, any spelling, bare or with a prefix, padded. */
 const entryArb = fc
-  .record({ a: anyAddress, prefix: fc.integer({ min: 0, max: 128 }), how: spelling, upper: fc.boolean(), bare: fc.boolean(), pad: fc.constantFrom("", " ", "\t", " \n ") })
+  .record({
+    a: anyAddress,
+    prefix: fc.integer({ min: 0, max: 128 }),
+    how: spelling,
+    upper: fc.boolean(),
+    bare: fc.boolean(),
+    pad: fc.constantFrom("", " ", "\t", " \n "),
+  })
   .map(({ a, prefix, how, upper, bare, pad }) => {
     const p = Math.min(prefix, BITS[a.family]);
     const text = spell(a.family, a.n, how, upper);
@@ -137,13 +150,62 @@ describe("parseIp / formatIp", () => {
   });
 
   const bad = [
-    "", " 1.2.3.4", "1.2.3.4 ", "1.2.3.4\n", "01.2.3.4", "1.2.3.04", "00.0.0.0", "0.0.0.00", "256.0.0.1", "1.2.3.2555",
-    "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.4.", ".1.2.3.4", "1.2.3.-4", "+1.2.3.4", "1.2.3.4/32", "0x7f.0.0.1", "127.1",
-    "2130706433", "١.٢.٣.٤", "１.２.３.４", "1.2.3.4:80", "localhost",
-    "fe80::1%eth0", "fe80::1%1", "1::2::3", ":::", ":", ":1::", "::1:", "1::2:", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7",
-    "12345::", "::g", "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:1.2.3.4", "1:2:3:4:5:6::1.2.3.4", "1::3:4:5:6:7:8:1.2.3.4",
-    "::ffff:01.2.3.4", "::ffff:1.2.3", "::ffff:256.1.1.1", "1.2.3.4::", "::1.2.3.4:5", "[::1]", "2001:db8::1 ",
-    "2001:db8: :1", "2001:db8::\u00001", "::-1", "::+1", "0x1::", "2001:db8::/32", "::ffff:1.2.3.4.5",
+    "",
+    " 1.2.3.4",
+    "1.2.3.4 ",
+    "1.2.3.4\n",
+    "01.2.3.4",
+    "1.2.3.04",
+    "00.0.0.0",
+    "0.0.0.00",
+    "256.0.0.1",
+    "1.2.3.2555",
+    "1.2.3",
+    "1.2.3.4.5",
+    "1..2.3",
+    "1.2.3.4.",
+    ".1.2.3.4",
+    "1.2.3.-4",
+    "+1.2.3.4",
+    "1.2.3.4/32",
+    "0x7f.0.0.1",
+    "127.1",
+    "2130706433",
+    "١.٢.٣.٤",
+    "１.２.３.４",
+    "1.2.3.4:80",
+    "localhost",
+    "fe80::1%eth0",
+    "fe80::1%1",
+    "1::2::3",
+    ":::",
+    ":",
+    ":1::",
+    "::1:",
+    "1::2:",
+    "1:2:3:4:5:6:7:8:9",
+    "1:2:3:4:5:6:7",
+    "12345::",
+    "::g",
+    "1:2:3:4:5:6:7:8::",
+    "::1:2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:7:1.2.3.4",
+    "1:2:3:4:5:6::1.2.3.4",
+    "1::3:4:5:6:7:8:1.2.3.4",
+    "::ffff:01.2.3.4",
+    "::ffff:1.2.3",
+    "::ffff:256.1.1.1",
+    "1.2.3.4::",
+    "::1.2.3.4:5",
+    "[::1]",
+    "2001:db8::1 ",
+    "2001:db8: :1",
+    "2001:db8::\u00001",
+    "::-1",
+    "::+1",
+    "0x1::",
+    "2001:db8::/32",
+    "::ffff:1.2.3.4.5",
   ];
   it.each(bad)("refuses %j", (input) => {
     expect(parseIp(input)).toBeNull();
@@ -202,7 +264,27 @@ describe("parseIp / formatIp", () => {
   }
 
   it("accepts exactly the strings the RFC 4291 grammar allows (differential, near-miss tokens)", () => {
-    const token = fc.constantFrom("::", ":", "0", "1", "00", "01", "ff", "FFFF", "fffff", "12345", "1.2.3.4", "255.255.255.255", "256.0.0.1", "01.2.3.4", ".", "%eth0", " ", "g", "/");
+    const token = fc.constantFrom(
+      "::",
+      ":",
+      "0",
+      "1",
+      "00",
+      "01",
+      "ff",
+      "FFFF",
+      "fffff",
+      "12345",
+      "1.2.3.4",
+      "255.255.255.255",
+      "256.0.0.1",
+      "01.2.3.4",
+      ".",
+      "%eth0",
+      " ",
+      "g",
+      "/",
+    );
     let accepted = 0;
     fc.assert(
       fc.property(fc.array(token, { maxLength: 12 }), (tokens) => {
@@ -246,9 +328,30 @@ describe("parseCidr / formatCidr", () => {
   });
 
   const bad = [
-    "10.0.0.0/33", "::/129", "10.0.0.0/08", "10.0.0.0/+8", "10.0.0.0/-1", "10.0.0.0/", "10.0.0.0/8/8", "/8", "10.0.0.0 /8",
-    "10.0.0.0/ 8", "10.0.0.0/8.0", "10.0.0.0/0x8", "1.2.3.4/1000", "::/0128", "fe80::1%eth0/64", "fe80::/64%eth0",
-    "01.0.0.0/8", "10.0.0.0/8,10.0.0.0/9", "", " ", "10.0.0.0\t/8", "::ffff:1.2.3.4/129", "any", "*",
+    "10.0.0.0/33",
+    "::/129",
+    "10.0.0.0/08",
+    "10.0.0.0/+8",
+    "10.0.0.0/-1",
+    "10.0.0.0/",
+    "10.0.0.0/8/8",
+    "/8",
+    "10.0.0.0 /8",
+    "10.0.0.0/ 8",
+    "10.0.0.0/8.0",
+    "10.0.0.0/0x8",
+    "1.2.3.4/1000",
+    "::/0128",
+    "fe80::1%eth0/64",
+    "fe80::/64%eth0",
+    "01.0.0.0/8",
+    "10.0.0.0/8,10.0.0.0/9",
+    "",
+    " ",
+    "10.0.0.0\t/8",
+    "::ffff:1.2.3.4/129",
+    "any",
+    "*",
   ];
   it.each(bad)("refuses %j", (input) => {
     expect(parseCidr(input)).toBeNull();
@@ -273,27 +376,58 @@ describe("parseCidr / formatCidr", () => {
 
 describe("allowlistMatches", () => {
   const cases: [string, string[], (string | null | undefined)[], (string | null | undefined)[]][] = [
-    ["v4 /24", ["203.0.113.0/24"], ["203.0.113.0", "203.0.113.7", "203.0.113.255", "::ffff:203.0.113.7", "::ffff:cb00:7107", "::FFFF:CB00:7107"],
-      ["203.0.114.0", "203.0.112.255", "2001:db8::1", "::cb00:7107", "::ffff:0:cb00:7107", "203.0.113.07", " 203.0.113.7", "203.0.113.7/32", "203.0.113.7%eth0"]],
+    [
+      "v4 /24",
+      ["203.0.113.0/24"],
+      ["203.0.113.0", "203.0.113.7", "203.0.113.255", "::ffff:203.0.113.7", "::ffff:cb00:7107", "::FFFF:CB00:7107"],
+      [
+        "203.0.114.0",
+        "203.0.112.255",
+        "2001:db8::1",
+        "::cb00:7107",
+        "::ffff:0:cb00:7107",
+        "203.0.113.07",
+        " 203.0.113.7",
+        "203.0.113.7/32",
+        "203.0.113.7%eth0",
+      ],
+    ],
     ["v4 /32 (bare)", ["203.0.113.7"], ["203.0.113.7", "::ffff:203.0.113.7"], ["203.0.113.6", "203.0.113.8", "::203.0.113.7"]],
     ["v4 /31", ["192.0.2.8/31"], ["192.0.2.8", "192.0.2.9"], ["192.0.2.7", "192.0.2.10"]],
     ["v4 /0", ["0.0.0.0/0"], ["0.0.0.0", "1.2.3.4", "255.255.255.255", "::ffff:1.2.3.4"], ["::", "::1", "2001:db8::1", "::1.2.3.4"]],
     ["v4 sign bit", ["128.0.0.0/1"], ["128.0.0.0", "200.0.0.1", "255.255.255.255"], ["127.255.255.255", "0.0.0.0"]],
     ["v4 /13", ["10.0.0.0/13"], ["10.7.255.255"], ["10.8.0.0", "9.255.255.255"]],
-    ["v6 /32", ["2001:db8::/32"], ["2001:db8::", "2001:DB8:FFFF::1", "2001:0db8:0:0:0:0:0:1"], ["2001:db9::", "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "fe80::1%eth0"]],
+    [
+      "v6 /32",
+      ["2001:db8::/32"],
+      ["2001:db8::", "2001:DB8:FFFF::1", "2001:0db8:0:0:0:0:0:1"],
+      ["2001:db9::", "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "fe80::1%eth0"],
+    ],
     ["v6 /128", ["2001:db8::1/128"], ["2001:DB8:0:0:0:0:0:1"], ["2001:db8::2", "2001:db8::"]],
     ["v6 /127", ["2001:db8::/127"], ["2001:db8::", "2001:db8::1"], ["2001:db8::2", "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff"]],
-    ["v6 /0", ["::/0"], ["::", "::1", "2001:db8::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::1.2.3.4"], ["1.2.3.4", "::ffff:1.2.3.4", "0.0.0.0"]],
+    [
+      "v6 /0",
+      ["::/0"],
+      ["::", "::1", "2001:db8::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::1.2.3.4"],
+      ["1.2.3.4", "::ffff:1.2.3.4", "0.0.0.0"],
+    ],
     ["v6 sign bits", ["8000::/1", "::8000:0:0:0/65"], ["ffff::1", "::8000:0:0:1"], ["7fff::", "::7fff:0:0:0"]],
     ["v6 across a word", ["2001:db8:0:8000::/49"], ["2001:db8:0:ffff::1"], ["2001:db8:0:7fff::1", "2001:db8:1::"]],
     ["mapped entry = v4", ["::ffff:0:0/96"], ["1.2.3.4", "::ffff:1.2.3.4"], ["::1", "::1.2.3.4"]],
     ["loopbacks stay apart", ["::1", "127.0.0.1"], ["::1", "127.0.0.1", "::ffff:127.0.0.1"], ["127.0.0.2", "::2"]],
-    ["mixed list", ["10.0.0.0/8", "2001:db8::/32", "203.0.113.7"], ["10.255.0.1", "2001:db8::5", "203.0.113.7"], ["11.0.0.0", "2001:db9::", undefined, null, "", "garbage"]],
+    [
+      "mixed list",
+      ["10.0.0.0/8", "2001:db8::/32", "203.0.113.7"],
+      ["10.255.0.1", "2001:db8::5", "203.0.113.7"],
+      ["11.0.0.0", "2001:db9::", undefined, null, "", "garbage"],
+    ],
   ];
   describe.each(cases)("%s", (_name, entries, allowed, refused) => {
     const matcher = compileAllowlist(entries);
     it.each(allowed)("allows %j", (ip) => expect(allowlistMatches(matcher, ip)).toBe(true));
-    it.each([...refused, undefined, null, "", "garbage", "::ffff:999.0.0.1"])("refuses %j", (ip) => expect(allowlistMatches(matcher, ip)).toBe(false));
+    it.each([...refused, undefined, null, "", "garbage", "::ffff:999.0.0.1"])("refuses %j", (ip) =>
+      expect(allowlistMatches(matcher, ip)).toBe(false),
+    );
   });
 
   it("an empty allowlist allows any address, even a missing or malformed one", () => {
@@ -314,7 +448,10 @@ describe("allowlistMatches", () => {
         const n = net.network + (r % size);
         const matcher = compileAllowlist([text]);
         // A v4 range is also reached by its clients in IPv4-mapped form.
-        const spellings = net.family === 4 ? [dotted(n), `::ffff:${dotted(n)}`, spell(6, (MAPPED_HIGH << 32n) | n, how, upper)] : [clientText(6, n, how, upper)];
+        const spellings =
+          net.family === 4
+            ? [dotted(n), `::ffff:${dotted(n)}`, spell(6, (MAPPED_HIGH << 32n) | n, how, upper)]
+            : [clientText(6, n, how, upper)];
         const expected = modelMatches([net], { family: net.family, n });
         expect(expected || (net.family === 6 && isMapped(6, n))).toBe(true);
         for (const s of spellings) expect(allowlistMatches(matcher, s), `${text} ∋ ${s}`).toBe(expected);
@@ -364,7 +501,9 @@ describe("IpAllowlistSchema", () => {
   const Body = z.object({ ipAllowlist: IpAllowlistSchema });
 
   it("normalises entries and drops duplicates, first occurrence first", () => {
-    const r = Body.parse({ ipAllowlist: ["10.1.2.3/8", " 203.0.113.7 ", "2001:DB8::/32", "10.0.0.0/8", "::ffff:203.0.113.7", "2001:db8:0::/32"] });
+    const r = Body.parse({
+      ipAllowlist: ["10.1.2.3/8", " 203.0.113.7 ", "2001:DB8::/32", "10.0.0.0/8", "::ffff:203.0.113.7", "2001:db8:0::/32"],
+    });
     expect(r.ipAllowlist).toEqual(["10.0.0.0/8", "203.0.113.7/32", "2001:db8::/32"]);
     expect(Body.parse({ ipAllowlist: [] }).ipAllowlist).toEqual([]);
   });
@@ -410,7 +549,12 @@ describe("IpAllowlistSchema", () => {
   it("documents itself in OpenAPI as an array of at most 20 strings with an example", () => {
     const app = new OpenAPIHono();
     app.openapi(
-      createRoute({ method: "post", path: "/x", request: { body: { content: { "application/json": { schema: Body } } } }, responses: { 204: { description: "ok" } } }),
+      createRoute({
+        method: "post",
+        path: "/x",
+        request: { body: { content: { "application/json": { schema: Body } } } },
+        responses: { 204: { description: "ok" } },
+      }),
       (c) => c.body(null, 204),
     );
     const doc = app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "t", version: "1" } }) as any;

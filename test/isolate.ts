@@ -54,7 +54,10 @@ export class Isolate {
     const signature = JSON.stringify(Object.entries(overrides).filter(([, v]) => typeof v === "string"));
     let app = this.#apps.get(signature);
     if (!app) {
-      app = createApp({ options: parseOptions({ ...env, ...overrides }), services: { keys: this.keys, usage: this.usage, limiter: this.limiter } });
+      app = createApp({
+        options: parseOptions({ ...env, ...overrides }),
+        services: { keys: this.keys, usage: this.usage, limiter: this.limiter },
+      });
       this.#apps.set(signature, app);
     }
     return app;

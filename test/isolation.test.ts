@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { call, createKey, createSource, expectNotFound, freezeClock, freshWs, problem, session, walkPages, type KeyRecord } from "./helpers";
+import {
+  call,
+  createKey,
+  createSource,
+  expectNotFound,
+  freezeClock,
+  freshWs,
+  type KeyRecord,
+  problem,
+  session,
+  walkPages,
+} from "./helpers";
 
 const ALL = ["sources:read", "sources:write", "sources:delete"];
 
@@ -161,7 +172,10 @@ describe("keys never cross workspaces", () => {
       theirs.push((await createKey(b.admin, { name: `b${i}`, scopes: ["sources:read"] })).id);
     }
     // One revoked key on each side.
-    for (const [admin, id] of [[a.admin, ours[1]!], [b.admin, theirs[1]!]] as const) {
+    for (const [admin, id] of [
+      [a.admin, ours[1]!],
+      [b.admin, theirs[1]!],
+    ] as const) {
       expect((await call("POST", `/v1/api-keys/${id}/revoke`, { token: admin })).status).toBe(200);
     }
 

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { afterEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import { BASE62, encodeBase62Fixed, randomBase62 } from "../src/keys/base62";
 import { crc32 } from "../src/keys/crc32";
 import { CHECKSUM_LENGTH, displayPrefix, generateKey, isWellFormedKey, KEY_PREFIX, RANDOM_LENGTH } from "../src/keys/format";
@@ -12,7 +12,11 @@ const randomPart = (key: string) => key.slice(KEY_PREFIX.length, KEY_PREFIX.leng
 /** A freshly generated key per run (fast-check cannot shrink it, but it never needs to). */
 const keyArb = fc.constant(null).map(() => generateKey());
 const base62Char = fc.constantFrom(...BASE62.split(""));
-const anyChar = fc.oneof(base62Char, fc.string({ minLength: 1, maxLength: 1, unit: "binary" }), fc.constantFrom("_", "-", " ", "\n", "é", "0"));
+const anyChar = fc.oneof(
+  base62Char,
+  fc.string({ minLength: 1, maxLength: 1, unit: "binary" }),
+  fc.constantFrom("_", "-", " ", "\n", "é", "0"),
+);
 
 function decodeBase62(s: string): number {
   let n = 0;
@@ -272,7 +276,8 @@ describe("over HTTP", () => {
         watched.push({ name: `${label}.${name}`, spy });
       }
     }
-    const calls = () => Object.fromEntries(watched.filter((w) => w.spy.mock.calls.length > 0).map((w) => [w.name, w.spy.mock.calls.length]));
+    const calls = () =>
+      Object.fromEntries(watched.filter((w) => w.spy.mock.calls.length > 0).map((w) => [w.name, w.spy.mock.calls.length]));
     return { watched, calls };
   }
 
@@ -297,11 +302,14 @@ describe("over HTTP", () => {
   it.each([
     ["the last checksum character changed", (k: string) => breakChecksum(k)],
     ["a random character changed", (k: string) => k.slice(0, 10) + (k[10] === "x" ? "y" : "x") + k.slice(11)],
-    ["two adjacent characters swapped", (k: string) => {
-      let i = 8;
-      while (k[i] === k[i + 1]) i++;
-      return k.slice(0, i) + k[i + 1] + k[i] + k.slice(i + 2);
-    }],
+    [
+      "two adjacent characters swapped",
+      (k: string) => {
+        let i = 8;
+        while (k[i] === k[i + 1]) i++;
+        return k.slice(0, i) + k[i + 1] + k[i] + k.slice(i + 2);
+      },
+    ],
     ["a character dropped", (k: string) => k.slice(0, -2) + k.slice(-1)],
     ["a wrong prefix", (k: string) => k.replace("sk_live_", "sk_test_")],
   ])("a real key with %s is refused with 401 invalid_credentials without touching storage", async (_label, mutate) => {

@@ -1,9 +1,9 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MAX_ROWS_PER_FLUSH, type LastUsedRecorder } from "../src/usage/last-used-recorder";
-import { recorderShard, type UseBatch } from "../src/usage/recorder-protocol";
 import { CoalescingReporter } from "../src/usage/coalescing-reporter";
+import { type LastUsedRecorder, MAX_ROWS_PER_FLUSH } from "../src/usage/last-used-recorder";
+import { recorderShard, type UseBatch } from "../src/usage/recorder-protocol";
 import { call, createKey, freezeClock, freshWs, session } from "./helpers";
 import { freshIsolate, isolate } from "./isolate";
 import { counted, fetchWith, gate, recorderStub, unreachableD1 } from "./worker";
@@ -64,7 +64,11 @@ describe("last used", () => {
 
     expect(await runDurableObjectAlarm(shard())).toBe(true);
     expect(await storedLastUsed(k.id)).toEqual({ last_used_at: recorded, last_used_ip: "203.0.113.7", last_used_country: null });
-    expect(await record(admin, k.id)).toMatchObject({ lastUsedAt: new Date(recorded!).toISOString(), lastUsedIp: "203.0.113.7", lastUsedCountry: null });
+    expect(await record(admin, k.id)).toMatchObject({
+      lastUsedAt: new Date(recorded!).toISOString(),
+      lastUsedIp: "203.0.113.7",
+      lastUsedCountry: null,
+    });
     expect(await pending()).toEqual({});
   });
 
@@ -237,7 +241,9 @@ describe("last used", () => {
     const slowRecorder = recorderStub({ record: () => held.pass(), latest: async () => ({}) });
 
     const before = Date.now();
-    const used = isolate().fetch(new Request("https://owlish.test/v1/key", { headers: { Authorization: `Bearer ${k.key}` } }), { LAST_USED: slowRecorder });
+    const used = isolate().fetch(new Request("https://owlish.test/v1/key", { headers: { Authorization: `Bearer ${k.key}` } }), {
+      LAST_USED: slowRecorder,
+    });
     expect((await used).status).toBe(200);
     await held.arrived(1);
 

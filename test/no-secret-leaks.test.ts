@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../src/app";
-import { freshIsolate } from "./isolate";
 import { call, captureConsole, createKey, freshWs, problem, session, signToken } from "./helpers";
+import { freshIsolate } from "./isolate";
 import { d1FailingOnExecute, failingKv, fetchWith, recorderStub, unreachableD1 } from "./worker";
 
 /**
@@ -92,7 +92,10 @@ describe("logs", () => {
     // D1 failing while running a query: the driver's error carries the query's bound values.
     freshIsolate();
     await fetchWith({ DB: d1FailingOnExecute(), KEY_CACHE: failingKv() }, "GET", "/v1/key", { token: k.key });
-    await fetchWith({ DB: d1FailingOnExecute() }, "GET", `/v1/api-keys/${k.id}`, { token: admin, headers: { "User-Agent": "ua-in-a-query" } });
+    await fetchWith({ DB: d1FailingOnExecute() }, "GET", `/v1/api-keys/${k.id}`, {
+      token: admin,
+      headers: { "User-Agent": "ua-in-a-query" },
+    });
     await fetchWith({ DB: unreachableD1() }, "POST", "/v1/api-keys", { token: admin, body: { name: "x", scopes: ["sources:read"] } });
 
     const text = capture.lines.join("\n");
@@ -137,7 +140,12 @@ describe("logs", () => {
     });
     expect(l403).toMatchObject({ route: "/v1/sources/:id", method: "DELETE", status: 403, outcome: "insufficient_scope", keyId: k.id });
     expect(l403!.requestId).toBe(scope.headers.get("X-Request-Id"));
-    expect(l401).toMatchObject({ route: "/v1/key", status: 401, outcome: "invalid_credentials", requestId: bad.headers.get("X-Request-Id") });
+    expect(l401).toMatchObject({
+      route: "/v1/key",
+      status: 401,
+      outcome: "invalid_credentials",
+      requestId: bad.headers.get("X-Request-Id"),
+    });
     expect(l401!.keyId).toBeUndefined();
     expect(l200).toMatchObject({ route: "/v1/api-keys", status: 200, outcome: "ok", userId: "usr_logs", workspaceId: ws });
     expect(l200!.requestId).toBe(listed.headers.get("X-Request-Id"));

@@ -104,7 +104,13 @@ describe("GET /openapi.json", () => {
   it("documents no other key route (nothing un-revokes a key)", async () => {
     const doc = await openapi();
     const keyPaths = Object.keys(doc.paths).filter((p) => p === "/v1/api-keys" || p.startsWith("/v1/api-keys/"));
-    expect(keyPaths.sort()).toEqual(["/v1/api-keys", "/v1/api-keys/{id}", "/v1/api-keys/{id}/revoke", "/v1/api-keys/{id}/roll", "/v1/api-keys/{id}/usage"]);
+    expect(keyPaths.sort()).toEqual([
+      "/v1/api-keys",
+      "/v1/api-keys/{id}",
+      "/v1/api-keys/{id}/revoke",
+      "/v1/api-keys/{id}/roll",
+      "/v1/api-keys/{id}/usage",
+    ]);
     // No operation anywhere reactivates, restores or un-revokes something.
     for (const path of Object.keys(doc.paths)) expect(path).not.toMatch(/un-?revoke|reactivat|restore|activate/i);
   });
@@ -183,7 +189,25 @@ describe("GET /openapi.json", () => {
 
   it("the key record schema holds the record fields and never the key or a hash; creation adds key", async () => {
     const doc = await openapi();
-    const recordFields = ["createdAt", "createdBy", "expiresAt", "id", "ipAllowlist", "lastUsedAt", "lastUsedCountry", "lastUsedIp", "name", "prefix", "rateLimit", "revocationReason", "revokedAt", "revokedBy", "rolledFrom", "rolledTo", "scopes"];
+    const recordFields = [
+      "createdAt",
+      "createdBy",
+      "expiresAt",
+      "id",
+      "ipAllowlist",
+      "lastUsedAt",
+      "lastUsedCountry",
+      "lastUsedIp",
+      "name",
+      "prefix",
+      "rateLimit",
+      "revocationReason",
+      "revokedAt",
+      "revokedBy",
+      "rolledFrom",
+      "rolledTo",
+      "scopes",
+    ];
     const get = doc.paths["/v1/api-keys/{id}"].get.responses["200"].content["application/json"].schema;
     expect([...propertyNames(doc, get)].sort()).toEqual(recordFields);
     const created = doc.paths["/v1/api-keys"].post.responses["201"].content["application/json"].schema;
@@ -250,7 +274,9 @@ describe("GET /docs", () => {
     for (const [path, methods] of Object.entries(ROUTES)) {
       expect(html, path).toContain(path);
       for (const method of Object.keys(methods)) {
-        expect(html, `${method} ${path}`).toMatch(new RegExp(`${method.toUpperCase()}[^<]*(<[^>]*>[^<]*){0,4}${path.replace(/[{}]/g, "\\$&")}`));
+        expect(html, `${method} ${path}`).toMatch(
+          new RegExp(`${method.toUpperCase()}[^<]*(<[^>]*>[^<]*){0,4}${path.replace(/[{}]/g, "\\$&")}`),
+        );
       }
     }
   });

@@ -161,7 +161,8 @@ describe("operation counts on the verification path", () => {
     } as unknown as KVNamespace;
     const useAll = async () => {
       const ctx = createExecutionContext();
-      for (const k of keys) expect((await node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: kv }, ctx)).status).toBe(200);
+      for (const k of keys)
+        expect((await node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: kv }, ctx)).status).toBe(200);
       await waitOnExecutionContext(ctx);
     };
     clock.advance(REFRESH_AFTER_MS - 1);
@@ -224,9 +225,7 @@ describe("operation counts on the verification path", () => {
     const k = await createKey(await session(freshWs()));
     await env.KEY_CACHE.delete(kvKey(hashKey(k.key)));
     const counts = countingEnv();
-    const responses = await Promise.all(
-      Array.from({ length: 25 }, () => fetchWith(counts.overrides, "GET", "/v1/key", { token: k.key })),
-    );
+    const responses = await Promise.all(Array.from({ length: 25 }, () => fetchWith(counts.overrides, "GET", "/v1/key", { token: k.key })));
     expect(responses.map((r) => r.status)).toEqual(Array(25).fill(200));
     expect(counts.kv.get).toBe(1);
     // One D1 read answers all 25; the KV refill re-reads D1 once to close a race with revocation.
@@ -298,7 +297,9 @@ describe("operation counts on the verification path", () => {
       // Each burst starts a window of its own: the clock moved on since the last message.
       clock.advance(2 * WINDOW);
       const before = counts.messages.length;
-      await Promise.all(Array.from({ length: 40 }, (_, i) => isolate.settled(counts.overrides, "GET", "/v1/key", { token: keys[i % K]!.key })));
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => isolate.settled(counts.overrides, "GET", "/v1/key", { token: keys[i % K]!.key })),
+      );
       const sent = counts.messages.slice(before);
       expect(sent, `burst ${burst}`).toHaveLength(2);
       const uses = (batches: UseBatch[]) => batches.flatMap((b) => b.uses);
@@ -308,14 +309,20 @@ describe("operation counts on the verification path", () => {
       expect(uses(sent[1]!).reduce((sum, u) => sum + Object.values(u.days).reduce((a, n) => a + n, 0), 0)).toBe(39);
     }
     // Every use arrived, counted once.
-    const total = counts.messages.flat().flatMap((b) => b.uses).reduce((sum, u) => sum + Object.values(u.days).reduce((a, n) => a + n, 0), 0);
+    const total = counts.messages
+      .flat()
+      .flatMap((b) => b.uses)
+      .reduce((sum, u) => sum + Object.values(u.days).reduce((a, n) => a + n, 0), 0);
     expect(total).toBe(120);
   });
 
   it("the bench's no-cache baseline really reads and writes D1 on every request", async () => {
     const k = await createKey(await session(freshWs()));
     const counts = countingEnv();
-    const naive = createApp({ options: parseOptions(env), services: { keys: new DirectKeyStore(), usage: new DirectUseWriter(), limiter: new WindowRateLimiter() } });
+    const naive = createApp({
+      options: parseOptions(env),
+      services: { keys: new DirectKeyStore(), usage: new DirectUseWriter(), limiter: new WindowRateLimiter() },
+    });
     for (let i = 0; i < 5; i++) {
       const ctx = createExecutionContext();
       const res = await naive.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { ...env, ...counts.overrides }, ctx);

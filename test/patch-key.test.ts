@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { kvKey } from "../src/keys/cached-key-store";
 import { hashKey } from "../src/keys/hash";
-import { call, freshWs, problem, session, type AuditEvent } from "./helpers";
-import { createGuardedKey, rateHeaders, type KeyRecord } from "./guard-keys";
+import { createGuardedKey, type KeyRecord, rateHeaders } from "./guard-keys";
+import { type AuditEvent, call, freshWs, problem, session } from "./helpers";
 import { Isolate } from "./isolate";
 import { fetchWith } from "./worker";
 
@@ -27,7 +27,6 @@ async function record(token: string, id: string): Promise<KeyRecord> {
   expect(res.status).toBe(200);
   return res.json();
 }
-
 
 async function updates(token: string, keyId: string): Promise<AuditEvent[]> {
   const res = await call("GET", `/v1/audit-events?keyId=${keyId}`, { token });
@@ -69,14 +68,23 @@ describe("PATCH /v1/api-keys/{id}: changes", () => {
   it("sets an IP allowlist and a rate limit (normalised), then lifts both with [] and null", async () => {
     const admin = await session(freshWs());
     const k = await createGuardedKey(admin);
-    const set = await patched(admin, k.id, { ipAllowlist: ["203.0.113.7", "2001:DB8::/32", "203.0.113.7/32"], rateLimit: { limit: 50, periodSeconds: 10 } });
+    const set = await patched(admin, k.id, {
+      ipAllowlist: ["203.0.113.7", "2001:DB8::/32", "203.0.113.7/32"],
+      rateLimit: { limit: 50, periodSeconds: 10 },
+    });
     expect(set.ipAllowlist).toEqual(["203.0.113.7/32", "2001:db8::/32"]);
     expect(set.rateLimit).toEqual({ limit: 50, periodSeconds: 10 });
-    expect(await record(admin, k.id)).toMatchObject({ ipAllowlist: ["203.0.113.7/32", "2001:db8::/32"], rateLimit: { limit: 50, periodSeconds: 10 } });
+    expect(await record(admin, k.id)).toMatchObject({
+      ipAllowlist: ["203.0.113.7/32", "2001:db8::/32"],
+      rateLimit: { limit: 50, periodSeconds: 10 },
+    });
 
     const lifted = await patched(admin, k.id, { ipAllowlist: [], rateLimit: null });
     expect(lifted).toMatchObject({ ipAllowlist: [], rateLimit: null });
-    expect((await updates(admin, k.id)).map((e) => e.details)).toEqual([{ fields: ["ipAllowlist", "rateLimit"] }, { fields: ["ipAllowlist", "rateLimit"] }]);
+    expect((await updates(admin, k.id)).map((e) => e.details)).toEqual([
+      { fields: ["ipAllowlist", "rateLimit"] },
+      { fields: ["ipAllowlist", "rateLimit"] },
+    ]);
   });
 
   it("names only the fields whose values really change, and records nothing when nothing does", async () => {
@@ -84,7 +92,11 @@ describe("PATCH /v1/api-keys/{id}: changes", () => {
     const k = await createGuardedKey(admin, { name: "same", ipAllowlist: ["10.0.0.0/8"], rateLimit: { limit: 10, periodSeconds: 60 } });
 
     // Same values, spelled differently where spelling is free: no change at all.
-    const unchanged = await patched(admin, k.id, { name: " same ", ipAllowlist: ["10.1.2.3/8"], rateLimit: { limit: 10, periodSeconds: 60 } });
+    const unchanged = await patched(admin, k.id, {
+      name: " same ",
+      ipAllowlist: ["10.1.2.3/8"],
+      rateLimit: { limit: 10, periodSeconds: 60 },
+    });
     expect(unchanged).toEqual(await record(admin, k.id));
     expect(await updates(admin, k.id)).toEqual([]);
 
@@ -92,7 +104,11 @@ describe("PATCH /v1/api-keys/{id}: changes", () => {
     await patched(admin, k.id, { name: "other", rateLimit: { limit: 11, periodSeconds: 60 } });
     await patched(admin, k.id, { ipAllowlist: ["10.0.0.0/8", "192.0.2.0/24"] });
     // Newest first.
-    expect((await updates(admin, k.id)).map((e) => e.details)).toEqual([{ fields: ["ipAllowlist"] }, { fields: ["name"] }, { fields: ["rateLimit"] }]);
+    expect((await updates(admin, k.id)).map((e) => e.details)).toEqual([
+      { fields: ["ipAllowlist"] },
+      { fields: ["name"] },
+      { fields: ["rateLimit"] },
+    ]);
   });
 
   it("an empty body, or one with only fields PATCH does not take, changes nothing: 200 with the record as it is", async () => {
@@ -198,7 +214,10 @@ describe("PATCH refusals", () => {
       const p = await problem(res);
       expect(p.code, label).toBe("invalid_request");
       expect(p.detail, label).toMatch(/create another key/i);
-      expect(p.errors?.map((e) => e.path), label).toContain("scopes");
+      expect(
+        p.errors?.map((e) => e.path),
+        label,
+      ).toContain("scopes");
     }
     expect(await record(admin, k.id)).toMatchObject({ name: "fixed", scopes: ["sources:read"] });
     expect(await updates(admin, k.id)).toEqual([]);
@@ -234,7 +253,10 @@ describe("PATCH refusals", () => {
       const p = await problem(res);
       expect(p.code, label).toBe("invalid_request");
       expect(p.detail, label).toBe("The request body is not valid.");
-      expect(p.errors?.map((e) => e.path), label).toContain(path);
+      expect(
+        p.errors?.map((e) => e.path),
+        label,
+      ).toContain(path);
     }
     for (const raw of ["[]", '"name"', "null", "{not json"]) {
       const res = await call("PATCH", `/v1/api-keys/${k.id}`, { token: admin, body: raw });
@@ -316,7 +338,10 @@ describe("PATCH is one D1 batch", () => {
     for (const r of same) expect(((await r.json()) as KeyRecord).name).toBe("converged");
     expect((await updates(admin, k.id)).map((e) => e.details)).toEqual([{ fields: ["name"] }]);
 
-    const [x, y] = await Promise.all([patch(admin, k.id, { name: "by x" }), patch(admin, k.id, { rateLimit: { limit: 7, periodSeconds: 60 } })]);
+    const [x, y] = await Promise.all([
+      patch(admin, k.id, { name: "by x" }),
+      patch(admin, k.id, { rateLimit: { limit: 7, periodSeconds: 60 } }),
+    ]);
     expect([x.status, y.status]).toEqual([200, 200]);
     expect(await record(admin, k.id)).toMatchObject({ name: "by x", rateLimit: { limit: 7, periodSeconds: 60 } });
     const fields = (await updates(admin, k.id)).map((e) => (e.details as { fields: string[] }).fields);

@@ -5,13 +5,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   localRateLimiter,
   noopRateLimiter,
+  type RateDecision,
+  type RateLimitCounter,
+  type RateLimitEnv,
   rateLimitHeaders,
   rateLimitPolicyValue,
   rateLimitValue,
   WindowRateLimiter,
-  type RateDecision,
-  type RateLimitCounter,
-  type RateLimitEnv,
   type WindowRateLimiterOptions,
 } from "../src/ratelimit";
 
@@ -65,7 +65,14 @@ const counter = (keyId: string) => env.RATE_LIMITS.get(env.RATE_LIMITS.idFromNam
 
 /** A namespace whose reports wait until the test answers them, so it can look at what is in flight. */
 function heldNamespace() {
-  const calls: { keyId: string; periodSeconds: number; windowStart: number; count: number; answer: (total: number) => void; fail: (e: Error) => void }[] = [];
+  const calls: {
+    keyId: string;
+    periodSeconds: number;
+    windowStart: number;
+    count: number;
+    answer: (total: number) => void;
+    fail: (e: Error) => void;
+  }[] = [];
   const ns = {
     idFromName: (name: string) => name,
     get: (keyId: string) => ({
@@ -316,7 +323,8 @@ describe("sync with the RateLimitCounter", () => {
         };
         // Then calls until the limit is surely reached: 4 at a time, alternating isolates, each followed by a landing.
         const all = [...steps];
-        for (let n = steps.reduce((sum, x) => sum + x.calls, 0), i = 0; n < 2 * limit; n += 4, i++) all.push({ isolate: i % 2, calls: 4, land: true });
+        for (let n = steps.reduce((sum, x) => sum + x.calls, 0), i = 0; n < 2 * limit; n += 4, i++)
+          all.push({ isolate: i % 2, calls: 4, land: true });
         for (const s of all) {
           for (let n = 0; n < s.calls; n++) {
             calls++;
@@ -364,7 +372,8 @@ describe("sync with the RateLimitCounter", () => {
         let accepted = 0;
         for (let round = 0; round < 3 * limit; round++) {
           for (const isolate of isolates) {
-            for (let n = 0; n < R; n++) if (isolate.take(keyId, { limit, periodSeconds: 60 }, createExecutionContext(), tracked).allowed) accepted++;
+            for (let n = 0; n < R; n++)
+              if (isolate.take(keyId, { limit, periodSeconds: 60 }, createExecutionContext(), tracked).allowed) accepted++;
           }
           // The round trip: every report sent this round lands before the next.
           do {

@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { WindowRateLimiter } from "../src/ratelimit/limiter";
 import type { KeyRateLimiter } from "../src/ratelimit/types";
+import { createGuardedKey, type KeyRecord, rateHeaders } from "./guard-keys";
 import { call, freshWs, problem, session } from "./helpers";
-import { createGuardedKey, rateHeaders, type KeyRecord } from "./guard-keys";
 import { buildRequest, Isolate, isolate } from "./isolate";
 import { counted } from "./worker";
 
@@ -31,12 +31,21 @@ describe("create with a rate limit", () => {
     const admin = await session(freshWs());
     const k = await createGuardedKey(admin, { rateLimit: { limit: 100, periodSeconds: 60 } });
     expect(k.rateLimit).toEqual({ limit: 100, periodSeconds: 60 });
-    expect(((await (await call("GET", `/v1/api-keys/${k.id}`, { token: admin })).json()) as KeyRecord).rateLimit).toEqual({ limit: 100, periodSeconds: 60 });
+    expect(((await (await call("GET", `/v1/api-keys/${k.id}`, { token: admin })).json()) as KeyRecord).rateLimit).toEqual({
+      limit: 100,
+      periodSeconds: 60,
+    });
     expect((await createGuardedKey(admin)).rateLimit).toBeNull();
     expect((await createGuardedKey(admin, { rateLimit: null })).rateLimit).toBeNull();
     // The bounds themselves are allowed.
-    expect((await createGuardedKey(admin, { rateLimit: { limit: 1, periodSeconds: 1 } })).rateLimit).toEqual({ limit: 1, periodSeconds: 1 });
-    expect((await createGuardedKey(admin, { rateLimit: { limit: 100_000, periodSeconds: 3600 } })).rateLimit).toEqual({ limit: 100_000, periodSeconds: 3600 });
+    expect((await createGuardedKey(admin, { rateLimit: { limit: 1, periodSeconds: 1 } })).rateLimit).toEqual({
+      limit: 1,
+      periodSeconds: 1,
+    });
+    expect((await createGuardedKey(admin, { rateLimit: { limit: 100_000, periodSeconds: 3600 } })).rateLimit).toEqual({
+      limit: 100_000,
+      periodSeconds: 3600,
+    });
   });
 
   it("refuses limits out of range or of the wrong shape with 400, naming the field", async () => {
@@ -56,7 +65,10 @@ describe("create with a rate limit", () => {
     for (const [rateLimit, path] of cases) {
       const res = await call("POST", "/v1/api-keys", { token: admin, body: { name: "bad limit", scopes: ["sources:read"], rateLimit } });
       expect(res.status, JSON.stringify(rateLimit)).toBe(400);
-      expect((await problem(res)).errors?.map((e) => e.path), JSON.stringify(rateLimit)).toContain(path);
+      expect(
+        (await problem(res)).errors?.map((e) => e.path),
+        JSON.stringify(rateLimit),
+      ).toContain(path);
     }
     expect(((await (await call("GET", "/v1/api-keys", { token: admin })).json()) as { data: unknown[] }).data).toEqual([]);
   });
@@ -265,7 +277,8 @@ describe("keys without a limit pay nothing", () => {
 
     // The same instruments do see a limited key: one take per call, and its first call's report.
     expect((await iso.settled({ RATE_LIMITS: ns.binding }, "GET", "/v1/key", { token: limited.key })).status).toBe(200);
-    for (let i = 0; i < 2; i++) expect((await iso.fetch(buildRequest("GET", "/v1/key", { token: limited.key }), { RATE_LIMITS: ns.binding })).status).toBe(200);
+    for (let i = 0; i < 2; i++)
+      expect((await iso.fetch(buildRequest("GET", "/v1/key", { token: limited.key }), { RATE_LIMITS: ns.binding })).status).toBe(200);
     expect(takes).toEqual([limited.id, limited.id, limited.id]);
     expect(ns.calls.get ?? 0).toBeGreaterThanOrEqual(1);
   });
@@ -286,7 +299,12 @@ describe("keys without a limit pay nothing", () => {
 
 describe("OpenAPI", () => {
   it("declares RateLimit-Policy and RateLimit on every key route's answers but its 401s, and Retry-After on 429", async () => {
-    const doc = (await (await call("GET", "/openapi.json")).json()) as { paths: Record<string, Record<string, { security?: Record<string, unknown>[]; responses: Record<string, { headers?: Record<string, unknown> }> }>> };
+    const doc = (await (await call("GET", "/openapi.json")).json()) as {
+      paths: Record<
+        string,
+        Record<string, { security?: Record<string, unknown>[]; responses: Record<string, { headers?: Record<string, unknown> }> }>
+      >;
+    };
     let keyRoutes = 0;
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { kvKey } from "../src/keys/cached-key-store";
 import { isWellFormedKey } from "../src/keys/format";
 import { hashKey } from "../src/keys/hash";
+import { type AuditEvent, call, createKey, freshWs, type KeyRecord, problem, session } from "./helpers";
 import { freshIsolate } from "./isolate";
-import { call, createKey, freshWs, problem, session, type KeyRecord, type AuditEvent } from "./helpers";
 import { fetchWith, unreachableD1 } from "./worker";
 
 /** POST /v1/api-keys/{id}/roll: a new key, and the old one kept for an overlap. */
@@ -107,10 +107,17 @@ describe("rolling a key", () => {
 
     const onOld = (await auditOf(admin, old.id)).filter((e) => e.action === "api_key.rolled");
     expect(onOld).toEqual([
-      expect.objectContaining({ actorId: "usr_ada", keyId: old.id, clientIp: "198.51.100.4", details: { newKeyId: fresh.id, overlapSeconds: 90 } }),
+      expect.objectContaining({
+        actorId: "usr_ada",
+        keyId: old.id,
+        clientIp: "198.51.100.4",
+        details: { newKeyId: fresh.id, overlapSeconds: 90 },
+      }),
     ]);
     const onNew = await auditOf(admin, fresh.id);
-    expect(onNew).toEqual([expect.objectContaining({ action: "api_key.created", actorId: "usr_ada", keyId: fresh.id, clientIp: "198.51.100.4" })]);
+    expect(onNew).toEqual([
+      expect.objectContaining({ action: "api_key.created", actorId: "usr_ada", keyId: fresh.id, clientIp: "198.51.100.4" }),
+    ]);
   });
 
   it("rolls the new key in turn: a chain, each link pointing both ways", async () => {
@@ -329,7 +336,11 @@ describe("validation", () => {
   it("malformed JSON: 400", async () => {
     const admin = await session(freshWs());
     const old = await createKey(admin);
-    const res = await call("POST", `/v1/api-keys/${old.id}/roll`, { token: admin, body: "{overlapSeconds:", headers: { "Content-Type": "application/json" } });
+    const res = await call("POST", `/v1/api-keys/${old.id}/roll`, {
+      token: admin,
+      body: "{overlapSeconds:",
+      headers: { "Content-Type": "application/json" },
+    });
     expect(res.status).toBe(400);
     expect((await problem(res)).code).toBe("invalid_request");
   });
@@ -357,7 +368,9 @@ describe("concurrent rolls of one key", () => {
     const admin = await session(freshWs());
     const old = await createKey(admin);
     const results = await Promise.all(
-      Array.from({ length: 6 }, () => freshIsolate().call("POST", `/v1/api-keys/${old.id}/roll`, { token: admin, body: { overlapSeconds: 60 } })),
+      Array.from({ length: 6 }, () =>
+        freshIsolate().call("POST", `/v1/api-keys/${old.id}/roll`, { token: admin, body: { overlapSeconds: 60 } }),
+      ),
     );
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     expect(results.filter((r) => r.status === 409)).toHaveLength(5);
@@ -369,7 +382,10 @@ describe("storage failures", () => {
   it("D1 unreachable: 503 unavailable", async () => {
     const admin = await session(freshWs());
     const old = await createKey(admin);
-    const res = await fetchWith({ DB: unreachableD1() }, "POST", `/v1/api-keys/${old.id}/roll`, { token: admin, body: { overlapSeconds: 0 } });
+    const res = await fetchWith({ DB: unreachableD1() }, "POST", `/v1/api-keys/${old.id}/roll`, {
+      token: admin,
+      body: { overlapSeconds: 0 },
+    });
     expect(res.status).toBe(503);
     expect((await problem(res)).code).toBe("unavailable");
     expect(await successorsOf(old.id)).toEqual([]);

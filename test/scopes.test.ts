@@ -21,7 +21,10 @@ interface Source {
 }
 
 // One workspace per scope set, with a full-scope key to set up and inspect fixtures.
-const fixtures = new Map<string, { ws: string; key: string; admin: () => Promise<string>; full: string; createdKey: Record<string, unknown> }>();
+const fixtures = new Map<
+  string,
+  { ws: string; key: string; admin: () => Promise<string>; full: string; createdKey: Record<string, unknown> }
+>();
 
 async function fullKey(ws: string) {
   return (await createKey(await session(ws), { name: "fixture", scopes: SCOPES })).key;

@@ -86,7 +86,10 @@ describe("derToRawSignature", () => {
   });
 
   it("left-pads a short r or s (leading zero bytes dropped by DER) to 32 bytes", () => {
-    for (const [name, which] of [["rShort", 0], ["sShort", 1]] as const) {
+    for (const [name, which] of [
+      ["rShort", 0],
+      ["sShort", 1],
+    ] as const) {
       const { raw, der } = shape(name);
       expect(integerLengths(der)[which]).toBeLessThan(32);
       const out = derToRawSignature(der);
@@ -350,9 +353,7 @@ describe("createPublicKeySource", () => {
 
   it("a malformed inline var is a configuration error, thrown at construction with the var's name", () => {
     for (const inline of ["{", "[]", '{"public_keys":[]}', '{"public_keys":[{"key_identifier":"a"}]}', '{"keys":[]}']) {
-      expect(() => createPublicKeySource({ inline, url: freshUrl(), cache: env.KEY_CACHE }), inline).toThrow(
-        /SECRET_SCANNING_PUBLIC_KEYS/,
-      );
+      expect(() => createPublicKeySource({ inline, url: freshUrl(), cache: env.KEY_CACHE }), inline).toThrow(/SECRET_SCANNING_PUBLIC_KEYS/);
       expect(() => createPublicKeySource({ inline, url: freshUrl(), cache: env.KEY_CACHE })).not.toThrow(PublicKeysUnavailable);
     }
   });
@@ -499,7 +500,10 @@ describe("createPublicKeySource", () => {
     ["invalid JSON", () => new Response("<html>not json</html>", { status: 200 })],
     ["JSON of another shape", () => json({ keys: [] })],
     ["an empty key list", () => json({ public_keys: [] })],
-    ["an announced huge body", () => new Response(JSON.stringify(doc(entry("a"))), { headers: { "Content-Length": String(10 * 1024 * 1024) } })],
+    [
+      "an announced huge body",
+      () => new Response(JSON.stringify(doc(entry("a"))), { headers: { "Content-Length": String(10 * 1024 * 1024) } }),
+    ],
     ["a huge body", () => new Response(" ".repeat(100 * 1024) + JSON.stringify(doc(entry("a"))))],
   ];
   it.each(failures)("%s → PublicKeysUnavailable, and nothing is cached", async (_name, respond) => {

@@ -2,9 +2,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Env } from "../src/env";
 import { generateKey } from "../src/keys/format";
-import { githubSigner, publicKeysDocument, toHex, type GithubSigner } from "./github-signing";
+import { type GithubSigner, githubSigner, publicKeysDocument, toHex } from "./github-signing";
+import { type AuditEvent, call, createKey, freshWs, type KeyRecord, problem, session } from "./helpers";
 import { freshIsolate } from "./isolate";
-import { call, createKey, freshWs, problem, session, type KeyRecord, type AuditEvent } from "./helpers";
 import { counted, fetchWith, unreachableD1 } from "./worker";
 
 /**
@@ -40,7 +40,11 @@ const entry = (token: string, url = LEAK_URL) => ({ token, type: "owlish_api_key
 /** Sends `body` signed by `signer` (GitHub by default); `headers` override the signed ones. */
 async function report(
   body: unknown,
-  { signer = github, headers = {}, overrides = {} }: { signer?: GithubSigner; headers?: Record<string, string>; overrides?: Partial<Env> } = {},
+  {
+    signer = github,
+    headers = {},
+    overrides = {},
+  }: { signer?: GithubSigner; headers?: Record<string, string>; overrides?: Partial<Env> } = {},
 ) {
   const raw = typeof body === "string" ? body : JSON.stringify(body);
   return fetchWith({ ...pinned, ...overrides }, "POST", PATH, {
@@ -94,7 +98,12 @@ describe("a signed report of a leaked key", () => {
 
     expect(await getKey(admin, k.id)).toMatchObject({ revokedBy: "github_secret_scanning", revocationReason: "leaked" });
     expect((await auditOf(admin, `?keyId=${k.id}`)).filter((e) => e.action === "api_key.revoked")).toEqual([
-      expect.objectContaining({ actorId: "github_secret_scanning", keyId: k.id, clientIp: "140.82.115.10", details: { reason: "leaked", url: LEAK_URL } }),
+      expect.objectContaining({
+        actorId: "github_secret_scanning",
+        keyId: k.id,
+        clientIp: "140.82.115.10",
+        details: { reason: "leaked", url: LEAK_URL },
+      }),
     ]);
     const revoked = await (await call("GET", "/v1/api-keys?status=revoked", { token: admin })).json<{ data: KeyRecord[] }>();
     expect(revoked.data.map((r) => r.id)).toEqual([k.id]);
@@ -121,7 +130,11 @@ describe("a signed report of a leaked key", () => {
       { token_hash: await sha256Hex(active.key), token_type: "other_type", label: "true_positive" },
     ]);
     // The key revoked before keeps its first revocation; the active one is revoked once though listed twice.
-    expect(await getKey(admin, earlier.id)).toMatchObject({ revokedAt: revokedEarlier.revokedAt, revokedBy: "usr_first", revocationReason: "admin" });
+    expect(await getKey(admin, earlier.id)).toMatchObject({
+      revokedAt: revokedEarlier.revokedAt,
+      revokedBy: "usr_first",
+      revocationReason: "admin",
+    });
     expect(await getKey(admin, active.id)).toMatchObject({ revocationReason: "leaked" });
     expect((await auditOf(admin, `?keyId=${active.id}`)).filter((e) => e.action === "api_key.revoked")).toHaveLength(1);
     expect((await auditOf(admin, `?keyId=${earlier.id}`)).filter((e) => e.action === "api_key.revoked")[0]?.actorId).toBe("usr_first");
@@ -145,7 +158,9 @@ describe("a signed report of a leaked key", () => {
     const eventsB = await auditOf(adminB);
     expect(eventsA.every((e) => e.workspaceId === wsA && e.keyId !== theirs.id)).toBe(true);
     expect(eventsB.every((e) => e.workspaceId === wsB && e.keyId !== mine.id)).toBe(true);
-    expect(eventsB.filter((e) => e.action === "api_key.revoked")).toEqual([expect.objectContaining({ keyId: theirs.id, actorId: "github_secret_scanning" })]);
+    expect(eventsB.filter((e) => e.action === "api_key.revoked")).toEqual([
+      expect.objectContaining({ keyId: theirs.id, actorId: "github_secret_scanning" }),
+    ]);
     expect((await call("GET", `/v1/api-keys/${theirs.id}`, { token: adminA })).status).toBe(404);
   });
 
@@ -177,7 +192,10 @@ describe("a signed report of a leaked key", () => {
     const k = await createKey(admin);
     const res = await labels(await report([{ token: k.key, type: "owlish_api_key", found_at: "2026-01-01" }]));
     expect(res[0]?.label).toBe("true_positive");
-    expect((await auditOf(admin, `?keyId=${k.id}`)).find((e) => e.action === "api_key.revoked")?.details).toEqual({ reason: "leaked", url: null });
+    expect((await auditOf(admin, `?keyId=${k.id}`)).find((e) => e.action === "api_key.revoked")?.details).toEqual({
+      reason: "leaked",
+      url: null,
+    });
   });
 });
 
@@ -219,7 +237,9 @@ describe("the signature is checked before anything else", () => {
       { ...signed, "Github-Public-Key-Signature": "" },
     ];
     for (const headers of variants) {
-      await expectBadSignature(await fetchWith(pinned, "POST", PATH, { body, headers: { "Content-Type": "application/json", ...headers } }));
+      await expectBadSignature(
+        await fetchWith(pinned, "POST", PATH, { body, headers: { "Content-Type": "application/json", ...headers } }),
+      );
     }
     expect((await use(k.key)).status).toBe(200);
   });
@@ -281,15 +301,32 @@ describe("limits", () => {
 
   it("a body over 1 MiB: 413 before any signature work", async () => {
     const body = JSON.stringify([{ token: "x", type: "y", url: "u".repeat(1024 * 1024) }]);
-    const res = await fetchWith(pinned, "POST", PATH, { body, headers: { "Content-Type": "application/json", "Github-Public-Key-Identifier": "x", "Github-Public-Key-Signature": "eA==" } });
+    const res = await fetchWith(pinned, "POST", PATH, {
+      body,
+      headers: { "Content-Type": "application/json", "Github-Public-Key-Identifier": "x", "Github-Public-Key-Signature": "eA==" },
+    });
     expect(res.status).toBe(413);
     expect((await problem(res)).code).toBe("payload_too_large");
   });
 
   it("checks shape and checksum before any lookup: malformed tokens cost no D1 call; well-formed ones one batch", async () => {
-    const malformed = ["sk_live_", "sk_live_0000000000000000000000000000000000000", generateKey().slice(0, -1) + "!", "AKIAIOSFODNN7EXAMPLE"];
+    const malformed = [
+      "sk_live_",
+      "sk_live_0000000000000000000000000000000000000",
+      generateKey().slice(0, -1) + "!",
+      "AKIAIOSFODNN7EXAMPLE",
+    ];
     const d1 = counted(env.DB);
-    expect((await labels(await report(malformed.map((t) => entry(t)), { overrides: { DB: d1.binding } }))).every((l) => l.label === "false_positive")).toBe(true);
+    expect(
+      (
+        await labels(
+          await report(
+            malformed.map((t) => entry(t)),
+            { overrides: { DB: d1.binding } },
+          ),
+        )
+      ).every((l) => l.label === "false_positive"),
+    ).toBe(true);
     expect(d1.calls).toEqual({});
 
     // 200 well-formed unknown tokens: the lookups (in chunks) go to D1 in a single round trip.
@@ -305,7 +342,9 @@ describe("failures", () => {
   it("GitHub's public keys unobtainable (not pinned, fetch fails): 503, nothing revoked", async () => {
     const k = await createKey(await session(freshWs()));
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockRejectedValue(new Error("network unreachable"));
-    const res = await report([entry(k.key)], { overrides: { SECRET_SCANNING_PUBLIC_KEYS: "", SECRET_SCANNING_KEYS_URL: `https://keys.test/${crypto.randomUUID()}` } });
+    const res = await report([entry(k.key)], {
+      overrides: { SECRET_SCANNING_PUBLIC_KEYS: "", SECRET_SCANNING_KEYS_URL: `https://keys.test/${crypto.randomUUID()}` },
+    });
     expect(res.status).toBe(503);
     expect((await problem(res)).code).toBe("unavailable");
     expect(fetchSpy).toHaveBeenCalled();
@@ -319,7 +358,9 @@ describe("failures", () => {
       expect(String(input instanceof Request ? input.url : input)).toBe(url);
       return new Response(keysDocument, { headers: { "Content-Type": "application/json" } });
     });
-    const res = await labels(await report([entry(k.key)], { overrides: { SECRET_SCANNING_PUBLIC_KEYS: "", SECRET_SCANNING_KEYS_URL: url } }));
+    const res = await labels(
+      await report([entry(k.key)], { overrides: { SECRET_SCANNING_PUBLIC_KEYS: "", SECRET_SCANNING_KEYS_URL: url } }),
+    );
     expect(res[0]?.label).toBe("true_positive");
     expect(fetchSpy).toHaveBeenCalledTimes(1);
     await expectRefused(await use(k.key), "revoked_api_key");

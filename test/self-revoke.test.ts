@@ -1,10 +1,9 @@
 import { describe, expect, it, vi } from "vitest";
+import { type AuditEvent, call, createKey, freshWs, type KeyRecord, problem, session } from "./helpers";
 import { freshIsolate } from "./isolate";
-import { call, createKey, freshWs, problem, session, type KeyRecord, type AuditEvent } from "./helpers";
 import { fetchWith, unreachableD1 } from "./worker";
 
 /** POST /v1/key/revoke: a key that may have leaked revokes itself. */
-
 
 const FROM = { "CF-Connecting-IP": "192.0.2.55", "User-Agent": "leaky-script/2.1" };
 const selfRevoke = (key: string) => call("POST", "/v1/key/revoke", { token: key, headers: FROM });
@@ -52,7 +51,13 @@ describe("a key revoking itself", () => {
     expect(await getKey(admin, k.id)).toMatchObject({ revokedBy: k.id, revocationReason: "self" });
     const revokes = (await auditOf(admin, k.id)).filter((e) => e.action === "api_key.revoked");
     expect(revokes).toEqual([
-      expect.objectContaining({ actorId: k.id, keyId: k.id, clientIp: "192.0.2.55", userAgent: "leaky-script/2.1", details: { reason: "self" } }),
+      expect.objectContaining({
+        actorId: k.id,
+        keyId: k.id,
+        clientIp: "192.0.2.55",
+        userAgent: "leaky-script/2.1",
+        details: { reason: "self" },
+      }),
     ]);
     // Listed with the revoked keys, like any other revocation.
     const revoked = await (await call("GET", "/v1/api-keys?status=revoked", { token: admin })).json<{ data: KeyRecord[] }>();

@@ -27,7 +27,6 @@ const b64url = (s: string) =>
     .replaceAll("/", "_")
     .replace(/=+$/, "");
 
-
 /** GET /v1/api-keys with a raw Authorization header (or none). */
 function listWith(authorization?: string) {
   return call("GET", "/v1/api-keys", authorization === undefined ? {} : { headers: { Authorization: authorization } });
@@ -231,7 +230,9 @@ describe("bad session tokens -> 401 invalid_credentials", () => {
       await expect401(res, "invalid_credentials");
     }
     // The key was neither revoked nor used to create another one.
-    const list = (await (await call("GET", "/v1/api-keys", { token: admin })).json()) as { data: { id: string; revokedAt: string | null }[] };
+    const list = (await (await call("GET", "/v1/api-keys", { token: admin })).json()) as {
+      data: { id: string; revokedAt: string | null }[];
+    };
     expect(list.data.map((k) => k.id)).toEqual([created.id]);
     expect(list.data[0]!.revokedAt).toBeNull();
   });
@@ -339,7 +340,10 @@ describe("session lifetime", () => {
   it("a token claiming more than 24 hours (exp - iat) is 401 invalid_credentials, though signed and unexpired", async () => {
     const t = now();
     await expect401(await listWith(`Bearer ${await signToken(validClaims({ iat: t, exp: t + 24 * 3600 + 1 }))}`), "invalid_credentials");
-    await expect401(await listWith(`Bearer ${await signToken(validClaims({ iat: t - 3600, exp: t + 30 * 86_400 }))}`), "invalid_credentials");
+    await expect401(
+      await listWith(`Bearer ${await signToken(validClaims({ iat: t - 3600, exp: t + 30 * 86_400 }))}`),
+      "invalid_credentials",
+    );
   });
 
   it("exactly 24 hours is accepted", async () => {
@@ -421,11 +425,15 @@ describe("a SESSION_SECRET too short to be safe", () => {
     const logs = captureConsole();
     onTestFinished(logs.restore);
     const short = "s".repeat(31);
-    const res = await withVars({ SESSION_SECRET: short }, "GET", "/v1/api-keys", { token: await signToken(validClaims(), { secret: short }) });
+    const res = await withVars({ SESSION_SECRET: short }, "GET", "/v1/api-keys", {
+      token: await signToken(validClaims(), { secret: short }),
+    });
     expect((await problem(res)).code).toBe("unavailable");
     const enough = "é".repeat(16);
     expect(new TextEncoder().encode(enough)).toHaveLength(32);
-    const ok = await withVars({ SESSION_SECRET: enough }, "GET", "/v1/api-keys", { token: await signToken(validClaims(), { secret: enough }) });
+    const ok = await withVars({ SESSION_SECRET: enough }, "GET", "/v1/api-keys", {
+      token: await signToken(validClaims(), { secret: enough }),
+    });
     expect(ok.status).toBe(200);
   });
 });

@@ -25,8 +25,10 @@ interface SourceList {
   nextCursor: string | null;
 }
 
-const urlSource = (key: string, name = "Help center", url = "https://help.example.com") => createSource<Source>(key, { type: "url", name, url });
-const textSource = (key: string, name = "Refunds", content = "Refunds take 5 days.") => createSource<Source>(key, { type: "text", name, content });
+const urlSource = (key: string, name = "Help center", url = "https://help.example.com") =>
+  createSource<Source>(key, { type: "url", name, url });
+const textSource = (key: string, name = "Refunds", content = "Refunds take 5 days.") =>
+  createSource<Source>(key, { type: "text", name, content });
 
 async function get(key: string, id: string) {
   return call("GET", `/v1/sources/${id}`, { token: key });
@@ -234,7 +236,14 @@ describe("PATCH /v1/sources/{id}", () => {
     expect(res.status).toBe(200);
     const u: Source = await res.json();
     expectSourceShape(u);
-    expect(u).toMatchObject({ id: s.id, name: "New name", type: "url", url: "https://old.example.com", content: null, createdAt: s.createdAt });
+    expect(u).toMatchObject({
+      id: s.id,
+      name: "New name",
+      type: "url",
+      url: "https://old.example.com",
+      content: null,
+      createdAt: s.createdAt,
+    });
     expect(Date.parse(u.updatedAt)).toBeGreaterThan(Date.parse(s.updatedAt));
     expect(await (await get(key, s.id)).json()).toEqual(u);
 

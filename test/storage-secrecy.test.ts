@@ -66,7 +66,9 @@ async function makeActivity(tag: string) {
     expect((await settled("GET", "/v1/key", { token: full!.key })).status).toBe(200);
     expect((await settled("POST", "/v1/sources", { token: full!.key, body: { type: "text", name: "s", content: "c" } })).status).toBe(201);
     expect((await settled("GET", "/v1/sources", { token: reader!.key })).status).toBe(200);
-    expect((await settled("POST", "/v1/sources", { token: writer!.key, body: { type: "url", name: "u", url: "https://a.example.com" } })).status).toBe(201);
+    expect(
+      (await settled("POST", "/v1/sources", { token: writer!.key, body: { type: "url", name: "u", url: "https://a.example.com" } })).status,
+    ).toBe(201);
     // A revoked key is kept for audit: its row and cache entry must be as clean as the others.
     expect((await settled("POST", `/v1/api-keys/${reader!.id}/revoke`, { token: admin })).status).toBe(200);
     expect((await settled("GET", "/v1/sources", { token: reader!.key })).status).toBe(401);
@@ -134,7 +136,9 @@ describe("only the SHA-256 of a key is ever stored", () => {
         dumps.push(
           await runInDurableObject(env.LAST_USED.get(id), async (_instance, state) => {
             const tables = state.storage.sql
-              .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'")
+              .exec<{ name: string }>(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+              )
               .toArray();
             return tables.map((t) => JSON.stringify(state.storage.sql.exec(`SELECT * FROM "${t.name}"`).toArray())).join("\n");
           }),

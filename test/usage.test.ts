@@ -109,7 +109,9 @@ describe("GET /v1/api-keys/{id}/usage", () => {
     expect(batches).toBe(1);
     await setRecorderEnv(0, env);
     await flushShard(0);
-    const stored = await env.DB.prepare("SELECT sum(requests) AS n FROM key_usage_daily WHERE key_id = ?").bind(k.id).first<{ n: number }>();
+    const stored = await env.DB.prepare("SELECT sum(requests) AS n FROM key_usage_daily WHERE key_id = ?")
+      .bind(k.id)
+      .first<{ n: number }>();
     expect(stored?.n).toBe(4);
     freshIsolate({ shard: 9 });
     expect((await usageOf(admin, k.id)).total).toBe(4);
@@ -145,7 +147,13 @@ describe("GET /v1/key-usage", () => {
     await call("GET", "/v1/key", { token: other.key });
     const res = await call("GET", "/v1/key-usage?days=30", { token: admin });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ data: [{ keyId: a.id, requests: 3 }, { keyId: b.id, requests: 1 }], days: 30 });
+    expect(await res.json()).toEqual({
+      data: [
+        { keyId: a.id, requests: 3 },
+        { keyId: b.id, requests: 1 },
+      ],
+      days: 30,
+    });
     expect(idle.id).toBeTruthy();
   });
 });
@@ -173,7 +181,12 @@ describe("retention", () => {
     const k = await createKey(await session(ws));
     const old = 650;
     const stmts = Array.from({ length: old }, (_, i) =>
-      env.DB.prepare("INSERT INTO key_usage_daily (key_id, day, shard, workspace_id, requests) VALUES (?, ?, ?, ?, 1)").bind(`key_old_${i}`, "2020-01-01", 0, ws),
+      env.DB.prepare("INSERT INTO key_usage_daily (key_id, day, shard, workspace_id, requests) VALUES (?, ?, ?, ?, 1)").bind(
+        `key_old_${i}`,
+        "2020-01-01",
+        0,
+        ws,
+      ),
     );
     await env.DB.batch(stmts);
     await env.DB.prepare("INSERT INTO key_usage_daily (key_id, day, shard, workspace_id, requests) VALUES (?, ?, 15, ?, 5)")

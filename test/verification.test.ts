@@ -1,13 +1,12 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { hashKey } from "../src/keys/hash";
 import { kvKey } from "../src/keys/cached-key-store";
-import { freshIsolate } from "./isolate";
+import { hashKey } from "../src/keys/hash";
 import { call, createKey, createSource, freezeClock, freshWs, problem, session } from "./helpers";
+import { freshIsolate } from "./isolate";
 import { counted, d1FailingOnExecute, failingKv, fetchWith, unreachableD1 } from "./worker";
 
 const use = (key: string) => call("GET", "/v1/key", { token: key });
-
 
 describe("revocation", () => {
   it("stops a warm key at once in the isolate and location that revoked it", async () => {

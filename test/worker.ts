@@ -38,7 +38,11 @@ export function d1FailingOnExecute(): D1Database {
 /** A D1 binding whose every query never settles, like a database that stopped answering. */
 export function hangingD1(): D1Database {
   const statement: object = new Proxy({}, { get: (_t, prop) => (prop === "bind" ? () => statement : () => new Promise(() => {})) });
-  return { prepare: () => statement, batch: () => new Promise(() => {}), withSession: () => ({ prepare: () => statement }) } as unknown as D1Database;
+  return {
+    prepare: () => statement,
+    batch: () => new Promise(() => {}),
+    withSession: () => ({ prepare: () => statement }),
+  } as unknown as D1Database;
 }
 
 /** A KV binding whose reads and writes never settle. */

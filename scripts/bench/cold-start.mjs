@@ -45,7 +45,21 @@ function accepts(port) {
 function startDev(state, port, { logLevel = "warn" } = {}) {
   const child = spawn(
     "wrangler",
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(port + 1000), "--persist-to", state, "--log-level", logLevel, "--var", "LOG_SUCCESSES:false"],
+    [
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(port + 1000),
+      "--persist-to",
+      state,
+      "--log-level",
+      logLevel,
+      "--var",
+      "LOG_SUCCESSES:false",
+    ],
     { env: wranglerEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   const output = [];
@@ -113,7 +127,10 @@ export async function coldStart({ runs = 5, port = 8931, warmRequests = 20, log 
     const state = join(WORK, `run-${run}`);
     rmSync(state, { recursive: true, force: true });
     mkdirSync(state, { recursive: true });
-    execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { stdio: "ignore", env: { ...wranglerEnv, CI: "true" } });
+    execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], {
+      stdio: "ignore",
+      env: { ...wranglerEnv, CI: "true" },
+    });
 
     // 1. Seed a key, then stop.
     const seeder = startDev(state, port);
@@ -163,7 +180,9 @@ export async function coldStart({ runs = 5, port = 8931, warmRequests = 20, log 
       await stopDev(late, port);
     }
     results.push(row);
-    log(`cold start run ${run}/${runs}: first GET /v1/key ${row.coldMs.toFixed(0)} ms (sent when the port accepted, ${row.acceptAfterMs.toFixed(0)} ms after spawn), after ready ${row.afterReadyMs.toFixed(1)} ms, warm ${row.warmMs.toFixed(2)} ms`);
+    log(
+      `cold start run ${run}/${runs}: first GET /v1/key ${row.coldMs.toFixed(0)} ms (sent when the port accepted, ${row.acceptAfterMs.toFixed(0)} ms after spawn), after ready ${row.afterReadyMs.toFixed(1)} ms, warm ${row.warmMs.toFixed(2)} ms`,
+    );
   }
   return {
     coldMs: median(results.map((r) => r.coldMs)),
@@ -190,7 +209,9 @@ export async function printStartupFigures({ runs = Number(process.env.COLD_START
     const b = await bundleModules(startup.bundle);
     cpu = `; workerd CPU ${median(await measureStartupCpu(b.modules, b.main, { ...b, runs })).toFixed(1)} ms`;
   }
-  console.log(`startup      = ${startup.medianMs.toFixed(1)} ms active at startup (wrangler check startup, median of ${runs}; goal ≤ ${GOAL_MS} ms${cpu})`);
+  console.log(
+    `startup      = ${startup.medianMs.toFixed(1)} ms active at startup (wrangler check startup, median of ${runs}; goal ≤ ${GOAL_MS} ms${cpu})`,
+  );
   console.log(formatColdStart(await coldStart({ runs, log: () => {} })));
 }
 
@@ -200,7 +221,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
     .then((r) => {
       console.log(`\n| run | cold ms | after ready ms | warm ms | port accepted after ms | first response after ms |`);
       console.log(`|---:|---:|---:|---:|---:|---:|`);
-      r.runs.forEach((x, i) => console.log(`| ${i + 1} | ${x.coldMs.toFixed(0)} | ${x.afterReadyMs.toFixed(1)} | ${x.warmMs.toFixed(2)} | ${x.acceptAfterMs.toFixed(0)} | ${x.firstResponseAfterMs.toFixed(0)} |`));
+      r.runs.forEach((x, i) =>
+        console.log(
+          `| ${i + 1} | ${x.coldMs.toFixed(0)} | ${x.afterReadyMs.toFixed(1)} | ${x.warmMs.toFixed(2)} | ${x.acceptAfterMs.toFixed(0)} | ${x.firstResponseAfterMs.toFixed(0)} |`,
+        ),
+      );
       console.log(`\n${formatColdStart(r)}`);
       process.exit(0);
     })

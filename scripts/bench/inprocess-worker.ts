@@ -18,8 +18,8 @@ import { Hono } from "hono";
 import { createApp } from "../../src/app";
 import { createEdgeApp } from "../../src/edge-app";
 import type { Env } from "../../src/env";
-import { apiCors } from "../../src/http/cors";
 import { bearerToken } from "../../src/http/bearer";
+import { apiCors } from "../../src/http/cors";
 import { openApiRouter } from "../../src/http/openapi";
 import { requestContext } from "../../src/http/request-context";
 import { CachedKeyStore } from "../../src/keys/cached-key-store";
@@ -28,17 +28,26 @@ import { generateKey, isWellFormedKey } from "../../src/keys/format";
 import { hashKey } from "../../src/keys/hash";
 import type { VerifiedKey } from "../../src/keys/verified-key";
 import { log } from "../../src/log";
-import { parseOptions, type AppOptions } from "../../src/options";
+import { type AppOptions, parseOptions } from "../../src/options";
 import { WindowRateLimiter } from "../../src/ratelimit/limiter";
 import type { Services } from "../../src/services";
 import { CoalescingReporter } from "../../src/usage/coalescing-reporter";
 import { utcDay } from "../../src/usage/use-reporter";
 
-export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 export { RateLimitCounter } from "../../src/ratelimit/counter";
+export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 
 const ORIGIN = "http://bench.local";
-const CF = { country: "DE", colo: "FRA", asn: 64500, city: "Frankfurt am Main", continent: "EU", timezone: "Europe/Berlin", httpProtocol: "HTTP/2", tlsVersion: "TLSv1.3" };
+const CF = {
+  country: "DE",
+  colo: "FRA",
+  asn: 64500,
+  city: "Frankfurt am Main",
+  continent: "EU",
+  timezone: "Europe/Berlin",
+  httpProtocol: "HTTP/2",
+  tlsVersion: "TLSv1.3",
+};
 
 /** The warm key and what the memo holds for it (random values may only be made inside a handler). */
 function benchKey() {
@@ -153,7 +162,8 @@ const VARIANTS: Record<string, Step> = {
   "part:well-formed": (p) => isWellFormedKey(p.key),
   "part:hash": (p) => hashKey(p.key),
   "part:memo-find": (p, env, ctx) => p.keys.find(env, p.hash, ctx),
-  "part:report": (p, env, ctx) => p.usage.report(env, ctx, { workspaceId: p.record.workspaceId, keyId: p.record.id, at: Date.now(), ip: "203.0.113.7", country: "DE" }),
+  "part:report": (p, env, ctx) =>
+    p.usage.report(env, ctx, { workspaceId: p.record.workspaceId, keyId: p.record.id, at: Date.now(), ip: "203.0.113.7", country: "DE" }),
   "part:utc-day": () => utcDay(Date.now()),
   "part:json-response": (p) => new Response(JSON.stringify(p.body), { headers: { "Content-Type": "application/json" } }),
   "part:json-response-health": () => new Response(JSON.stringify({ status: "ok" }), { headers: { "Content-Type": "application/json" } }),
@@ -168,7 +178,17 @@ const VARIANTS: Record<string, Step> = {
   "part:response-no-headers": () => new Response("{}", { headers: { "Content-Type": "application/json" } }),
   "part:random-uuid": () => crypto.randomUUID(),
   "part:date-now": () => Date.now(),
-  "part:log-line": () => log("info", "request", { requestId: "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40", method: "GET", route: "/v1/key", status: 200, outcome: "ok", keyId: "key_bench0000000000000000000", workspaceId: "ws_bench", durationMs: 0 }),
+  "part:log-line": () =>
+    log("info", "request", {
+      requestId: "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40",
+      method: "GET",
+      route: "/v1/key",
+      status: 200,
+      outcome: "ok",
+      keyId: "key_bench0000000000000000000",
+      workspaceId: "ws_bench",
+      durationMs: 0,
+    }),
 };
 
 export default {
@@ -180,7 +200,11 @@ export default {
     if (url.pathname === "/variants") return Response.json(Object.keys(VARIANTS));
     if (url.pathname === "/routers") {
       // Which router hono's SmartRouter settled on for each app (known after a first request).
-      return Response.json(Object.fromEntries(Object.entries(parts.apps).map(([name, app]) => [name, (app as unknown as { router: { name: string } }).router.name])));
+      return Response.json(
+        Object.fromEntries(
+          Object.entries(parts.apps).map(([name, app]) => [name, (app as unknown as { router: { name: string } }).router.name]),
+        ),
+      );
     }
     const step = VARIANTS[url.searchParams.get("variant") ?? ""];
     if (!step) return new Response("unknown variant", { status: 404 });

@@ -4,8 +4,8 @@ import { parseOptions } from "../../src/options";
 import { WindowRateLimiter } from "../../src/ratelimit/limiter";
 import { DirectKeyStore, DirectUseWriter } from "./naive-parts";
 
-export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 export { RateLimitCounter } from "../../src/ratelimit/counter";
+export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 
 let app: ReturnType<typeof createApp> | undefined;
 
@@ -16,7 +16,10 @@ let app: ReturnType<typeof createApp> | undefined;
  */
 export default {
   fetch(request, env, ctx) {
-    app ??= createApp({ options: parseOptions(env), services: { keys: new DirectKeyStore(), usage: new DirectUseWriter(), limiter: new WindowRateLimiter() } });
+    app ??= createApp({
+      options: parseOptions(env),
+      services: { keys: new DirectKeyStore(), usage: new DirectUseWriter(), limiter: new WindowRateLimiter() },
+    });
     return app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

@@ -1,5 +1,5 @@
 // Starting and stopping `wrangler dev` workers for the bench scripts.
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { wranglerEnv } from "../local-env.mjs";
@@ -19,11 +19,28 @@ export function startWorker(name, port, args) {
       env: { ...wranglerEnv, CI: "true" },
     });
   }
-  const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(port + 1000), "--persist-to", state, "--log-level", "warn", ...args], {
-    env: wranglerEnv,
-    stdio: ["ignore", "ignore", "inherit"],
-    detached: true,
-  });
+  const child = spawn(
+    "wrangler",
+    [
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(port + 1000),
+      "--persist-to",
+      state,
+      "--log-level",
+      "warn",
+      ...args,
+    ],
+    {
+      env: wranglerEnv,
+      stdio: ["ignore", "ignore", "inherit"],
+      detached: true,
+    },
+  );
   children.push(child);
   const base = `http://127.0.0.1:${port}`;
   groups.set(base, child.pid);
@@ -61,7 +78,10 @@ export function stopWorkers() {
 
 /** Runs `main`, then stops the workers and exits with its outcome (also on Ctrl-C). */
 export function runMain(main) {
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]]) {
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ]) {
     process.on(signal, () => {
       stopWorkers();
       process.exit(code);

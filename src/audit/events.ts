@@ -1,7 +1,7 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { Db } from "../db/client";
-import { apiKeys, auditEvents, type AuditEventRow } from "../db/schema";
+import { type AuditEventRow, apiKeys, auditEvents } from "../db/schema";
 import { newId } from "../ids";
 
 /** Every action the trail records. Add new key events here. */

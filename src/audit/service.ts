@@ -1,7 +1,7 @@
 import { and, desc, eq, type SQL } from "drizzle-orm";
-import { after } from "../db/keyset";
 import { database, storage } from "../db/client";
-import { auditEvents, type AuditEventRow } from "../db/schema";
+import { after } from "../db/keyset";
+import { type AuditEventRow, auditEvents } from "../db/schema";
 import type { Env } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import type { AuditAction } from "./events";

@@ -6,7 +6,7 @@
  * and a curl line; the error codes and schemas follow.
  */
 import { escapeHtml as esc } from "../html/escape";
-import { exampleOf, resolveRef, type Json } from "./examples";
+import { exampleOf, type Json, resolveRef } from "./examples";
 
 /** The little Markdown the descriptions use: paragraphs, `code` and **bold**. */
 function md(text: unknown): string {
@@ -59,9 +59,7 @@ function fieldRows(doc: Json, schema: Json | undefined): string {
   const s = resolveRef(doc, schema);
   const variants: Json[] | undefined = s?.oneOf ?? s?.anyOf;
   if (variants && !s?.properties) {
-    return variants
-      .map((v, i) => `${i ? `<p class="or">or</p>` : ""}${fieldRows(doc, v)}`)
-      .join("");
+    return variants.map((v, i) => `${i ? `<p class="or">or</p>` : ""}${fieldRows(doc, v)}`).join("");
   }
   if (!s?.properties) return "";
   const required = new Set<string>(s.required ?? []);
@@ -183,7 +181,10 @@ export function renderReference(doc: Json): string {
     .map(
       (t) =>
         `<p class="t">${esc(t.name)}</p><ul>${inTag(t.name)
-          .map(({ path, method, op }) => `<li><a href="#${esc(opId(method, path, op))}">${esc(op.summary ?? `${method.toUpperCase()} ${path}`)}</a></li>`)
+          .map(
+            ({ path, method, op }) =>
+              `<li><a href="#${esc(opId(method, path, op))}">${esc(op.summary ?? `${method.toUpperCase()} ${path}`)}</a></li>`,
+          )
           .join("")}</ul>`,
     )
     .join("");
@@ -203,7 +204,10 @@ export function renderReference(doc: Json): string {
     )
     .join("");
   const schemas = Object.entries<Json>(doc.components?.schemas ?? {})
-    .map(([name, s]) => `<section id="schema-${esc(name)}"><h3>${esc(name)}</h3>${paragraphs(s.description)}${fieldRows(doc, s) || `<p>${typeOf(doc, s)}</p>`}</section>`)
+    .map(
+      ([name, s]) =>
+        `<section id="schema-${esc(name)}"><h3>${esc(name)}</h3>${paragraphs(s.description)}${fieldRows(doc, s) || `<p>${typeOf(doc, s)}</p>`}</section>`,
+    )
     .join("");
 
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

@@ -22,9 +22,7 @@ export function decodeCursor(raw: string): Cursor {
     const json = atob(raw.replaceAll("-", "+").replaceAll("_", "/"));
     return cursorSchema.parse(JSON.parse(json));
   } catch {
-    throw invalidRequest("The cursor is not valid; pass nextCursor from a previous page.", [
-      { path: "cursor", message: "Invalid cursor" },
-    ]);
+    throw invalidRequest("The cursor is not valid; pass nextCursor from a previous page.", [{ path: "cursor", message: "Invalid cursor" }]);
   }
 }
 

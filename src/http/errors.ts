@@ -1,8 +1,8 @@
 import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../app-env";
-import { throttleFailedAuth } from "./auth-throttle";
 import { errorMessage, log } from "../log";
+import { throttleFailedAuth } from "./auth-throttle";
 import { Problem, problemResponse } from "./problem";
 
 /** The one place where any failure becomes an RFC 9457 problem response. */

@@ -1,14 +1,32 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
 import type { AppEnv } from "../app-env";
-import { invalidRequest, Problem, PROBLEM_CODES, problemBody, PROBLEMS, type FieldError, type ProblemCode, type ProblemExtra } from "./problem";
+import {
+  type FieldError,
+  invalidRequest,
+  PROBLEM_CODES,
+  PROBLEMS,
+  Problem,
+  type ProblemCode,
+  type ProblemExtra,
+  problemBody,
+} from "./problem";
 
 export const ProblemSchema = z
   .object({
-    type: z.string().openapi({ description: "A URI naming the kind of problem (RFC 9457); it ends in `#<code>`.", example: "https://owlish.bot/docs/errors#invalid_request" }),
-    title: z.string().openapi({ description: "A short human summary of the kind of problem; the same for every occurrence of a code.", example: "Invalid request" }),
+    type: z.string().openapi({
+      description: "A URI naming the kind of problem (RFC 9457); it ends in `#<code>`.",
+      example: "https://owlish.bot/docs/errors#invalid_request",
+    }),
+    title: z.string().openapi({
+      description: "A short human summary of the kind of problem; the same for every occurrence of a code.",
+      example: "Invalid request",
+    }),
     status: z.number().int().openapi({ description: "The HTTP status code, repeated in the body.", example: 400 }),
-    detail: z.string().openapi({ description: "What went wrong with this request, for people; do not parse it.", example: "The request body is not valid." }),
+    detail: z.string().openapi({
+      description: "What went wrong with this request, for people; do not parse it.",
+      example: "The request body is not valid.",
+    }),
     code: z.enum(PROBLEM_CODES).openapi({
       description: "Stable machine-readable code; branch on this. Each code with its status and meaning is listed in `x-enumDescriptions`.",
       example: "invalid_request",
@@ -17,13 +35,23 @@ export const ProblemSchema = z
     errors: z
       .array(
         z.object({
-          path: z.string().openapi({ description: "The field, dot-separated (`scopes.0`); empty for the body as a whole.", example: "name" }),
-          message: z.string().openapi({ description: "Why the field was refused.", example: "Too small: expected string to have >=1 characters" }),
+          path: z
+            .string()
+            .openapi({ description: "The field, dot-separated (`scopes.0`); empty for the body as a whole.", example: "name" }),
+          message: z
+            .string()
+            .openapi({ description: "Why the field was refused.", example: "Too small: expected string to have >=1 characters" }),
         }),
       )
       .optional()
-      .openapi({ description: "For invalid_request: one entry per bad field.", example: [{ path: "name", message: "Too small: expected string to have >=1 characters" }] }),
-    requiredScope: z.string().optional().openapi({ description: "For insufficient_scope: the scope the route needs.", example: "sources:write" }),
+      .openapi({
+        description: "For invalid_request: one entry per bad field.",
+        example: [{ path: "name", message: "Too small: expected string to have >=1 characters" }],
+      }),
+    requiredScope: z
+      .string()
+      .optional()
+      .openapi({ description: "For insufficient_scope: the scope the route needs.", example: "sources:write" }),
     requestId: z.string().optional().openapi({
       description: "The request's id, also sent as the X-Request-Id header. Quote it when reporting a problem.",
       example: "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40",
@@ -54,7 +82,9 @@ export function problemResponses<const C extends ProblemCode>(codes: readonly C[
     {
       description: string;
       headers?: typeof RETRY_AFTER;
-      content: { "application/problem+json": { schema: typeof ProblemSchema; examples: Record<string, { summary: string; value: unknown }> } };
+      content: {
+        "application/problem+json": { schema: typeof ProblemSchema; examples: Record<string, { summary: string; value: unknown }> };
+      };
     }
   > = {};
   for (const [status, group] of [...byStatus].sort(([a], [b]) => a - b)) {
@@ -83,7 +113,8 @@ export function problemResponses<const C extends ProblemCode>(codes: readonly C[
 /** Every 429 and 503 says when to try again. */
 const RETRY_AFTER = {
   "Retry-After": {
-    description: "Seconds to wait before trying again: for `rate_limited`, until the key's window ends (equal to the RateLimit header's `t`).",
+    description:
+      "Seconds to wait before trying again: for `rate_limited`, until the key's window ends (equal to the RateLimit header's `t`).",
     schema: { type: "integer", minimum: 0, example: 17 },
   },
 } as const;
@@ -99,27 +130,20 @@ export function listSchema<T extends z.ZodTypeAny>(item: T, name: string) {
   return z
     .object({
       data: z.array(item).openapi({ description: "This page of items, newest first." }),
-      nextCursor: z
-        .string()
-        .nullable()
-        .openapi({ description: "Pass as ?cursor= for the next page; null on the last page.", example: "eyJ0IjoxNzY0MTUxMjAwMDAwLCJpZCI6ImtleV8zayJ9" }),
+      nextCursor: z.string().nullable().openapi({
+        description: "Pass as ?cursor= for the next page; null on the last page.",
+        example: "eyJ0IjoxNzY0MTUxMjAwMDAwLCJpZCI6ImtleV8zayJ9",
+      }),
     })
     .openapi(name);
 }
 
-export const limitQuery = z.coerce
-  .number()
-  .int()
-  .min(1)
-  .max(100)
-  .default(50)
-  .openapi({ description: "Page size, 1–100.", example: 50 });
+export const limitQuery = z.coerce.number().int().min(1).max(100).default(50).openapi({ description: "Page size, 1–100.", example: 50 });
 
-export const cursorQuery = z
-  .string()
-  .max(200)
-  .optional()
-  .openapi({ description: "nextCursor from the previous page; omit for the first page.", example: "eyJ0IjoxNzY0MTUxMjAwMDAwLCJpZCI6ImtleV8zayJ9" });
+export const cursorQuery = z.string().max(200).optional().openapi({
+  description: "nextCursor from the previous page; omit for the first page.",
+  example: "eyJ0IjoxNzY0MTUxMjAwMDAwLCJpZCI6ImtleV8zayJ9",
+});
 
 export function fieldErrors(error: ZodError): FieldError[] {
   return error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }));

@@ -103,7 +103,8 @@ export const PROBLEMS = {
   rate_limited: {
     status: 429,
     title: "Rate limit exceeded",
-    meaning: "The API key's own rate limit is used up for this period; wait `Retry-After` seconds. The RateLimit headers say how much is left.",
+    meaning:
+      "The API key's own rate limit is used up for this period; wait `Retry-After` seconds. The RateLimit headers say how much is left.",
     example: "This API key's rate limit of 100 calls per 60 seconds is used up.",
   },
   too_many_requests: {
@@ -115,7 +116,8 @@ export const PROBLEMS = {
   unavailable: {
     status: 503,
     title: "Service unavailable",
-    meaning: "Storage (or a service the call needs) is unreachable; nothing was done and no request is let through unverified. Retry after `Retry-After`.",
+    meaning:
+      "Storage (or a service the call needs) is unreachable; nothing was done and no request is let through unverified. Retry after `Retry-After`.",
     example: "Storage is unreachable; the request was not processed. Retry shortly.",
   },
   internal_error: {

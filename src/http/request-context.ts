@@ -1,10 +1,10 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
-import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { log } from "../log";
 import type { AppOptions } from "../options";
 import type { Services } from "../services";
-import { log } from "../log";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
 
@@ -25,39 +25,39 @@ export const REQUEST_ID_HEADER = "X-Request-Id";
  */
 export function requestContext(options: AppOptions, services: Services) {
   return createMiddleware<AppEnv>(async (c, next) => {
-  const requestId = crypto.randomUUID();
-  c.set("requestId", requestId);
-  c.set("options", options);
-  c.set("services", services);
-  const started = Date.now();
-  await next();
-  // On a finished response, hono's c.header() copies the whole Response on
-  // every call (a response from fetch, such as the console page's asset, has
-  // read-only headers). One copy is enough: the first header goes through
-  // c.header(), the others onto that copy's headers. (~4 µs per copy saved.)
-  c.header(REQUEST_ID_HEADER, requestId);
-  const headers = c.res.headers;
-  headers.set("X-Content-Type-Options", "nosniff");
-  // Every /v1 answer is for one authenticated caller (key records, the calling
-  // key, sources, audit events): no browser or shared cache may keep a copy.
-  if (c.req.path.startsWith("/v1/") && !headers.has("Cache-Control")) headers.set("Cache-Control", "no-store");
-  const status = c.res.status;
-  // At high volume, logging every success is the largest cost left on the hot
-  // path (and in `wrangler dev`, which streams each line to the terminal, it
-  // halves throughput): LOG_SUCCESSES = "false" keeps only refusals and errors.
-  if (status < 400 && !options.logSuccesses) return;
-  const principal = c.get("principal");
-  log(status >= 500 ? "error" : "info", "request", {
-    requestId,
-    method: c.req.method,
-    route: routePattern(c),
-    status,
-    outcome: status < 400 ? "ok" : (c.get("outcome") ?? "error"),
-    keyId: principal?.keyId,
-    userId: principal?.userId,
-    workspaceId: principal?.workspaceId,
-    durationMs: Date.now() - started,
-  });
+    const requestId = crypto.randomUUID();
+    c.set("requestId", requestId);
+    c.set("options", options);
+    c.set("services", services);
+    const started = Date.now();
+    await next();
+    // On a finished response, hono's c.header() copies the whole Response on
+    // every call (a response from fetch, such as the console page's asset, has
+    // read-only headers). One copy is enough: the first header goes through
+    // c.header(), the others onto that copy's headers. (~4 µs per copy saved.)
+    c.header(REQUEST_ID_HEADER, requestId);
+    const headers = c.res.headers;
+    headers.set("X-Content-Type-Options", "nosniff");
+    // Every /v1 answer is for one authenticated caller (key records, the calling
+    // key, sources, audit events): no browser or shared cache may keep a copy.
+    if (c.req.path.startsWith("/v1/") && !headers.has("Cache-Control")) headers.set("Cache-Control", "no-store");
+    const status = c.res.status;
+    // At high volume, logging every success is the largest cost left on the hot
+    // path (and in `wrangler dev`, which streams each line to the terminal, it
+    // halves throughput): LOG_SUCCESSES = "false" keeps only refusals and errors.
+    if (status < 400 && !options.logSuccesses) return;
+    const principal = c.get("principal");
+    log(status >= 500 ? "error" : "info", "request", {
+      requestId,
+      method: c.req.method,
+      route: routePattern(c),
+      status,
+      outcome: status < 400 ? "ok" : (c.get("outcome") ?? "error"),
+      keyId: principal?.keyId,
+      userId: principal?.userId,
+      workspaceId: principal?.workspaceId,
+      durationMs: Date.now() - started,
+    });
   });
 }
 

@@ -1,8 +1,8 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
 import { requireKey } from "../keys/require-key";
 import type { Scope } from "../keys/scopes";
-import { BODY_PROBLEMS, COMMON_PROBLEMS, problemResponses } from "./openapi";
 import { RATE_LIMIT_HEADER, RATE_LIMIT_POLICY_HEADER } from "../ratelimit/headers";
+import { BODY_PROBLEMS, COMMON_PROBLEMS, problemResponses } from "./openapi";
 import type { ProblemCode } from "./problem";
 import { requireAdminSession } from "./session";
 
@@ -81,7 +81,10 @@ export function keyRoute<const R extends RouteInput>(scope: Scope | null, route:
     description: `${route.description ?? ""} ${note}`.trim(),
     security: [{ apiKey: scope ? [scope] : [] }],
     middleware: [requireKey(scope ?? undefined)] as const,
-    responses: withRateLimitHeaders({ ...problemsOf(route, scope ? [...KEY_PROBLEMS, "insufficient_scope"] : KEY_PROBLEMS, problems), ...route.responses }),
+    responses: withRateLimitHeaders({
+      ...problemsOf(route, scope ? [...KEY_PROBLEMS, "insufficient_scope"] : KEY_PROBLEMS, problems),
+      ...route.responses,
+    }),
   });
 }
 

@@ -1,8 +1,8 @@
 import type { Env, WaitUntil } from "../env";
 import { errorMessage, log } from "../log";
+import { readKeyByHash as readD1, readKeysByHash as readD1Many } from "./key-by-hash";
 import type { KeyStore } from "./key-store";
 import { Memo } from "./memo";
-import { readKeyByHash as readD1, readKeysByHash as readD1Many } from "./key-by-hash";
 import { isVerifiedKey, type VerifiedKey } from "./verified-key";
 
 /**
@@ -243,7 +243,10 @@ export class CachedKeyStore implements KeyStore {
         // What KV answered still counts; the others stay as remembered until
         // maxAgeMs, then requests read for themselves and fail closed.
         answered = hashes.filter((hash) => records.has(hash));
-        this.#refreshFailed(missing.map((hash) => batch.get(hash)!), error);
+        this.#refreshFailed(
+          missing.map((hash) => batch.get(hash)!),
+          error,
+        );
       }
     }
     for (const hash of answered) {

@@ -10,7 +10,9 @@ const CallingKeySchema = z
     name: z.string().openapi({ description: "The key's name.", example: "Zapier sync" }),
     prefix: z.string().openapi({ description: "The first characters of the key.", example: "sk_live_4fQz" }),
     scopes: z.array(ScopeSchema).openapi({ description: "What the key may do.", example: ["sources:read"] }),
-    workspaceId: z.string().openapi({ description: "The workspace the key belongs to; it only ever sees this workspace.", example: "ws_demo" }),
+    workspaceId: z
+      .string()
+      .openapi({ description: "The workspace the key belongs to; it only ever sees this workspace.", example: "ws_demo" }),
     expiresAt: z.string().nullable().openapi({ description: "When the key stops working (ISO 8601, UTC); null for never.", example: null }),
   })
   .openapi("CallingKey", { description: "The API key that made the call, as the service sees it. Never the secret." });

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { Problem, unavailable } from "../http/problem";
 import { errorMessage, log } from "../log";
-import { allowlistMatches, compileAllowlist, type AllowlistMatcher } from "../net/cidr";
+import { type AllowlistMatcher, allowlistMatches, compileAllowlist } from "../net/cidr";
 import { rateLimitHeaders } from "../ratelimit/headers";
 import type { RatePolicy } from "../ratelimit/types";
 import type { VerifiedKey } from "./verified-key";
@@ -52,7 +52,11 @@ function matcherFor(key: VerifiedKey): AllowlistMatcher | null {
  */
 export function requireAllowedAddress(key: VerifiedKey, clientIp: string | undefined): void {
   const matcher = matcherFor(key);
-  if (matcher === null) throw unavailable("This API key's settings cannot be read; the request was not processed.", `ip allowlist of ${key.id} does not compile`);
+  if (matcher === null)
+    throw unavailable(
+      "This API key's settings cannot be read; the request was not processed.",
+      `ip allowlist of ${key.id} does not compile`,
+    );
   // Synchronous on purpose: the matcher parses into one buffer shared by the isolate.
   if (!allowlistMatches(matcher, clientIp)) {
     throw new Problem("ip_not_allowed", "This API key may not be used from this address.");

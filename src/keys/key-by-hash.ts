@@ -16,7 +16,17 @@ export async function readKeyByHash(env: Env, hash: string): Promise<VerifiedKey
 
 /** The keys with these hashes (at most 100, D1's bound-parameter limit) that D1 has, by hash. */
 export async function readKeysByHash(env: Env, hashes: readonly string[]): Promise<Map<string, VerifiedKey>> {
-  const [{ database }, { apiKeys }, { inArray }] = await Promise.all([import("../db/client"), import("../db/schema"), import("drizzle-orm")]);
-  const rows = await storage("keys_by_hash", () => database(env.DB).select().from(apiKeys).where(inArray(apiKeys.keyHash, [...hashes])).all());
+  const [{ database }, { apiKeys }, { inArray }] = await Promise.all([
+    import("../db/client"),
+    import("../db/schema"),
+    import("drizzle-orm"),
+  ]);
+  const rows = await storage("keys_by_hash", () =>
+    database(env.DB)
+      .select()
+      .from(apiKeys)
+      .where(inArray(apiKeys.keyHash, [...hashes]))
+      .all(),
+  );
   return new Map(rows.map((row) => [row.keyHash, toVerifiedKey(row)]));
 }

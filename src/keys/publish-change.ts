@@ -40,4 +40,3 @@ async function repairKv(env: Env, keys: KeyStore, keyId: string, hash: string): 
     }
   }
 }
-

@@ -1,7 +1,7 @@
 import { and, eq, isNull } from "drizzle-orm";
-import { auditRow, insertRevokeEventIfActive, type AuditActor } from "../audit/events";
-import { database, storage, type Db } from "../db/client";
-import { apiKeys, type ApiKeyRow } from "../db/schema";
+import { type AuditActor, auditRow, insertRevokeEventIfActive } from "../audit/events";
+import { type Db, database, storage } from "../db/client";
+import { type ApiKeyRow, apiKeys } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { notFound } from "../http/problem";
 import type { KeyStore } from "./key-store";
@@ -43,7 +43,10 @@ export async function selfRevoke(env: Env, ctx: WaitUntil, keys: KeyStore, keyId
   const [, , rows] = await storage("self_revoke_key", () =>
     db.batch([
       ...revocationStatements(db, keyId, actor, "self", {}, Date.now()),
-      db.select().from(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.workspaceId, actor.workspaceId))),
+      db
+        .select()
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, keyId), eq(apiKeys.workspaceId, actor.workspaceId))),
     ]),
   );
   const row = rows[0];

@@ -2,8 +2,8 @@ import { z } from "@hono/zod-openapi";
 import { auditActor } from "../audit/events";
 import { jsonResponse, openApiRouter } from "../http/openapi";
 import { adminRoute } from "../http/route-auth";
-import { CreatedKeySchema, KeyIdParam } from "./schemas";
 import { MAX_OVERLAP_SECONDS, rollKey } from "./rotation";
+import { CreatedKeySchema, KeyIdParam } from "./schemas";
 
 const tags = ["API keys"];
 
@@ -24,7 +24,10 @@ export const RollKeyBody = z
       .refine((v) => Date.parse(v) > Date.now(), "expiresAt must be in the future.")
       .nullable()
       .optional()
-      .openapi({ description: "When the new key stops working (ISO 8601); omit or null for never. The old key's expiry is not copied.", example: "2027-06-30T00:00:00Z" }),
+      .openapi({
+        description: "When the new key stops working (ISO 8601); omit or null for never. The old key's expiry is not copied.",
+        example: "2027-06-30T00:00:00Z",
+      }),
   })
   .openapi("RollApiKey");
 
@@ -50,17 +53,16 @@ export const rollKeyRoute = adminRoute(
 );
 
 /** Rolling a key (workspace admins, console session). */
-export const rotationRoutes = openApiRouter()
-  .openapi(rollKeyRoute, async (c) => {
-    const session = c.var.session;
-    const rolled = await rollKey(
-      c.env,
-      c.executionCtx,
-      c.var.services.keys,
-      c.req.valid("param").id,
-      c.req.valid("json") ?? {},
-      auditActor(c, session),
-    );
-    c.header("Cache-Control", "no-store");
-    return c.json(rolled, 201);
-  });
+export const rotationRoutes = openApiRouter().openapi(rollKeyRoute, async (c) => {
+  const session = c.var.session;
+  const rolled = await rollKey(
+    c.env,
+    c.executionCtx,
+    c.var.services.keys,
+    c.req.valid("param").id,
+    c.req.valid("json") ?? {},
+    auditActor(c, session),
+  );
+  c.header("Cache-Control", "no-store");
+  return c.json(rolled, 201);
+});

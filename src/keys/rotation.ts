@@ -1,7 +1,7 @@
-import { and, eq, getTableColumns, inArray, sql, type SQL } from "drizzle-orm";
-import { auditRow, type AuditActor } from "../audit/events";
-import { database, type Db } from "../db/client";
-import { apiKeys, auditEvents, type ApiKeyRow, type AuditEventRow } from "../db/schema";
+import { and, eq, getTableColumns, inArray, type SQL, sql } from "drizzle-orm";
+import { type AuditActor, auditRow } from "../audit/events";
+import { type Db, database } from "../db/client";
+import { type ApiKeyRow, type AuditEventRow, apiKeys, auditEvents } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { notFound, Problem, unavailable } from "../http/problem";
 import { newId } from "../ids";
@@ -9,8 +9,8 @@ import { errorMessage, log } from "../log";
 import { displayPrefix, generateKey } from "./format";
 import { hashKey } from "./hash";
 import type { KeyStore } from "./key-store";
-import { toKeyRecord, toVerifiedKey } from "./records";
 import { publishChange } from "./publish-change";
+import { toKeyRecord, toVerifiedKey } from "./records";
 
 /** The longest overlap a roll allows: a week, time enough to redeploy anything that holds the old key. */
 export const MAX_OVERLAP_SECONDS = 604_800;
@@ -92,9 +92,9 @@ export async function rollKey(env: Env, ctx: WaitUntil, keys: KeyStore, oldId: s
   await publishChange(env, ctx, keys, old);
   // Warm KV so the new key's first use anywhere needs no D1 read; a miss would fall through to D1.
   ctx.waitUntil(
-    keys.publish(env, created.keyHash, toVerifiedKey(created)).catch((error) =>
-      log("warn", "kv_warm_failed", { keyId: created.id, error: errorMessage(error) }),
-    ),
+    keys
+      .publish(env, created.keyHash, toVerifiedKey(created))
+      .catch((error) => log("warn", "kv_warm_failed", { keyId: created.id, error: errorMessage(error) })),
   );
   return { ...toKeyRecord(created), key };
 }

@@ -2,7 +2,7 @@ import { auditActor } from "../audit/events";
 import { jsonResponse, openApiRouter } from "../http/openapi";
 import { adminRoute } from "../http/route-auth";
 import { withLatestUse } from "../usage/recorded-uses";
-import { CreateKeyBody, CreatedKeySchema, KeyIdParam, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "./schemas";
+import { CreatedKeySchema, CreateKeyBody, KeyIdParam, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "./schemas";
 import { createKey, getKey, listKeys, revokeKey } from "./service";
 
 const tags = ["API keys"];

@@ -10,7 +10,12 @@ export const ScopeSchema = z.enum(SCOPES).openapi({ description: scopeDoc, examp
 
 export const CreateKeyBody = z
   .object({
-    name: z.string().trim().min(1).max(100).openapi({ description: "What the key is for, 1–100 characters after trimming.", example: "Zapier sync" }),
+    name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .openapi({ description: "What the key is for, 1–100 characters after trimming.", example: "Zapier sync" }),
     scopes: z
       .array(ScopeSchema)
       .min(1)
@@ -23,10 +28,13 @@ export const CreateKeyBody = z
       .optional()
       .openapi({ description: "When the key stops working (ISO 8601); omit or null for never.", example: "2027-06-30T00:00:00Z" }),
     ipAllowlist: IpAllowlistSchema.optional(),
-    rateLimit: RateLimitSchema.nullable().optional().openapi({
-      description: "Calls allowed per period for this key; omit or null for no limit. Every call made with the key counts, including refused ones (403 for a missing scope, 404, 429).",
-      example: { limit: 100, periodSeconds: 60 },
-    }),
+    rateLimit: RateLimitSchema.nullable()
+      .optional()
+      .openapi({
+        description:
+          "Calls allowed per period for this key; omit or null for no limit. Every call made with the key counts, including refused ones (403 for a missing scope, 404, 429).",
+        example: { limit: 100, periodSeconds: 60 },
+      }),
   })
   .openapi("CreateApiKey");
 
@@ -34,25 +42,38 @@ const iso = (description: string, example: string | null) => z.string().nullable
 
 export const KeyRecordSchema = z
   .object({
-    id: z.string().openapi({ description: "The key's id (`key_…`); not a secret, used in the key routes.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    id: z
+      .string()
+      .openapi({ description: "The key's id (`key_…`); not a secret, used in the key routes.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
     name: z.string().openapi({ description: "What the key is for, as given when it was created.", example: "Zapier sync" }),
     prefix: z.string().openapi({ description: "The first characters of the key, enough to recognise it.", example: "sk_live_4fQz" }),
     scopes: z.array(ScopeSchema).openapi({ description: "What the key may do.", example: ["sources:read", "sources:write"] }),
     createdAt: z.string().openapi({ description: "When the key was created (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
     createdBy: z.string().openapi({ description: "User id of the admin who created it.", example: "usr_ada" }),
-    lastUsedAt: iso("Latest authenticated use of the key (any call that passed verification, with or without the route's scope); fresh within a few seconds; null if never used.", "2026-11-26T10:05:00.000Z"),
+    lastUsedAt: iso(
+      "Latest authenticated use of the key (any call that passed verification, with or without the route's scope); fresh within a few seconds; null if never used.",
+      "2026-11-26T10:05:00.000Z",
+    ),
     expiresAt: iso("When the key stops working; null for never.", null),
     revokedAt: iso("When the key was revoked; null while active. Revocation is final.", null),
     revokedBy: z.string().nullable().openapi({
-      description: "Who revoked it: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself; null while active.",
+      description:
+        "Who revoked it: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself; null while active.",
       example: null,
     }),
     revocationReason: z.enum(["admin", "leaked", "self"]).nullable().openapi({
-      description: "Why it was revoked: `admin` (from the console or API), `leaked` (reported by secret scanning), `self` (the key revoked itself); null while active.",
+      description:
+        "Why it was revoked: `admin` (from the console or API), `leaked` (reported by secret scanning), `self` (the key revoked itself); null while active.",
       example: null,
     }),
-    rolledFrom: z.string().nullable().openapi({ description: "The key this one replaced when it was rolled; null if it was created directly.", example: null }),
-    rolledTo: z.string().nullable().openapi({ description: "The key that replaced this one when it was rolled; null if never rolled.", example: null }),
+    rolledFrom: z
+      .string()
+      .nullable()
+      .openapi({ description: "The key this one replaced when it was rolled; null if it was created directly.", example: null }),
+    rolledTo: z
+      .string()
+      .nullable()
+      .openapi({ description: "The key that replaced this one when it was rolled; null if never rolled.", example: null }),
     ipAllowlist: z.array(z.string()).openapi({
       description: "Client addresses the key may be used from, as normalised CIDRs; `[]` means any address.",
       example: ["203.0.113.7/32", "2001:db8::/32"],
@@ -64,8 +85,14 @@ export const KeyRecordSchema = z
       })
       .nullable()
       .openapi({ description: "Calls allowed per period for this key; null for no limit.", example: null }),
-    lastUsedIp: z.string().nullable().openapi({ description: "Client address of the latest use; null until used or when unknown.", example: "203.0.113.7" }),
-    lastUsedCountry: z.string().nullable().openapi({ description: "ISO 3166 country of the latest use, as Cloudflare saw it; null until used or when unknown.", example: "DE" }),
+    lastUsedIp: z
+      .string()
+      .nullable()
+      .openapi({ description: "Client address of the latest use; null until used or when unknown.", example: "203.0.113.7" }),
+    lastUsedCountry: z.string().nullable().openapi({
+      description: "ISO 3166 country of the latest use, as Cloudflare saw it; null until used or when unknown.",
+      example: "DE",
+    }),
   })
   .openapi("ApiKey");
 
@@ -91,5 +118,9 @@ export const KeyIdParam = z.object({
   id: z
     .string()
     .max(200)
-    .openapi({ param: { name: "id", in: "path", description: "The key's id (`key_…`)." }, description: "The key's id (`key_…`).", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    .openapi({
+      param: { name: "id", in: "path", description: "The key's id (`key_…`)." },
+      description: "The key's id (`key_…`).",
+      example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5",
+    }),
 });

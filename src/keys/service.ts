@@ -1,20 +1,20 @@
 import { and, desc, eq, isNotNull, isNull, type SQL } from "drizzle-orm";
-import { after } from "../db/keyset";
+import { type AuditActor, auditRow, insertAuditEvent } from "../audit/events";
 import { database, storage } from "../db/client";
-import { errorMessage, log } from "../log";
-import { apiKeys, type ApiKeyRow } from "../db/schema";
+import { after } from "../db/keyset";
+import { type ApiKeyRow, apiKeys } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import { notFound } from "../http/problem";
 import type { Session } from "../http/session";
-import { auditRow, insertAuditEvent, type AuditActor } from "../audit/events";
 import { newId } from "../ids";
+import { errorMessage, log } from "../log";
 import { displayPrefix, generateKey } from "./format";
 import { hashKey } from "./hash";
 import type { KeyStore } from "./key-store";
 import { publishChange } from "./publish-change";
-import { revocationStatements } from "./revocation";
 import { toKeyRecord, toVerifiedKey } from "./records";
+import { revocationStatements } from "./revocation";
 import type { Scope } from "./scopes";
 
 export interface CreateKeyInput {
@@ -57,9 +57,9 @@ export async function createKey(env: Env, ctx: WaitUntil, keys: KeyStore, sessio
   // Warm KV so the key's first use anywhere needs no D1 read. Not required for
   // correctness: a miss falls through to D1, which refills KV.
   ctx.waitUntil(
-    keys.publish(env, row.keyHash, toVerifiedKey(row)).catch((error) =>
-      log("warn", "kv_warm_failed", { keyId: row.id, error: errorMessage(error) }),
-    ),
+    keys
+      .publish(env, row.keyHash, toVerifiedKey(row))
+      .catch((error) => log("warn", "kv_warm_failed", { keyId: row.id, error: errorMessage(error) })),
   );
   return { ...toKeyRecord(row), key };
 }
@@ -111,7 +111,10 @@ export async function revokeKey(env: Env, ctx: WaitUntil, keys: KeyStore, id: st
   const [, , rows] = await storage("revoke_key", () =>
     db.batch([
       ...revocationStatements(db, id, actor, "admin", {}, now),
-      db.select().from(apiKeys).where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId))),
+      db
+        .select()
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId))),
     ]),
   );
   const row = rows[0];

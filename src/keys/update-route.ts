@@ -27,10 +27,13 @@ export const UpdateKeyBody = z
         "Send `[]` to allow any address again.",
       example: ["203.0.113.7", "198.51.100.0/24"],
     }),
-    rateLimit: RateLimitSchema.nullable().optional().openapi({
-      description: "The key's new rate limit; null removes it. A new limit applies at once to the calls already counted in the current window.",
-      example: { limit: 1000, periodSeconds: 3600 },
-    }),
+    rateLimit: RateLimitSchema.nullable()
+      .optional()
+      .openapi({
+        description:
+          "The key's new rate limit; null removes it. A new limit applies at once to the calls already counted in the current window.",
+        example: { limit: 1000, periodSeconds: 3600 },
+      }),
   })
   .superRefine((body, ctx) => {
     if ("scopes" in body) ctx.addIssue({ code: "custom", path: ["scopes"], message: SCOPES_NEVER_CHANGE });
@@ -66,7 +69,14 @@ export const keyUpdateRoutes = openApiRouter().openapi(
     const session = c.var.session;
     const { keys, usage } = c.var.services;
     const { name, ipAllowlist, rateLimit } = c.req.valid("json");
-    const updated = await updateKey(c.env, c.executionCtx, keys, c.req.valid("param").id, { name, ipAllowlist, rateLimit }, auditActor(c, session));
+    const updated = await updateKey(
+      c.env,
+      c.executionCtx,
+      keys,
+      c.req.valid("param").id,
+      { name, ipAllowlist, rateLimit },
+      auditActor(c, session),
+    );
     const [record] = await withLatestUse(c.env, usage, session.ws, [updated]);
     return c.json(record!, 200);
   },

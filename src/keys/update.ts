@@ -1,13 +1,13 @@
-import { and, eq, isNull, sql, type SQL } from "drizzle-orm";
-import { auditRow, type AuditActor } from "../audit/events";
-import { database, storage, type Db } from "../db/client";
-import { apiKeys, auditEvents, type ApiKeyRow, type AuditEventRow } from "../db/schema";
+import { and, eq, isNull, type SQL, sql } from "drizzle-orm";
+import { type AuditActor, auditRow } from "../audit/events";
+import { type Db, database, storage } from "../db/client";
+import { type ApiKeyRow, type AuditEventRow, apiKeys, auditEvents } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { notFound, Problem } from "../http/problem";
 import type { RatePolicy } from "../ratelimit/types";
 import type { KeyStore } from "./key-store";
-import { toKeyRecord } from "./records";
 import { publishChange } from "./publish-change";
+import { toKeyRecord } from "./records";
 
 /** What PATCH may change. Scopes are not here: they never change (create another key). */
 export interface UpdateKeyInput {
@@ -61,7 +61,10 @@ export async function updateKey(env: Env, ctx: WaitUntil, keys: KeyStore, id: st
       db.batch([
         insertEventIf(db, event, unchanged),
         db.update(apiKeys).set(changes).where(unchanged),
-        db.select().from(apiKeys).where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId))),
+        db
+          .select()
+          .from(apiKeys)
+          .where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId))),
       ]),
     );
     const row = rows[0];

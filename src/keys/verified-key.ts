@@ -19,7 +19,10 @@ export interface VerifiedKey {
 
 const isTime = (v: unknown) => v === null || Number.isSafeInteger(v);
 const isRateLimit = (v: unknown) =>
-  typeof v === "object" && v !== null && Number.isSafeInteger((v as { limit?: unknown }).limit) && Number.isSafeInteger((v as { periodSeconds?: unknown }).periodSeconds);
+  typeof v === "object" &&
+  v !== null &&
+  Number.isSafeInteger((v as { limit?: unknown }).limit) &&
+  Number.isSafeInteger((v as { periodSeconds?: unknown }).periodSeconds);
 
 /**
  * True when a value read back from KV has the shape of a VerifiedKey. A

@@ -4,7 +4,7 @@
  * Matching compares parsed bytes under a prefix mask, never strings: one
  * address has many spellings (2001:DB8::1, 2001:db8:0::1, ::ffff:10.0.0.1).
  */
-import { formatIp, isIpv4Mapped, parseIpLiteral, scanIp, type IpFamily, type ParsedIp } from "./ip";
+import { formatIp, type IpFamily, isIpv4Mapped, type ParsedIp, parseIpLiteral, scanIp } from "./ip";
 
 /** A network: bytes are the network address (host bits zero), prefix in 0–32 or 0–128. */
 export interface Cidr extends ParsedIp {

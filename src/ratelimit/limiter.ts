@@ -1,6 +1,6 @@
 import type { WaitUntil } from "../env";
 import { errorMessage, log } from "../log";
-import { EntryTable, estimate, newEntry, resetEntry, type Entry } from "./table";
+import { type Entry, EntryTable, estimate, newEntry, resetEntry } from "./table";
 import type { KeyRateLimiter, RateDecision, RateLimitEnv, RatePolicy } from "./types";
 import { normalizePolicy, secondsUntil, windowStartOf } from "./window";
 
@@ -135,7 +135,14 @@ export class WindowRateLimiter implements KeyRateLimiter {
     return now - e.lastSendAt >= this.#intervalMs || (underLimit && e.unsent >= this.#threshold(e));
   }
 
-  #maybeSync(keyId: string, e: Entry, ns: NonNullable<RateLimitEnv["RATE_LIMITS"]>, ctx: WaitUntil, now: number, underLimit: boolean): void {
+  #maybeSync(
+    keyId: string,
+    e: Entry,
+    ns: NonNullable<RateLimitEnv["RATE_LIMITS"]>,
+    ctx: WaitUntil,
+    now: number,
+    underLimit: boolean,
+  ): void {
     const due = this.#dueNow(e, now, underLimit);
     if (e.pending) {
       if (due && e.wake) {

@@ -19,7 +19,10 @@ export const RateLimitSchema = z
       .int()
       .min(MIN_PERIOD_SECONDS)
       .max(MAX_PERIOD_SECONDS)
-      .openapi({ description: `The window, ${MIN_PERIOD_SECONDS}–${MAX_PERIOD_SECONDS} seconds; windows are aligned to the epoch (a 60-second window starts on the minute).`, example: 60 }),
+      .openapi({
+        description: `The window, ${MIN_PERIOD_SECONDS}–${MAX_PERIOD_SECONDS} seconds; windows are aligned to the epoch (a 60-second window starts on the minute).`,
+        example: 60,
+      }),
   })
   .openapi({
     description:

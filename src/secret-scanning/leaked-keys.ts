@@ -2,13 +2,13 @@ import { inArray } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { AuditActor } from "../audit/events";
 import { database, storage } from "../db/client";
-import { apiKeys, type ApiKeyRow } from "../db/schema";
+import { type ApiKeyRow, apiKeys } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { isWellFormedKey } from "../keys/format";
 import { hashKey } from "../keys/hash";
 import type { KeyStore } from "../keys/key-store";
-import { revocationStatements } from "../keys/revocation";
 import { publishChange } from "../keys/publish-change";
+import { revocationStatements } from "../keys/revocation";
 import { log } from "../log";
 import type { ReportEntry } from "./report";
 

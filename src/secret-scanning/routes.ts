@@ -1,9 +1,9 @@
 import { z } from "@hono/zod-openapi";
+import { auditActor } from "../audit/events";
 import type { Env } from "../env";
 import { jsonResponse, openApiRouter } from "../http/openapi";
 import { Problem, unavailable } from "../http/problem";
 import { openRoute } from "../http/route-auth";
-import { auditActor } from "../audit/events";
 import { revokeLeakedKeys } from "./leaked-keys";
 import { createPublicKeySource, DEFAULT_PUBLIC_KEYS_URL, PublicKeysUnavailable } from "./public-keys";
 import { MAX_REPORT_BYTES, MAX_REPORT_TOKENS, parseReport } from "./report";
@@ -13,9 +13,15 @@ const EXAMPLE_TOKEN_HASH = "9f2b7c1d4e6a8b0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c
 
 const ReportEntryDoc = z
   .object({
-    token: z.string().openapi({ description: "The string GitHub found that matches our key pattern.", example: "sk_live_4fQzK8mN2pR6tV0xB3dF7hJ1lZ5cA9eG2b1c3D" }),
+    token: z.string().openapi({
+      description: "The string GitHub found that matches our key pattern.",
+      example: "sk_live_4fQzK8mN2pR6tV0xB3dF7hJ1lZ5cA9eG2b1c3D",
+    }),
     type: z.string().openapi({ description: "The token type we registered with GitHub.", example: "owlish_api_key" }),
-    url: z.string().optional().openapi({ description: "Where GitHub found it; recorded in the revoke's audit event.", example: "https://github.com/octo/demo/blob/abc123/config.env#L3" }),
+    url: z.string().optional().openapi({
+      description: "Where GitHub found it; recorded in the revoke's audit event.",
+      example: "https://github.com/octo/demo/blob/abc123/config.env#L3",
+    }),
     source: z.string().optional().openapi({ description: "What kind of place it was found in.", example: "content" }),
   })
   .openapi("SecretScanningToken");
@@ -25,12 +31,22 @@ const ReportDoc = z
   .max(MAX_REPORT_TOKENS)
   .openapi("SecretScanningReport", {
     description: `The tokens GitHub found in public, at most ${MAX_REPORT_TOKENS} per report.`,
-    example: [{ token: "sk_live_4fQzK8mN2pR6tV0xB3dF7hJ1lZ5cA9eG2b1c3D", type: "owlish_api_key", url: "https://github.com/octo/demo/blob/abc123/config.env#L3", source: "content" }],
+    example: [
+      {
+        token: "sk_live_4fQzK8mN2pR6tV0xB3dF7hJ1lZ5cA9eG2b1c3D",
+        type: "owlish_api_key",
+        url: "https://github.com/octo/demo/blob/abc123/config.env#L3",
+        source: "content",
+      },
+    ],
   });
 
 const TokenLabelSchema = z
   .object({
-    token_hash: z.string().openapi({ description: "SHA-256 of the token, lowercase hex (GitHub's field names, hence snake_case).", example: EXAMPLE_TOKEN_HASH }),
+    token_hash: z.string().openapi({
+      description: "SHA-256 of the token, lowercase hex (GitHub's field names, hence snake_case).",
+      example: EXAMPLE_TOKEN_HASH,
+    }),
     token_type: z.string().openapi({ description: "The token's `type`, as reported.", example: "owlish_api_key" }),
     label: z.enum(["true_positive", "false_positive"]).openapi({
       description: "`true_positive`: one of our keys, now revoked (or revoked before); `false_positive`: not one of our keys.",
@@ -39,9 +55,10 @@ const TokenLabelSchema = z
   })
   .openapi("SecretScanningLabel");
 
-const LabelsSchema = z
-  .array(TokenLabelSchema)
-  .openapi("SecretScanningLabels", { description: "One entry per reported token, in the report's order.", example: [{ token_hash: EXAMPLE_TOKEN_HASH, token_type: "owlish_api_key", label: "true_positive" }] });
+const LabelsSchema = z.array(TokenLabelSchema).openapi("SecretScanningLabels", {
+  description: "One entry per reported token, in the report's order.",
+  example: [{ token_hash: EXAMPLE_TOKEN_HASH, token_type: "owlish_api_key", label: "true_positive" }],
+});
 
 const headerParameter = (name: string, description: string, example: string) => ({
   name,
@@ -64,7 +81,11 @@ export const githubReportRoute = openRoute(
       "No bearer credential: the signature is the authentication.",
     ].join(" "),
     parameters: [
-      headerParameter("Github-Public-Key-Identifier", "Which of GitHub's secret scanning public keys signed the report.", "bcb53661c06b4728e59d897fb6165d5c9cda0fd9cdf9d09ead458168deb7518c"),
+      headerParameter(
+        "Github-Public-Key-Identifier",
+        "Which of GitHub's secret scanning public keys signed the report.",
+        "bcb53661c06b4728e59d897fb6165d5c9cda0fd9cdf9d09ead458168deb7518c",
+      ),
       headerParameter(
         "Github-Public-Key-Signature",
         "Base64 of the ASN.1 DER ECDSA P-256 / SHA-256 signature of the raw request body.",
@@ -113,7 +134,8 @@ async function verifyReportSignature(env: Env, body: Uint8Array, identifier: str
     pem = await source.keyFor(identifier);
   } catch (error) {
     // Without GitHub's keys nothing can be verified: 503, and GitHub retries later.
-    if (error instanceof PublicKeysUnavailable) throw unavailable("GitHub's public keys could not be obtained; nothing was done. Retry later.");
+    if (error instanceof PublicKeysUnavailable)
+      throw unavailable("GitHub's public keys could not be obtained; nothing was done. Retry later.");
     throw error;
   }
   // An unknown identifier and a bad signature get the same answer: neither is GitHub.

@@ -12,7 +12,10 @@ const content = z
   .string()
   .min(1)
   .max(MAX_CONTENT_LENGTH)
-  .openapi({ description: `The text itself, at most ${MAX_CONTENT_LENGTH} characters; required for type \`text\`.`, example: "Refunds are processed within 5 days." });
+  .openapi({
+    description: `The text itself, at most ${MAX_CONTENT_LENGTH} characters; required for type \`text\`.`,
+    example: "Refunds are processed within 5 days.",
+  });
 
 export const CreateSourceBody = z
   .discriminatedUnion("type", [
@@ -27,7 +30,10 @@ export const CreateSourceBody = z
 export const UpdateSourceBody = z
   .object({
     name: name.optional(),
-    type: z.enum(["url", "text"]).optional().openapi({ description: "Change the kind of source; send the matching `url` or `content` too.", example: "text" }),
+    type: z
+      .enum(["url", "text"])
+      .optional()
+      .openapi({ description: "Change the kind of source; send the matching `url` or `content` too.", example: "text" }),
     url: url.optional(),
     content: content.optional(),
   })
@@ -42,7 +48,10 @@ export const SourceSchema = z
     id: z.string().openapi({ description: "The source's id (`src_…`).", example: "src_8HqL2mVt0Yw6cN4pR1sB9xZa" }),
     name: z.string().openapi({ description: "The source's name, 1–200 characters.", example: "Help center" }),
     type: z.enum(["url", "text"]).openapi({ description: "`url`: a web page; `text`: text given in `content`.", example: "url" }),
-    url: z.string().nullable().openapi({ description: "The http or https URL of a `url` source; null for `text`.", example: "https://help.example.com" }),
+    url: z
+      .string()
+      .nullable()
+      .openapi({ description: "The http or https URL of a `url` source; null for `text`.", example: "https://help.example.com" }),
     content: z.string().nullable().openapi({ description: "The text of a `text` source; null for `url`.", example: null }),
     createdAt: z.string().openapi({ description: "When the source was created (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
     updatedAt: z.string().openapi({ description: "When the source last changed (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
@@ -57,5 +66,9 @@ export const SourceIdParam = z.object({
   id: z
     .string()
     .max(200)
-    .openapi({ param: { name: "id", in: "path", description: "The source's id (`src_…`)." }, description: "The source's id (`src_…`).", example: "src_8HqL2mVt0Yw6cN4pR1sB9xZa" }),
+    .openapi({
+      param: { name: "id", in: "path", description: "The source's id (`src_…`)." },
+      description: "The source's id (`src_…`).",
+      example: "src_8HqL2mVt0Yw6cN4pR1sB9xZa",
+    }),
 });

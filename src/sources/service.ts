@@ -1,11 +1,11 @@
 import { and, desc, eq, type SQL } from "drizzle-orm";
-import { after } from "../db/keyset";
 import { database, storage } from "../db/client";
-import { sources, type SourceRow } from "../db/schema";
+import { after } from "../db/keyset";
+import { type SourceRow, sources } from "../db/schema";
 import type { Env } from "../env";
 import { decodeCursor, page } from "../http/cursor";
-import { invalidRequest, notFound } from "../http/problem";
 import { fieldErrors } from "../http/openapi";
+import { invalidRequest, notFound } from "../http/problem";
 import { newId } from "../ids";
 import { CreateSourceBody } from "./schemas";
 
@@ -92,9 +92,7 @@ export async function updateSource(
     content: next.type === "text" ? next.content : null,
     updatedAt: Math.max(Date.now(), current.updatedAt),
   };
-  const updated = await storage("update_source", () =>
-    db.update(sources).set(changes).where(byId(workspaceId, id)).returning().get(),
-  );
+  const updated = await storage("update_source", () => db.update(sources).set(changes).where(byId(workspaceId, id)).returning().get());
   if (!updated) throw missing();
   return toSource(updated);
 }

@@ -1,7 +1,7 @@
 import type { Env, WaitUntil } from "../env";
 import { errorMessage, log } from "../log";
-import { recorderShard, RECORDER_SHARDS, type UseBatch, type UseEntry } from "./recorder-protocol";
-import { utcDay, type KeyUse, type UnsentUse, type UseReporter } from "./use-reporter";
+import { RECORDER_SHARDS, recorderShard, type UseBatch, type UseEntry } from "./recorder-protocol";
+import { type KeyUse, type UnsentUse, type UseReporter, utcDay } from "./use-reporter";
 
 export interface CoalescingReporterOptions {
   /** Milliseconds uses are gathered before one message carries them all; 0 sends each at once. */
@@ -51,7 +51,14 @@ export class CoalescingReporter implements UseReporter {
     const entry = this.#queue.get(use.keyId);
     const day = this.#dayOf(use.at);
     if (!entry) {
-      this.#queue.set(use.keyId, { keyId: use.keyId, workspaceId: use.workspaceId, at: use.at, ip: use.ip, country: use.country, days: { [day]: 1 } });
+      this.#queue.set(use.keyId, {
+        keyId: use.keyId,
+        workspaceId: use.workspaceId,
+        at: use.at,
+        ip: use.ip,
+        country: use.country,
+        days: { [day]: 1 },
+      });
     } else {
       if (use.at >= entry.at) {
         entry.at = use.at;

@@ -4,7 +4,7 @@ import { keyUsageDaily } from "../db/schema";
 import type { Env } from "../env";
 import { errorMessage, log } from "../log";
 import { askEveryShard, type DailyCount } from "./recorder-protocol";
-import { utcDay, type UseReporter } from "./use-reporter";
+import { type UseReporter, utcDay } from "./use-reporter";
 
 const DAY_MS = 86_400_000;
 
@@ -43,8 +43,10 @@ export async function dailyUsage(
   const perShard = new Map<string, number>();
   const cell = (shard: number, c: Pick<DailyCount, "keyId" | "day">) => `${c.keyId}|${c.day}|${shard}`;
   for (const row of stored) perShard.set(cell(row.shard, row), row.requests);
-  const live = await askEveryShard(env, (s) => s.dailyCounts(workspaceId, keyId, fromDay), (error) =>
-    log("warn", "usage_read_failed", { workspaceId, error: errorMessage(error) }),
+  const live = await askEveryShard(
+    env,
+    (s) => s.dailyCounts(workspaceId, keyId, fromDay),
+    (error) => log("warn", "usage_read_failed", { workspaceId, error: errorMessage(error) }),
   );
   for (const [shard, counts] of live) {
     for (const c of counts) perShard.set(cell(shard, c), Math.max(perShard.get(cell(shard, c)) ?? 0, c.requests));

@@ -4,6 +4,7 @@ import { errorMessage, log } from "../log";
 import type { DailyCount, RecordedUse, UseBatch } from "./recorder-protocol";
 
 type DailyRow = { key_id: string; day: string; requests: number };
+
 import { utcDay } from "./use-reporter";
 
 /**
@@ -97,7 +98,9 @@ export class LastUsedRecorder extends DurableObject<Env> {
     for (const keyId of keyIds) {
       const row = this.#sql
         .exec<{ used_at: number; ip: string | null; country: string | null }>(
-          `SELECT used_at, ip, country FROM uses WHERE key_id = ? AND workspace_id = ?`, keyId, workspaceId,
+          `SELECT used_at, ip, country FROM uses WHERE key_id = ? AND workspace_id = ?`,
+          keyId,
+          workspaceId,
         )
         .toArray()[0];
       if (row) out[keyId] = { at: row.used_at, ip: row.ip, country: row.country };
@@ -111,7 +114,10 @@ export class LastUsedRecorder extends DurableObject<Env> {
       keyId === null
         ? this.#sql.exec<DailyRow>(`SELECT key_id, day, requests FROM daily WHERE workspace_id = ? AND day >= ?`, workspaceId, fromDay)
         : this.#sql.exec<DailyRow>(
-            `SELECT key_id, day, requests FROM daily WHERE key_id = ? AND workspace_id = ? AND day >= ?`, keyId, workspaceId, fromDay,
+            `SELECT key_id, day, requests FROM daily WHERE key_id = ? AND workspace_id = ? AND day >= ?`,
+            keyId,
+            workspaceId,
+            fromDay,
           );
     return rows.toArray().map((r) => ({ keyId: r.key_id, day: r.day, requests: r.requests }));
   }
@@ -123,12 +129,14 @@ export class LastUsedRecorder extends DurableObject<Env> {
   async #flush(): Promise<void> {
     const uses = this.#sql
       .exec<{ key_id: string; workspace_id: string; used_at: number; ip: string | null; country: string | null }>(
-        `SELECT key_id, workspace_id, used_at, ip, country FROM uses ORDER BY key_id LIMIT ?`, MAX_ROWS_PER_FLUSH,
+        `SELECT key_id, workspace_id, used_at, ip, country FROM uses ORDER BY key_id LIMIT ?`,
+        MAX_ROWS_PER_FLUSH,
       )
       .toArray();
     const daily = this.#sql
       .exec<{ key_id: string; day: string; workspace_id: string; requests: number }>(
-        `SELECT key_id, day, workspace_id, requests FROM daily WHERE requests > flushed ORDER BY day, key_id LIMIT ?`, MAX_ROWS_PER_FLUSH,
+        `SELECT key_id, day, workspace_id, requests FROM daily WHERE requests > flushed ORDER BY day, key_id LIMIT ?`,
+        MAX_ROWS_PER_FLUSH,
       )
       .toArray();
     if (uses.length === 0 && daily.length === 0) return;
@@ -161,9 +169,7 @@ export class LastUsedRecorder extends DurableObject<Env> {
         )
         .bind(JSON.stringify(daily.map((d) => [d.key_id, d.day, d.workspace_id, d.requests])), shard),
       db
-        .prepare(
-          `DELETE FROM key_usage_daily WHERE rowid IN (SELECT rowid FROM key_usage_daily WHERE day < ?1 LIMIT ?2)`,
-        )
+        .prepare(`DELETE FROM key_usage_daily WHERE rowid IN (SELECT rowid FROM key_usage_daily WHERE day < ?1 LIMIT ?2)`)
         .bind(utcDay(now - USAGE_RETENTION_DAYS * DAY_MS), MAX_EXPIRED_ROWS_PER_FLUSH),
     ];
     this.#setMeta("last_flush", String(now));
@@ -172,7 +178,7 @@ export class LastUsedRecorder extends DurableObject<Env> {
     } catch (error) {
       // Keep every row and try again one interval later.
       log("error", "last_used_flush_failed", { shard, keys: uses.length, days: daily.length, error: errorMessage(error) });
-      await this.ctx.storage.setAlarm(now + Math.max((await this.#flushIntervalMs()), 1_000));
+      await this.ctx.storage.setAlarm(now + Math.max(await this.#flushIntervalMs(), 1_000));
       return;
     }
     this.ctx.storage.transactionSync(() => {

@@ -20,8 +20,10 @@ interface HasLastUse {
 export async function withLatestUse<T extends HasLastUse>(env: Env, usage: UseReporter, workspaceId: string, records: T[]): Promise<T[]> {
   if (records.length === 0) return records;
   const ids = records.map((r) => r.id);
-  const shards = await askEveryShard(env, (shard) => shard.latest(workspaceId, ids), (error) =>
-    log("warn", "last_used_read_failed", { workspaceId, error: errorMessage(error) }),
+  const shards = await askEveryShard(
+    env,
+    (shard) => shard.latest(workspaceId, ids),
+    (error) => log("warn", "last_used_read_failed", { workspaceId, error: errorMessage(error) }),
   );
   const local = usage.unsent(workspaceId, ids);
   return records.map((r) => {

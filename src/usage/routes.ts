@@ -23,7 +23,8 @@ export const workspaceUsageRoute = adminRoute({
   tags: ["API keys"],
   operationId: "listApiKeyUsage",
   summary: "Usage of every API key",
-  description: "Total authenticated calls per key of the workspace over the last `days` days (default 30): what the console's keys table shows, so idle keys stand out.",
+  description:
+    "Total authenticated calls per key of the workspace over the last `days` days (default 30): what the console's keys table shows, so idle keys stand out.",
   request: { query: UsageQuery },
   responses: { 200: jsonResponse(WorkspaceUsageSchema, "Calls per key.") },
 });

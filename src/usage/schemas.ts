@@ -1,13 +1,7 @@
 import { z } from "@hono/zod-openapi";
 
 export const UsageQuery = z.object({
-  days: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(90)
-    .default(30)
-    .openapi({ description: "How many UTC days, ending today, 1–90.", example: 30 }),
+  days: z.coerce.number().int().min(1).max(90).default(30).openapi({ description: "How many UTC days, ending today, 1–90.", example: 30 }),
 });
 
 export const KeyUsageSchema = z

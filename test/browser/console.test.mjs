@@ -1,7 +1,8 @@
 // The console page in a real browser (Debian's Chromium via playwright-core),
 // against the real worker started by wrangler dev (global-setup.mjs).
-import { mkdirSync } from "node:fs";
+
 import { createHash, randomBytes, sign } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { signSession } from "../../scripts/session-token.mjs";
 import { launch, skipBrowser, skipReason } from "./chromium.mjs";
@@ -46,7 +47,15 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
       const values = [...document.querySelectorAll("input, textarea")].map((el) => el.value);
       const storage = [];
       for (const s of [localStorage, sessionStorage]) for (let i = 0; i < s.length; i++) storage.push(s.key(i), s.getItem(s.key(i)));
-      return [document.documentElement.outerHTML, document.body.innerText, ...values, location.href, document.cookie, ...storage, history.state ?? ""].join("\n");
+      return [
+        document.documentElement.outerHTML,
+        document.body.innerText,
+        ...values,
+        location.href,
+        document.cookie,
+        ...storage,
+        history.state ?? "",
+      ].join("\n");
     });
 
   beforeAll(async () => {
@@ -85,7 +94,9 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
 
   it("a member session gets the API's refusal as an error state, not an empty list", async () => {
     const { page } = await openConsole(token(newWorkspace(), "member", "usr_member"));
-    await expect.poll(() => page.locator("#active-state").textContent()).toMatch(/Couldn't load active keys: Only workspace admins can manage API keys/);
+    await expect
+      .poll(() => page.locator("#active-state").textContent())
+      .toMatch(/Couldn't load active keys: Only workspace admins can manage API keys/);
     expect(await page.getByRole("button", { name: "Try again" }).first().isVisible()).toBe(true);
     await page.close();
   });
@@ -102,7 +113,13 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
         return route.fulfill({
           status: 503,
           contentType: "application/problem+json",
-          body: JSON.stringify({ type: "about:blank", title: "Service unavailable", status: 503, code: "unavailable", detail: "Storage is unreachable." }),
+          body: JSON.stringify({
+            type: "about:blank",
+            title: "Service unavailable",
+            status: 503,
+            code: "unavailable",
+            detail: "Storage is unreachable.",
+          }),
         });
       }
       return route.continue();
@@ -145,8 +162,18 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
       const active = route.request().url().includes("status=active");
       const data = active
         ? [
-            record({ id: "key_1", name: "Minutes", lastUsedAt: new Date(now - 3 * 60_000 - 5_000).toISOString(), expiresAt: new Date(now + 2 * 86_400_000).toISOString() }),
-            record({ id: "key_2", name: "Gone stale", lastUsedAt: new Date(now - 2 * 3_600_000).toISOString(), expiresAt: new Date(now - 86_400_000).toISOString() }),
+            record({
+              id: "key_1",
+              name: "Minutes",
+              lastUsedAt: new Date(now - 3 * 60_000 - 5_000).toISOString(),
+              expiresAt: new Date(now + 2 * 86_400_000).toISOString(),
+            }),
+            record({
+              id: "key_2",
+              name: "Gone stale",
+              lastUsedAt: new Date(now - 2 * 3_600_000).toISOString(),
+              expiresAt: new Date(now - 86_400_000).toISOString(),
+            }),
           ]
         : [];
       return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ data, nextCursor: null }) });
@@ -168,10 +195,13 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
   it("pages through a long list with Show more, following nextCursor", async () => {
     const ws = newWorkspace();
     const admin = token(ws);
-    for (let i = 1; i <= 3; i++) expect((await call("POST", "/v1/api-keys", admin, { name: `key ${i}`, scopes: ["sources:read"] })).status).toBe(201);
+    for (let i = 1; i <= 3; i++)
+      expect((await call("POST", "/v1/api-keys", admin, { name: `key ${i}`, scopes: ["sources:read"] })).status).toBe(201);
     const { page, requests } = await openConsole();
     // Pages of two: the page asks for 50, this shrinks the page size to show the cursor at work.
-    await page.route("**/v1/api-keys?status=active*", (route) => route.continue({ url: route.request().url().replace("limit=50", "limit=2") }));
+    await page.route("**/v1/api-keys?status=active*", (route) =>
+      route.continue({ url: route.request().url().replace("limit=50", "limit=2") }),
+    );
     await page.evaluate((t) => (location.hash = `token=${t}`), admin);
     const table = page.getByRole("table", { name: "Active keys" });
     await expect.poll(() => table.locator("tbody tr").count()).toBe(2);
@@ -211,7 +241,11 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
       ["Sources Delete", "Remove sources."],
     ]) {
       const box = create.getByRole("checkbox", { name: new RegExp(name) });
-      expect(await box.evaluate((el) => el.getAttribute("aria-describedby") && document.getElementById(el.getAttribute("aria-describedby")).textContent)).toBe(line);
+      expect(
+        await box.evaluate(
+          (el) => el.getAttribute("aria-describedby") && document.getElementById(el.getAttribute("aria-describedby")).textContent,
+        ),
+      ).toBe(line);
     }
     const postsBefore = requests.length;
     await page.keyboard.press("Enter"); // submit with nothing filled in
@@ -262,7 +296,9 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     const me = await call("GET", "/v1/key", key);
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ name: "Browser test key", workspaceId: ws, scopes: ["sources:read", "sources:write"] });
-    expect((await call("POST", "/v1/sources", key, { type: "url", name: "Help center", url: "https://help.example.com" })).status).toBe(201);
+    expect((await call("POST", "/v1/sources", key, { type: "url", name: "Help center", url: "https://help.example.com" })).status).toBe(
+      201,
+    );
     expect((await call("GET", "/v1/sources", key)).status).toBe(200);
 
     // Last used appears once the recorder has flushed (every second here); Refresh re-reads the list.
@@ -339,7 +375,11 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     const signature = sign("sha256", Buffer.from(body), signer.privateKeyPem).toString("base64"); // DER, as GitHub sends it
     const res = await fetch(`${base}/v1/secret-scanning/github`, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Github-Public-Key-Identifier": signer.identifier, "Github-Public-Key-Signature": signature },
+      headers: {
+        "Content-Type": "application/json",
+        "Github-Public-Key-Identifier": signer.identifier,
+        "Github-Public-Key-Signature": signature,
+      },
       body,
     });
     return { status: res.status, body: await res.json() };
@@ -368,7 +408,15 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     await expect.poll(() => activeTable.getByRole("row", { name: /Nightly export/ }).isVisible()).toBe(true);
     // One call for every key's 30-day total, not one per key.
     expect(requests.filter((u) => u.includes("/v1/key-usage")).length).toBe(1);
-    await expect.poll(() => activeTable.getByRole("row", { name: /Nightly export/ }).locator("td").nth(5).textContent()).toBe("0");
+    await expect
+      .poll(() =>
+        activeTable
+          .getByRole("row", { name: /Nightly export/ })
+          .locator("td")
+          .nth(5)
+          .textContent(),
+      )
+      .toBe("0");
 
     // Create: guard rails are under "More options", closed until asked for.
     await page.getByRole("button", { name: "Create API key" }).click();
@@ -384,7 +432,9 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     expect(await create.getByLabel("Period", { exact: true }).inputValue()).toBe("60"); // per minute
     await create.getByRole("button", { name: "Create key" }).click();
     // The API's refusal, next to the field it is about.
-    await expect.poll(() => create.locator("#create-allowlist-error").textContent()).toMatch(/Not an IPv4\/IPv6 address or CIDR: "not-an-address"/);
+    await expect
+      .poll(() => create.locator("#create-allowlist-error").textContent())
+      .toMatch(/Not an IPv4\/IPv6 address or CIDR: "not-an-address"/);
     expect(await create.getByLabel("Restrict to IP addresses").getAttribute("aria-invalid")).toBe("true");
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("create-allowlist");
     await create.getByLabel("Restrict to IP addresses").fill("127.0.0.1\n2001:db8::/32");
@@ -432,7 +482,9 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     await expect.poll(() => details.locator("#usage-summary").textContent()).toBe("2 requests in the last 30 days");
     expect(await details.locator("dd").filter({ hasText: "127.0.0.1/32" }).textContent()).toBe("127.0.0.1/322001:db8::/32");
     expect(await details.getByText("100 requests per minute").isVisible()).toBe(true);
-    await expect.poll(() => details.locator("dt:text-is('Last used') + dd").textContent()).toMatch(/^just now from 127\.0\.0\.1( \([A-Z]{2}\))?$/);
+    await expect
+      .poll(() => details.locator("dt:text-is('Last used') + dd").textContent())
+      .toMatch(/^just now from 127\.0\.0\.1( \([A-Z]{2}\))?$/);
     const bars = details.locator("svg.bars g.day");
     expect(await bars.count()).toBe(30);
     const today = new Date().toISOString().slice(0, 10);
@@ -460,14 +512,23 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     const renamed = page.getByRole("dialog", { name: "Guarded sync (EU)" });
     await expect.poll(() => renamed.getByText("50 requests per hour").isVisible()).toBe(true);
     expect(await renamed.getByRole("button", { name: "Save changes" }).isVisible()).toBe(false);
-    expect((await call("GET", `/v1/api-keys/${created.id}`, admin)).body).toMatchObject({ name: "Guarded sync (EU)", rateLimit: { limit: 50, periodSeconds: 3600 } });
+    expect((await call("GET", `/v1/api-keys/${created.id}`, admin)).body).toMatchObject({
+      name: "Guarded sync (EU)",
+      rateLimit: { limit: 50, periodSeconds: 3600 },
+    });
     expect(await row.getByText("50/h", { exact: true }).isVisible()).toBe(true);
 
     // Roll with a one-hour overlap: the new key is shown once, like a new key.
     await renamed.getByRole("button", { name: "Roll…" }).click();
     expect(await renamed.getByText("Roll “Guarded sync (EU)”?").isVisible()).toBe(true);
     const overlaps = renamed.getByRole("radio");
-    expect(await overlaps.evaluateAll((els) => els.map((el) => el.labels[0].textContent))).toEqual(["None: it stops now", "1 hour", "24 hours", "3 days", "7 days"]);
+    expect(await overlaps.evaluateAll((els) => els.map((el) => el.labels[0].textContent))).toEqual([
+      "None: it stops now",
+      "1 hour",
+      "24 hours",
+      "3 days",
+      "7 days",
+    ]);
     expect(await renamed.getByRole("radio", { name: "24 hours" }).isChecked()).toBe(true);
     expect(await renamed.getByRole("button", { name: "Revoke…" }).isVisible()).toBe(false);
     await renamed.getByRole("radio", { name: "1 hour" }).check();
@@ -520,7 +581,9 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     const leaked = await call("POST", "/v1/api-keys", admin, { name: "CI deploy", scopes: ["sources:read"] });
     const report = await reportLeak([leaked.body.key], leakUrl);
     expect(report.status).toBe(200);
-    expect(report.body).toEqual([{ token_hash: createHash("sha256").update(leaked.body.key).digest("hex"), token_type: "owlish_api_key", label: "true_positive" }]);
+    expect(report.body).toEqual([
+      { token_hash: createHash("sha256").update(leaked.body.key).digest("hex"), token_type: "owlish_api_key", label: "true_positive" },
+    ]);
     await page.getByRole("button", { name: "Refresh" }).click();
     const selfRow = revokedTable.getByRole("row", { name: /Old laptop/ });
     await expect.poll(() => selfRow.locator("td").nth(6).textContent()).toBe("Revoked by itself");

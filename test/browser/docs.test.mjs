@@ -49,7 +49,17 @@ describe.skipIf(skipBrowser)(skipBrowser ? `API reference (${skipReason})` : "AP
     expect(operations).toBeGreaterThanOrEqual(10);
     for (const name of Object.keys(doc.components.schemas)) expect(text, name).toContain(name);
     // Every error code a client can meet is explained.
-    for (const code of ["missing_credentials", "invalid_credentials", "revoked_api_key", "expired_credentials", "insufficient_scope", "forbidden", "invalid_request", "not_found", "unavailable"]) {
+    for (const code of [
+      "missing_credentials",
+      "invalid_credentials",
+      "revoked_api_key",
+      "expired_credentials",
+      "insufficient_scope",
+      "forbidden",
+      "invalid_request",
+      "not_found",
+      "unavailable",
+    ]) {
       expect(await page.locator(`#error-${code}`).count(), code).toBe(1);
     }
     // The navigation links land on their sections.

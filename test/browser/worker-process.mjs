@@ -43,9 +43,19 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000 } = {}) {
   const secret = randomBytes(32).toString("hex");
   const allVars = { SESSION_SECRET: secret, LAST_USED_FLUSH_SECONDS: "1", LAST_USED_COALESCE_MS: "0", ...vars };
   const args = [
-    wranglerBin, "dev",
-    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
-    "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn",
+    wranglerBin,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    persist,
+    "--show-interactive-dev-session=false",
+    "--log-level",
+    "warn",
     ...Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ];
   // Its own process group, so that stopping it also stops the workerd it starts.

@@ -32,7 +32,8 @@ const keys = client.v1["api-keys"];
 const key = keys[":id"];
 
 /** The body a response declares for the statuses in S. */
-type BodyOf<R, S extends number> = R extends ClientResponse<infer Body, infer Status, infer _Format> ? (Status extends S ? Body : never) : never;
+type BodyOf<R, S extends number> =
+  R extends ClientResponse<infer Body, infer Status, infer _Format> ? (Status extends S ? Body : never) : never;
 type Responses<F extends (...args: never[]) => Promise<unknown>> = Awaited<ReturnType<F>>;
 /** What a call resolves to: the body of its success response. */
 type Success<F extends (...args: never[]) => Promise<unknown>> = BodyOf<Responses<F>, SuccessStatusCode>;
@@ -47,8 +48,8 @@ export type UpdateKeyInput = InferRequestType<(typeof key)["$patch"]>["json"];
 export type RollKeyInput = NonNullable<InferRequestType<(typeof key)["roll"]["$post"]>["json"]>;
 export type RateLimit = NonNullable<KeyRecord["rateLimit"]>;
 export type KeyUsage = Success<(typeof key)["usage"]["$get"]>;
-export type WorkspaceUsage = Success<typeof client.v1["key-usage"]["$get"]>;
-export type AuditEventPage = Success<typeof client.v1["audit-events"]["$get"]>;
+export type WorkspaceUsage = Success<(typeof client.v1)["key-usage"]["$get"]>;
+export type AuditEventPage = Success<(typeof client.v1)["audit-events"]["$get"]>;
 export type AuditEvent = AuditEventPage["data"][number];
 /** An RFC 9457 problem+json body, as the routes declare their errors. */
 export type Problem = BodyOf<Responses<typeof keys.$get>, Exclude<StatusCode, SuccessStatusCode>>;

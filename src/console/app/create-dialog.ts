@@ -4,7 +4,7 @@
  * limit. Checked here first, then by the API; its field errors are shown at
  * their fields.
  */
-import { ApiError, createKey, type CreateKeyInput } from "./api";
+import { ApiError, type CreateKeyInput, createKey } from "./api";
 import { openDialog, registerDialog } from "./dialogs";
 import { byId, fieldError } from "./dom";
 import { clearGuardErrors, readGuards, showGuardErrors } from "./guard-fields";

@@ -84,7 +84,14 @@ export function showKey(key: KeyRecord): void {
   if (key.rolledFrom) detail(dl, "Replaces", h("code", { text: key.rolledFrom }), " (rolled)");
   if (key.rolledTo && !key.revokedAt && key.expiresAt) {
     const past = Date.parse(key.expiresAt) <= Date.now();
-    detail(dl, "Rolled", `Replaced by `, h("code", { text: key.rolledTo }), past ? "; stopped working " : "; stops working ", timeEl(key.expiresAt));
+    detail(
+      dl,
+      "Rolled",
+      `Replaced by `,
+      h("code", { text: key.rolledTo }),
+      past ? "; stopped working " : "; stops working ",
+      timeEl(key.expiresAt),
+    );
   } else {
     detail(dl, "Expires", timeEl(key.expiresAt, "Never"));
   }
@@ -134,7 +141,9 @@ function askRevoke(): void {
   const question = byId("revoke-question");
   question.textContent = "";
   question.appendChild(h("strong", { text: `Revoke “${openKey.name}”?` }));
-  question.appendChild(document.createTextNode(" Anything using this key stops working at once. Revocation is final: the key can't be reactivated."));
+  question.appendChild(
+    document.createTextNode(" Anything using this key stops working at once. Revocation is final: the key can't be reactivated."),
+  );
   fieldError("revoke-error", "");
   // While it asks, the only ways on are the two answers.
   showPanel("revoke", "revoke-cancel");

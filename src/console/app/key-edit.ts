@@ -7,7 +7,7 @@ import { ApiError, updateKey } from "./api";
 import { returnFocusTo } from "./dialogs";
 import { byId, fieldError } from "./dom";
 import { fillGuards, readGuards, showGuardErrors } from "./guard-fields";
-import { showKey, showPanel, shownKey } from "./key-dialog";
+import { showKey, shownKey, showPanel } from "./key-dialog";
 import { replaceKey } from "./key-tables";
 
 export function initKeyEdit(): void {

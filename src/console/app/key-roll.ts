@@ -5,7 +5,7 @@
  */
 import { ApiError, rollKey } from "./api";
 import { byId, fieldError, h } from "./dom";
-import { closeKeyDialog, showPanel, shownKey } from "./key-dialog";
+import { closeKeyDialog, shownKey, showPanel } from "./key-dialog";
 import { showCreated } from "./key-tables";
 import { showSecret } from "./secret-dialog";
 

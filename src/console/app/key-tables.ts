@@ -252,7 +252,13 @@ function guardBadges(key: KeyRecord): HTMLElement[] {
     out.push(h("span", { className: "badge guard", title: `Usable only from ${key.ipAllowlist.join(", ")}`, text: "IP-restricted" }));
   }
   if (key.rateLimit) {
-    out.push(h("span", { className: "badge guard", title: `Rate limit: at most ${key.rateLimit.limit} requests per ${key.rateLimit.periodSeconds} s`, text: rateShort(key.rateLimit) }));
+    out.push(
+      h("span", {
+        className: "badge guard",
+        title: `Rate limit: at most ${key.rateLimit.limit} requests per ${key.rateLimit.periodSeconds} s`,
+        text: rateShort(key.rateLimit),
+      }),
+    );
   }
   return out;
 }

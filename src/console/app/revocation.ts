@@ -6,7 +6,7 @@
  * That URL comes from an outside report: it is shown as text to select and
  * copy, never as a link, so nothing on this page sends an admin to it.
  */
-import { ApiError, keyAuditEvents, type KeyRecord } from "./api";
+import { ApiError, type KeyRecord, keyAuditEvents } from "./api";
 import { h } from "./dom";
 
 const leakUrls = new Map<string, Promise<string | null>>();

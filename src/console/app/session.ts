@@ -22,9 +22,7 @@ export function initSession(): void {
     }
   });
   byId("sign-out").addEventListener("click", () => signOut(""));
-  whenUnauthorized((error) =>
-    signOut(`Your session is no longer valid (${error.code.replace(/_/g, " ")}). Paste a new session token.`),
-  );
+  whenUnauthorized((error) => signOut(`Your session is no longer valid (${error.code.replace(/_/g, " ")}). Paste a new session token.`));
   window.addEventListener("hashchange", takeTokenFromFragment);
 }
 
