@@ -58,7 +58,7 @@ const cost = (t) => t.cpu ?? t.wall;
  * Each sample runs every variant once, in a new random order, so that what
  * runs before a variant (a collection left over, a cache warmed) is spread over all.
  */
-export async function profileInProcess(base, log = (line) => process.stderr.write(line + "\n")) {
+export async function profileInProcess(base, log = (line) => process.stderr.write(`${line}\n`)) {
   await ready(base, "/variants");
   const variants = await (await fetch(`${base}/variants`)).json();
   for (const v of variants.filter((v) => !v.startsWith("part:"))) {

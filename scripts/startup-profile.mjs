@@ -238,8 +238,14 @@ export function analyse(profiles, scripts, { files = false } = {}) {
       for (let n = id; n !== undefined; n = parent.get(n)) {
         if (nodes.get(n).callFrame.functionName === "(root)") break;
         const f = infoOf(n);
-        if (!seenG.has(f.group)) seenG.add(f.group), bump(groups, f.group, "incl", us);
-        if (!seenF.has(f.label)) seenF.add(f.label), bump(functions, f.label, "incl", us);
+        if (!seenG.has(f.group)) {
+          seenG.add(f.group);
+          bump(groups, f.group, "incl", us);
+        }
+        if (!seenF.has(f.label)) {
+          seenF.add(f.label);
+          bump(functions, f.label, "incl", us);
+        }
       }
     });
   }
@@ -331,7 +337,10 @@ export async function profileInWorkerd(modules, main, { runs = 10, intervalUs = 
       await mf.ready;
       const url = await mf.getInspectorURL();
       const ws = new WebSocket(new URL("/core:user:startup-profile", url.href));
-      await new Promise((ok, fail) => ((ws.onopen = ok), (ws.onerror = fail)));
+      await new Promise((ok, fail) => {
+        ws.onopen = ok;
+        ws.onerror = fail;
+      });
       let id = 0;
       const pending = new Map();
       ws.onmessage = (event) => {
@@ -640,7 +649,7 @@ export async function main(argv = process.argv.slice(2)) {
         : await keptProfiles(opts.paths, opts.bundle);
   if (opts.mode !== "kept") {
     mkdirSync(join(WORK, opts.mode), { recursive: true });
-    profiles.forEach((p, i) => writeFileSync(join(WORK, opts.mode, `run-${i + 1}.cpuprofile`), JSON.stringify(p)));
+    for (const [i, p] of profiles.entries()) writeFileSync(join(WORK, opts.mode, `run-${i + 1}.cpuprofile`), JSON.stringify(p));
   }
   const report = analyse(profiles, scripts, { files: opts.files });
   if (opts.json) return console.log(JSON.stringify(report, null, 2));

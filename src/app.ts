@@ -1,5 +1,4 @@
 import { bodyLimit } from "hono/body-limit";
-import type { AppEnv } from "./app-env";
 import { auditRoutes } from "./audit/routes";
 import { consoleRoutes } from "./console/routes";
 import { completeArrayExamples } from "./docs/examples";

@@ -619,7 +619,7 @@ describe("POST /v1/api-keys/{id}/revoke", () => {
     const admin = await session(ws);
     const created = await createKey(admin);
     const results = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => revoke(admin, created.id).then((r) => r.json() as Promise<KeyRecord>)),
+      Array.from({ length: 5 }, (_, _i) => revoke(admin, created.id).then((r) => r.json() as Promise<KeyRecord>)),
     );
     const stamps = new Set(results.map((r) => r.revokedAt));
     expect(stamps.size).toBe(1);

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type AuditEvent, call, createKey, freshWs, problem, session } from "./helpers";
+import { type AuditEvent, call, freshWs, problem, session } from "./helpers";
 import { fetchWith } from "./worker";
 
 /** The audit trail: who created and revoked which key, when and from where. */

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { kvKey } from "../src/keys/cached-key-store";
 import { hashKey } from "../src/keys/hash";
 import { call, createKey, freshWs, session } from "./helpers";

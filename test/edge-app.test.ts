@@ -25,7 +25,10 @@ function apps() {
   const parts = { options: parseOptions(env), services: { keys: isolate.keys, usage: isolate.usage, limiter: isolate.limiter } };
   let loads = 0;
   const full = createApp(parts);
-  const edge = createEdgeApp(parts, async () => (loads++, full));
+  const edge = createEdgeApp(parts, async () => {
+    loads++;
+    return full;
+  });
   const run = async (app: { fetch: typeof full.fetch }, request: Request) => {
     const ctx = createExecutionContext();
     const res = await app.fetch(request, env, ctx);

@@ -139,7 +139,13 @@ export function captureConsole() {
         return [];
       }
     });
-  return { lines, events, restore: () => spies.forEach((s) => s.mockRestore()) };
+  return {
+    lines,
+    events,
+    restore: () => {
+      for (const s of spies) s.mockRestore();
+    },
+  };
 }
 
 export interface Page<T> {

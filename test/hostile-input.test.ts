@@ -316,7 +316,7 @@ describe("JSON bodies", () => {
       "http://[::1]/",
       "https://exa mple.com",
       "data:text/html,x",
-      "https://example.com/" + "a".repeat(3000),
+      `https://example.com/${"a".repeat(3000)}`,
     ),
     anyString,
   );
@@ -688,7 +688,7 @@ describe("body size and content type", () => {
   it("survives very deep nesting with 400, not a crash", async () => {
     for (const body of [
       "[".repeat(500_000) + "]".repeat(500_000),
-      '{"a":'.repeat(200_000) + "1" + "}".repeat(200_000),
+      `${'{"a":'.repeat(200_000)}1${"}".repeat(200_000)}`,
       `{"name":"x","scopes":["sources:read"],"extra":${"[".repeat(400_000)}${"]".repeat(400_000)}}`,
     ]) {
       const res = await send({

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { Json } from "../src/docs/examples";
 import { fieldErrors } from "../src/http/openapi";
 import { generateKey } from "../src/keys/format";
 import { IpAllowlistSchema, MAX_IP_ALLOWLIST_ENTRIES } from "../src/net/allowlist-schema";
@@ -557,7 +558,7 @@ describe("IpAllowlistSchema", () => {
       }),
       (c) => c.body(null, 204),
     );
-    const doc = app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "t", version: "1" } }) as any;
+    const doc = app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "t", version: "1" } }) as Json;
     const schema = doc.paths["/x"].post.requestBody.content["application/json"].schema.properties.ipAllowlist;
     expect(schema).toMatchObject({ type: "array", maxItems: 20, items: { type: "string" } });
     expect(schema.description).toMatch(/IPv4/);

@@ -261,7 +261,15 @@ describe("last used", () => {
     // The recorder never answers, and waitUntil drops what it is given: as when
     // the runtime cuts a request's background work short, the send never completes.
     const sent: UseBatch[][] = [];
-    const e = { ...env, LAST_USED: recorderStub({ record: (_shard, batches) => (sent.push(batches), new Promise(() => {})) }) };
+    const e = {
+      ...env,
+      LAST_USED: recorderStub({
+        record: (_shard, batches) => {
+          sent.push(batches);
+          return new Promise(() => {});
+        },
+      }),
+    };
     const cutShort = { waitUntil: () => {} };
     const ws = freshWs();
     const report = (keyId: string) => reporter.report(e, cutShort, { workspaceId: ws, keyId, at: Date.now(), ip: null, country: null });

@@ -3,6 +3,7 @@ import { call } from "./helpers";
 
 /** GET /openapi.json and GET /docs: the API reference the service serves. */
 
+// biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is untyped JSON walked by key.
 type Json = Record<string, any>;
 
 /** Every route the service offers, with its methods and the security scheme it uses. */

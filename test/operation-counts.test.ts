@@ -53,7 +53,13 @@ describe("operation counts on the verification path", () => {
     // KV and D1 now hang: a request that waited on either would never be
     // answered (and this test would time out instead of passing).
     let kvAsked = 0;
-    const stuckKv = { get: () => (kvAsked++, new Promise(() => {})), put: () => new Promise(() => {}) } as unknown as KVNamespace;
+    const stuckKv = {
+      get: () => {
+        kvAsked++;
+        return new Promise(() => {});
+      },
+      put: () => new Promise(() => {}),
+    } as unknown as KVNamespace;
     clock.advance(REFRESH_AFTER_MS + REFRESH_SPREAD_MS);
     const ctx = createExecutionContext();
     for (let i = 0; i < 20; i++) {
@@ -196,7 +202,13 @@ describe("operation counts on the verification path", () => {
       put: async () => {},
     } as unknown as KVNamespace;
     const queries: string[] = [];
-    const db = { prepare: (sql: string) => (queries.push(sql), env.DB.prepare(sql)), batch: env.DB.batch.bind(env.DB) } as D1Database;
+    const db = {
+      prepare: (sql: string) => {
+        queries.push(sql);
+        return env.DB.prepare(sql);
+      },
+      batch: env.DB.batch.bind(env.DB),
+    } as D1Database;
     const ctx = createExecutionContext();
     for (const k of keys) {
       const res = await node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: failingKv, DB: db }, ctx);
@@ -249,8 +261,19 @@ describe("operation counts on the verification path", () => {
     };
     const emptyEnv = {
       ...env,
-      DB: { prepare: () => (d1Reads++, emptyStatement) } as unknown as D1Database,
-      KEY_CACHE: { get: async () => (kvReads++, null), put: async () => {} } as unknown as KVNamespace,
+      DB: {
+        prepare: () => {
+          d1Reads++;
+          return emptyStatement;
+        },
+      } as unknown as D1Database,
+      KEY_CACHE: {
+        get: async () => {
+          kvReads++;
+          return null;
+        },
+        put: async () => {},
+      } as unknown as KVNamespace,
     };
     const fakes = Array.from({ length: 6_000 }, () => hashKey(generateKey()));
     for (const h of fakes) expect(await store.find(emptyEnv, h, noWaitUntil)).toBeNull();

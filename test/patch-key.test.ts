@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Json } from "../src/docs/examples";
 import { kvKey } from "../src/keys/cached-key-store";
 import { hashKey } from "../src/keys/hash";
 import { createGuardedKey, type KeyRecord, rateHeaders } from "./guard-keys";
@@ -351,7 +352,7 @@ describe("PATCH is one D1 batch", () => {
 
 describe("OpenAPI", () => {
   it("documents PATCH /v1/api-keys/{id}: name, ipAllowlist, rateLimit (no scopes), 200 record, 400, 404, 409", async () => {
-    const doc = (await (await call("GET", "/openapi.json")).json()) as Record<string, any>;
+    const doc = (await (await call("GET", "/openapi.json")).json()) as Json;
     const op = doc.paths["/v1/api-keys/{id}"].patch;
     expect(op.operationId).toBe("updateApiKey");
     expect(op.security).toEqual([{ sessionToken: [] }]);

@@ -89,7 +89,9 @@ function heldSleep() {
   return {
     sleep: (ms: number) => new Promise<void>((end) => waiting.push({ ms, end })),
     waiting,
-    endAll: () => waiting.splice(0).forEach((w) => w.end()),
+    endAll: () => {
+      for (const w of waiting.splice(0)) w.end();
+    },
   };
 }
 

@@ -253,13 +253,13 @@ describe("verifyGithubSignature", () => {
       "",
       "!!!!",
       "not base64 at all",
-      padded.slice(0, 10) + " " + padded.slice(10), // inner space
+      `${padded.slice(0, 10)} ${padded.slice(10)}`, // inner space
       ` ${padded}`,
       `${padded}\n`,
-      padded.replace(/=+$/, "").slice(0, -2) + "-_", // url-safe alphabet
-      padded + "=", // too much padding
-      padded.slice(0, 8) + "=" + padded.slice(8), // stray padding inside
-      padded.replace(/=+$/, "") + "AAA", // 94 + 3 = 97 characters: a length (4n+1) no base64 has
+      `${padded.replace(/=+$/, "").slice(0, -2)}-_`, // url-safe alphabet
+      `${padded}=`, // too much padding
+      `${padded.slice(0, 8)}=${padded.slice(8)}`, // stray padding inside
+      `${padded.replace(/=+$/, "")}AAA`, // 94 + 3 = 97 characters: a length (4n+1) no base64 has
       "A".repeat(10_000), // far too long for a signature
     ];
     for (const g of garbage) expect(await verifyGithubSignature(body, g, pem), JSON.stringify(g.slice(0, 40))).toBe(false);

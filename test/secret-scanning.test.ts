@@ -313,7 +313,7 @@ describe("limits", () => {
     const malformed = [
       "sk_live_",
       "sk_live_0000000000000000000000000000000000000",
-      generateKey().slice(0, -1) + "!",
+      `${generateKey().slice(0, -1)}!`,
       "AKIAIOSFODNN7EXAMPLE",
     ];
     const d1 = counted(env.DB);

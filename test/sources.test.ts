@@ -135,7 +135,7 @@ describe("POST /v1/sources", () => {
 
   it(`accepts text content of exactly ${MAX} characters and returns it whole`, async () => {
     const key = await keyIn(freshWs());
-    const content = "a".repeat(MAX - 1) + "Z";
+    const content = `${"a".repeat(MAX - 1)}Z`;
     const s = await textSource(key, "big", content);
     expect(s.content).toBe(content);
     const again: Source = await (await get(key, s.id)).json();

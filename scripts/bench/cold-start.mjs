@@ -37,7 +37,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function accepts(port) {
   return new Promise((ok) => {
     const socket = net.connect(port, "127.0.0.1");
-    socket.once("connect", () => (socket.destroy(), ok(true)));
+    socket.once("connect", () => {
+      socket.destroy();
+      ok(true);
+    });
     socket.once("error", () => ok(false));
   });
 }
@@ -221,11 +224,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
     .then((r) => {
       console.log(`\n| run | cold ms | after ready ms | warm ms | port accepted after ms | first response after ms |`);
       console.log(`|---:|---:|---:|---:|---:|---:|`);
-      r.runs.forEach((x, i) =>
+      for (const [i, x] of r.runs.entries()) {
         console.log(
           `| ${i + 1} | ${x.coldMs.toFixed(0)} | ${x.afterReadyMs.toFixed(1)} | ${x.warmMs.toFixed(2)} | ${x.acceptAfterMs.toFixed(0)} | ${x.firstResponseAfterMs.toFixed(0)} |`,
-        ),
-      );
+        );
+      }
       console.log(`\n${formatColdStart(r)}`);
       process.exit(0);
     })

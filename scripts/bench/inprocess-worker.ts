@@ -130,7 +130,7 @@ function build(env: Env): Parts {
 
   return {
     ...k,
-    sample: new Request(ORIGIN + "/v1/key", { headers: k.headers, cf: CF }),
+    sample: new Request(`${ORIGIN}/v1/key`, { headers: k.headers, cf: CF }),
     options,
     services,
     keys,
@@ -155,7 +155,7 @@ const VARIANTS: Record<string, Step> = {
   "layer:+requestContext-before-next": call("withContextBefore", "/v1/key"),
   "layer:+requestContext": call("withContext", "/v1/key"),
   "layer:+cors": call("withCors", "/v1/key"),
-  "part:new-request": (p) => new Request(ORIGIN + "/v1/key", { headers: p.headers, cf: CF }),
+  "part:new-request": (p) => new Request(`${ORIGIN}/v1/key`, { headers: p.headers, cf: CF }),
   "part:bearer": (p) => bearerToken(p.headers.Authorization),
   "part:header-get": (p) => p.sample.headers.get("Authorization"),
   "part:cf-country": (p) => (p.sample as Request & { cf?: { country?: unknown } }).cf?.country,
@@ -167,7 +167,7 @@ const VARIANTS: Record<string, Step> = {
   "part:utc-day": () => utcDay(Date.now()),
   "part:json-response": (p) => new Response(JSON.stringify(p.body), { headers: { "Content-Type": "application/json" } }),
   "part:json-response-health": () => new Response(JSON.stringify({ status: "ok" }), { headers: { "Content-Type": "application/json" } }),
-  "part:response-headers": (p) => {
+  "part:response-headers": (_p) => {
     // What requestContext does to a finished response: three header writes and a read.
     const res = new Response("{}", { headers: { "Content-Type": "application/json" } });
     res.headers.set("X-Request-Id", "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40");

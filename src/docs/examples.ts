@@ -1,4 +1,5 @@
 /** Example values built from an OpenAPI document's own schemas and their `example`s. */
+// biome-ignore lint/suspicious/noExplicitAny: an OpenAPI document is untyped JSON walked by key.
 export type Json = Record<string, any>;
 
 export function resolveRef(doc: Json, schema: Json | undefined): Json | undefined {

@@ -101,8 +101,8 @@ export class CoalescingReporter implements UseReporter {
     };
     // Sent batches give the freshest last use, but their counts may already be
     // in the recorder: counting them here could show a use twice.
-    for (const batch of this.#unacknowledged) batch.uses.forEach((e) => add(e, false));
-    this.#queue.forEach((e) => add(e, true));
+    for (const batch of this.#unacknowledged) for (const e of batch.uses) add(e, false);
+    for (const e of this.#queue.values()) add(e, true);
     return out;
   }
 

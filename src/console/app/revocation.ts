@@ -20,7 +20,7 @@ function leakUrl(keyId: string): Promise<string | null> {
   let pending = leakUrls.get(keyId);
   if (!pending) {
     pending = keyAuditEvents(keyId).then((page) => {
-      const url = page.data.find((event) => event.action === "api_key.revoked")?.details?.["url"];
+      const url = page.data.find((event) => event.action === "api_key.revoked")?.details?.url;
       return typeof url === "string" && url ? url : null;
     });
     // A failed lookup is tried again the next time the key is shown.
