@@ -42,6 +42,14 @@ export default defineConfig(async () => {
           },
         },
         {
+          // Node: checks over the repository's own files (docs/configuration.md against the code and wrangler.toml).
+          test: {
+            name: "repo",
+            environment: "node",
+            include: ["test/repo/**/*.test.mjs"],
+          },
+        },
+        {
           // Node: Debian's Chromium (playwright-core) against the worker run by `wrangler dev`.
           test: {
             name: "browser",
