@@ -223,15 +223,18 @@ function interfaceMembers(files, name, seen = new Set()) {
 
 /**
  * The variables the options parser reads: the upper-case names written as
- * strings or object keys in the file that declares `interface AppOptions`.
+ * strings or object keys in the files that declare `interface AppOptions` or
+ * define `parseOptions`.
  */
 function parsedOptionNames(files) {
-  const file = files.find((f) => /export\s+interface\s+AppOptions\b/.test(read(f)));
-  if (!file) throw new Error("no file in src/ declares `export interface AppOptions`");
-  const text = stripComments(read(file));
+  const parsers = files.filter((f) => /export\s+interface\s+AppOptions\b|function\s+parseOptions\b/.test(read(f)));
+  if (parsers.length === 0) throw new Error("no file in src/ declares `interface AppOptions` or defines `parseOptions`");
   const names = new Set();
-  for (const m of text.matchAll(/"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"|^\s*([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\s*:/gm)) names.add(m[1] ?? m[2]);
-  return { file, names };
+  for (const file of parsers) {
+    const text = stripComments(read(file));
+    for (const m of text.matchAll(/"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"|^\s*([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\s*:/gm)) names.add(m[1] ?? m[2]);
+  }
+  return { file: parsers.join(", "), names };
 }
 
 /** Names read straight off an env object anywhere in src/: `env.NAME`, `env?.NAME`, `env["NAME"]`. */
