@@ -7,7 +7,9 @@ import { signSession } from "./session-token.mjs";
 const args = process.argv.slice(2);
 const portArg = args.findIndex((a) => a === "--port" || a.startsWith("--port="));
 const port = portArg === -1 ? "8787" : args[portArg].includes("=") ? args[portArg].split("=")[1] : args[portArg + 1];
-const persistArgs = args.filter((a) => a.startsWith("--persist-to"));
+// Both spellings wrangler accepts: --persist-to=<dir> and --persist-to <dir>.
+const persistAt = args.findIndex((a) => a === "--persist-to" || a.startsWith("--persist-to="));
+const persistArgs = persistAt === -1 ? [] : args[persistAt].includes("=") ? [args[persistAt]] : args.slice(persistAt, persistAt + 2);
 
 const secret = ensureDevVars();
 applyLocalMigrations(persistArgs);
