@@ -1,6 +1,6 @@
 // What the console's browser tests share: calls to the worker from outside the
 // browser (as a script would), session tokens, leak reports signed as GitHub
-// signs them, a key record for mocked lists.
+// signs them, a key record for mocked lists, and the in-page layout check.
 import { randomBytes, sign } from "node:crypto";
 import { inject } from "vitest";
 import { signSession } from "../../scripts/session-token.mjs";
@@ -68,4 +68,56 @@ export function answerLists(page, { active = [], revoked = [] }) {
     const data = route.request().url().includes("status=active") ? active : revoked;
     return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ data, nextCursor: null }) });
   });
+}
+
+/**
+ * Runs in the page (page.evaluate(findClipping, scrollers)): everything at the
+ * current viewport that is cut off or sticks out, in words; [] when nothing is.
+ *
+ * - the document is wider than the viewport (the page scrolls sideways);
+ * - a shown element reaches past the viewport's left or right edge;
+ * - a shown element's content is wider than its box (whatever its overflow:
+ *   hidden cuts it, ellipsis shortens it, visible lets it spill over its
+ *   border, auto makes it scroll), or taller than a box that hides overflow.
+ *
+ * `scrollers` is a selector for boxes meant to scroll sideways (a wide table's
+ * wrapper): those may, and what is inside them may reach past the viewport.
+ * Visually hidden elements (clip-path: inset(50%)) are for screen readers and
+ * are left out.
+ */
+export function findClipping(scrollers = null) {
+  const viewport = document.documentElement.clientWidth;
+  const describe = (el) => {
+    const classes = typeof el.className === "string" && el.className ? `.${el.className.trim().split(/\s+/).join(".")}` : "";
+    const text = (el.textContent ?? "").replace(/\s+/g, " ").trim().slice(0, 50);
+    return `<${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${classes}> "${text}"`;
+  };
+  const visuallyHidden = (el) => {
+    for (let at = el; at; at = at.parentElement) if (getComputedStyle(at).clipPath === "inset(50%)") return true;
+    return false;
+  };
+  const problems = [];
+  const page = document.documentElement.scrollWidth;
+  if (page > viewport) problems.push(`the page scrolls sideways: ${page} px wide in a ${viewport} px viewport`);
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el instanceof SVGElement && el.tagName !== "svg") continue; // inside a chart: scaled to its box
+    if (!el.checkVisibility({ visibilityProperty: true })) continue;
+    const box = el.getBoundingClientRect();
+    if (!box.width && !box.height) continue;
+    if (visuallyHidden(el)) continue;
+    const style = getComputedStyle(el);
+    const inScroller = !!(scrollers && el.parentElement?.closest(scrollers));
+    const isScroller = !!(scrollers && el.matches(scrollers));
+    if (!inScroller && (box.left < -0.5 || box.right > viewport + 0.5)) {
+      problems.push(`${describe(el)} reaches past the viewport (${Math.round(box.left)}–${Math.round(box.right)} px of ${viewport})`);
+    }
+    if (style.display === "inline" || el.clientWidth === 0 || isScroller) continue;
+    if (el.scrollWidth > el.clientWidth + 1) {
+      problems.push(`${describe(el)}: content ${el.scrollWidth} px wide in a ${el.clientWidth} px box (overflow-x: ${style.overflowX})`);
+    }
+    if ((style.overflowY === "hidden" || style.overflowY === "clip") && el.scrollHeight > el.clientHeight + 1) {
+      problems.push(`${describe(el)}: content ${el.scrollHeight} px tall in a ${el.clientHeight} px box`);
+    }
+  }
+  return problems;
 }
