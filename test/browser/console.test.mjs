@@ -407,20 +407,22 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     expect((await call("GET", "/v1/sources", key)).status).toBe(200);
     await usedToday(admin, created.id, 2);
 
-    // The 30-day column, after a Refresh; sorting by it brings the idle key up first, then last.
+    // The 30-day column, after a Refresh; sorting by it brings the idle key up first, then last; Created puts them back.
     await page.getByRole("button", { name: "Refresh" }).click();
     await expect.poll(() => row.locator("td").nth(5).textContent()).toBe("2");
     const names = () => activeTable.locator("tbody tr td:first-child button").allTextContents();
     expect(await names()).toEqual(["Guarded sync", "Nightly export"]);
+    const usageHeader = activeTable.getByRole("columnheader", { name: "30 days" });
     const sortButton = activeTable.getByRole("button", { name: "30 days" });
     await sortButton.click();
-    expect(await page.locator("#usage-header").getAttribute("aria-sort")).toBe("ascending");
+    expect(await usageHeader.getAttribute("aria-sort")).toBe("ascending");
     expect(await names()).toEqual(["Nightly export", "Guarded sync"]);
     await sortButton.click();
-    expect(await page.locator("#usage-header").getAttribute("aria-sort")).toBe("descending");
+    expect(await usageHeader.getAttribute("aria-sort")).toBe("descending");
     expect(await names()).toEqual(["Guarded sync", "Nightly export"]);
-    await sortButton.click();
-    expect(await page.locator("#usage-header").getAttribute("aria-sort")).toBe("none");
+    await activeTable.getByRole("button", { name: "Created" }).click();
+    expect(await usageHeader.getAttribute("aria-sort")).toBeNull();
+    expect(await activeTable.getByRole("columnheader", { name: "Created" }).getAttribute("aria-sort")).toBe("descending");
 
     // The key dialog: guard rails, where it was last used from, and 30 days of requests drawn as SVG bars.
     await row.locator("td").nth(1).click();

@@ -2,8 +2,11 @@
  * The Active keys and Revoked keys tables: loading (with its state line and a
  * retry), paging with "Show more" (following nextCursor), and one row per key.
  * A table's columns are listed in COLUMNS; its header cells are in page.ts.
+ *
  * Active keys also show each key's requests over the last 30 days (one call
- * for the whole workspace), sortable, so that idle keys stand out.
+ * for the whole workspace), so that idle keys stand out. They are sorted by
+ * Created (as listed: newest first) or by those requests, either way round;
+ * the header sorted by has aria-sort.
  */
 import { ApiError, type KeyRecord, type KeyStatus, listKeys, workspaceUsage } from "./api";
 import { byId, h, show } from "./dom";
@@ -39,10 +42,18 @@ let usage: Map<string, number> | null = null;
 /** Why the totals are missing, when loading them failed. */
 let usageError: string | null = null;
 let usageSeq = 0;
-/** How Active keys are ordered: as listed (newest first), or by their 30-day requests. */
-type UsageSort = "none" | "ascending" | "descending";
-let usageSort: UsageSort = "none";
-const NEXT_SORT: Record<UsageSort, UsageSort> = { none: "ascending", ascending: "descending", descending: "none" };
+/** The Active keys columns one can sort by: the header buttons' data-sort. */
+type SortColumn = "created" | "usage";
+type Direction = "ascending" | "descending";
+interface Sort {
+  column: SortColumn;
+  direction: Direction;
+}
+/** How Active keys come: as listed, newest first. */
+const AS_LISTED: Sort = { column: "created", direction: "descending" };
+/** A column's first direction: newest first; least used first (idle keys on top). */
+const FIRST: Record<SortColumn, Direction> = { created: "descending", usage: "ascending" };
+let sort: Sort = AS_LISTED;
 
 /** Wires the tables' buttons; `onSelect` opens a key (a click on its row, or its name button). */
 export function initKeyTables(onSelect: Select): void {
@@ -53,12 +64,25 @@ export function initKeyTables(onSelect: Select): void {
   });
   byId("active-more").addEventListener("click", () => void load("active", true));
   byId("revoked-more").addEventListener("click", () => void load("revoked", true));
-  byId("usage-sort").addEventListener("click", () => {
-    usageSort = NEXT_SORT[usageSort];
-    byId("usage-header").setAttribute("aria-sort", usageSort);
-    render("active");
-    byId("usage-sort").focus();
-  });
+  for (const button of byId("active-table").querySelectorAll<HTMLButtonElement>("button.sort")) {
+    button.addEventListener("click", () => {
+      const column = button.dataset.sort as SortColumn;
+      const direction = sort.column !== column ? FIRST[column] : sort.direction === "ascending" ? "descending" : "ascending";
+      sort = { column, direction };
+      markSort();
+      render("active");
+      button.focus();
+    });
+  }
+}
+
+/** aria-sort on the header sorted by, and on no other (app.css draws its arrow from it). */
+function markSort(): void {
+  for (const button of byId("active-table").querySelectorAll<HTMLButtonElement>("button.sort")) {
+    const th = button.closest("th")!;
+    if (button.dataset.sort === sort.column) th.setAttribute("aria-sort", sort.direction);
+    else th.removeAttribute("aria-sort");
+  }
 }
 
 export function loadAll(): void {
@@ -80,8 +104,8 @@ export function clearLists(): void {
   usage = null;
   usageError = null;
   usageSeq++;
-  usageSort = "none";
-  byId("usage-header").setAttribute("aria-sort", "none");
+  sort = AS_LISTED;
+  markSort();
   forgetLeakUrls();
 }
 
@@ -153,17 +177,20 @@ async function loadUsage(): Promise<void> {
     usage = null;
     usageError = error.message;
   }
-  if (usageSort !== "none") render("active");
+  if (sort.column === "usage") render("active");
   else for (const cell of document.querySelectorAll<HTMLTableCellElement>("#active-table td.usage")) fillUsage(cell);
 }
 
 const requestsOf = (key: KeyRecord) => usage?.get(key.id) ?? 0;
+const createdOf = (key: KeyRecord) => Date.parse(key.createdAt);
 
 function sorted(items: KeyRecord[]): KeyRecord[] {
-  if (usageSort === "none" || !usage) return items;
-  const sign = usageSort === "ascending" ? 1 : -1;
-  // Stable: keys with the same count keep the list's order (newest first).
-  return [...items].sort((a, b) => sign * (requestsOf(a) - requestsOf(b)));
+  // By use once the totals are in; until then as listed.
+  if (sort.column === "usage" && !usage) return items;
+  const value = sort.column === "usage" ? requestsOf : createdOf;
+  const sign = sort.direction === "ascending" ? 1 : -1;
+  // Stable: keys with the same value keep the list's order (newest first).
+  return [...items].sort((a, b) => sign * (value(a) - value(b)));
 }
 
 function render(name: ListName): void {
