@@ -113,9 +113,10 @@ export const renderConsolePage = (): string => `<!doctype html>
     <table id="active-table" aria-labelledby="active-title" aria-describedby="active-help">
       <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col" class="sort-col" aria-sort="descending"><button type="button" class="sort" data-sort="created" aria-describedby="sort-hint">Created</button></th><th scope="col" class="sort-col num"><button type="button" class="sort" data-sort="usage" aria-describedby="sort-hint">30 days</button></th></tr></thead>
       <tbody></tbody>
+      <tbody class="stopped-keys"></tbody>
     </table>
   </div>
-  <p id="active-help" class="hint">Select a key to see its details and usage, edit, roll or revoke it. <span id="sort-hint">Select Created or 30 days (requests in the last 30 days) to sort by it, again to reverse.</span></p>
+  <p id="active-help" class="hint">Select a key to see its details and usage, edit, roll or revoke it. <span id="sort-hint">Select Created or 30 days (requests in the last 30 days) to sort by it, again to reverse; keys that stopped working stay at the end.</span></p>
   <div id="active-state" class="state" role="status" aria-live="polite"></div>
   <button type="button" id="active-more" class="quiet" hidden>Show more active keys</button>
 

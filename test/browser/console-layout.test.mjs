@@ -1,10 +1,11 @@
-// The console's tables as people see them: whole times, and the sorted column
-// marked. Screenshots for a person to look at go to test-results/.
+// The console's tables as people see them: whole times, the sorted column
+// marked, and keys that stopped working marked and listed last. Screenshots
+// for a person to look at go to test-results/.
 
 import { mkdirSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { launch, skipBrowser, skipReason } from "./chromium.mjs";
-import { answerLists, base, findClipping, keyRecord, newWorkspace, sessionToken } from "./console-helpers.mjs";
+import { answerLists, base, call, findClipping, keyRecord, newWorkspace, sessionToken } from "./console-helpers.mjs";
 
 const DESKTOP = { width: 1280, height: 860 };
 
@@ -20,8 +21,8 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console layout (${skipReason})` : "c
   });
 
   /** A new page at `viewport`, not signed in yet (signIn sets the fragment) so that routes can be set first. */
-  async function newPage(viewport = DESKTOP) {
-    const page = await browser.context.newPage();
+  async function newPage(viewport = DESKTOP, context = browser.context) {
+    const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
     await page.setViewportSize(viewport);
@@ -151,5 +152,65 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console layout (${skipReason})` : "c
     await page.screenshot({ path: "test-results/console-sorted.png" });
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  it("marks rolled keys whose overlap ended and expired keys as stopped, and lists them after the working keys", async () => {
+    const admin = sessionToken(newWorkspace());
+    const create = async (name, extra = {}) => {
+      const created = await call("POST", "/v1/api-keys", admin, { name, scopes: ["sources:read"], ...extra });
+      expect(created.status).toBe(201);
+      return created.body;
+    };
+    const roll = async (key, overlapSeconds) => {
+      const rolled = await call("POST", `/v1/api-keys/${key.id}/roll`, admin, { overlapSeconds });
+      expect(rolled.status).toBe(201);
+      return rolled.body;
+    };
+    // Oldest first: the list shows them newest first.
+    const ci = await create("CI deploy");
+    const ciNew = await roll(ci, 0); // the old key stopped at once
+    const trial = await create("Partner trial", { expiresAt: new Date(Date.now() + 60_000).toISOString() });
+    const sync = await create("Docs sync");
+    const syncNew = await roll(sync, 120); // the old key works two more minutes
+    const zapier = await create("Zapier import");
+
+    // The page runs on Playwright's clock, moved on below past the trial's expiry and the overlap's end.
+    // (A clock is the whole context's: this test has a browser of its own.)
+    const own = await launch();
+    onTestFinished(() => own.close());
+    await own.context.clock.install();
+    const { page, errors } = await newPage(DESKTOP, own.context);
+    await signIn(page, admin);
+    const stoppedRows = page.locator("#active-table tr.stopped");
+    await expect.poll(() => rowIds(page, "active")).toEqual([zapier.id, syncNew.id, sync.id, trial.id, ciNew.id, ci.id]);
+
+    // The rolled key whose overlap ended is marked stopped, under a heading for the stopped keys.
+    expect(await stoppedRows.evaluateAll((rows) => rows.map((r) => r.dataset.keyId))).toEqual([ci.id]);
+    const stoppedCi = page.locator(`tr[data-key-id="${ci.id}"]`);
+    expect(await stoppedCi.locator(".badge").first().textContent()).toMatch(/^Stopped · rolled, overlap ended/);
+    const group = page.getByRole("rowheader", { name: /^Stopped working/ });
+    expect(await group.isVisible()).toBe(true);
+    expect(await group.getAttribute("scope")).toBe("rowgroup");
+    // The working ones say when they will stop.
+    expect(await page.locator(`tr[data-key-id="${sync.id}"] .badge`).first().textContent()).toBe("Rolled · stops working in 2 minutes");
+    expect(await page.locator(`tr[data-key-id="${trial.id}"] .badge`).first().textContent()).toBe("Expires in 1 minute");
+
+    // Time passes with the page open: the trial expires, then the overlap ends, and each key moves down without a reload.
+    await page.clock.fastForward("01:05");
+    await expect.poll(() => rowIds(page, "active")).toEqual([zapier.id, syncNew.id, sync.id, ciNew.id, trial.id, ci.id]);
+    expect(await page.locator(`tr[data-key-id="${trial.id}"] .badge`).first().textContent()).toMatch(/^Stopped · expired/);
+    await page.clock.fastForward("01:00");
+    await expect.poll(() => rowIds(page, "active")).toEqual([zapier.id, syncNew.id, ciNew.id, sync.id, trial.id, ci.id]);
+    expect(await stoppedRows.evaluateAll((rows) => rows.map((r) => r.dataset.keyId))).toEqual([sync.id, trial.id, ci.id]);
+    expect(await page.locator(`tr[data-key-id="${sync.id}"] .badge`).first().textContent()).toMatch(/^Stopped · rolled, overlap ended/);
+
+    // Sorting by use sorts each group; the stopped keys stay after the working ones.
+    await page.getByRole("button", { name: "30 days" }).click();
+    const ids = await rowIds(page, "active");
+    expect(ids.slice(0, 3).sort()).toEqual([zapier.id, syncNew.id, ciNew.id].sort());
+    expect(ids.slice(3).sort()).toEqual([sync.id, trial.id, ci.id].sort());
+
+    await page.screenshot({ path: "test-results/console-stopped.png", fullPage: true });
+    expect(errors).toEqual([]);
   });
 });

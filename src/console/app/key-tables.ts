@@ -6,13 +6,15 @@
  * Active keys also show each key's requests over the last 30 days (one call
  * for the whole workspace), so that idle keys stand out. They are sorted by
  * Created (as listed: newest first) or by those requests, either way round;
- * the header sorted by has aria-sort.
+ * the header sorted by has aria-sort. Keys that stopped working (rolled and
+ * past their overlap, or expired) come after the working ones, in a group of
+ * their own, whatever the sort; a key moves there when its time comes.
  */
 import { ApiError, type KeyRecord, type KeyStatus, listKeys, workspaceUsage } from "./api";
 import { byId, h, show } from "./dom";
 import { rateShort } from "./guard-fields";
 import { forgetLeakUrls, revocationReason } from "./revocation";
-import { fullTime, relative, timeEl } from "./time";
+import { timeEl } from "./time";
 
 export type ListName = "active" | "revoked";
 
@@ -54,6 +56,11 @@ const AS_LISTED: Sort = { column: "created", direction: "descending" };
 /** A column's first direction: newest first; least used first (idle keys on top). */
 const FIRST: Record<SortColumn, Direction> = { created: "descending", usage: "ascending" };
 let sort: Sort = AS_LISTED;
+
+/** The next time a listed key stops working, to move it down then. */
+let stopTimer: ReturnType<typeof setTimeout> | undefined;
+/** setTimeout's longest delay (about 24.8 days); a later stop is timed again then. */
+const MAX_DELAY = 2 ** 31 - 1;
 
 /** Wires the tables' buttons; `onSelect` opens a key (a click on its row, or its name button). */
 export function initKeyTables(onSelect: Select): void {
@@ -97,7 +104,7 @@ export function clearLists(): void {
     list.items = [];
     list.cursor = null;
     list.seq++;
-    byId<HTMLTableElement>(`${name}-table`).tBodies[0]!.textContent = "";
+    for (const body of byId<HTMLTableElement>(`${name}-table`).tBodies) body.textContent = "";
     byId(`${name}-state`).textContent = "";
     show(byId(`${name}-more`), false);
   }
@@ -106,6 +113,7 @@ export function clearLists(): void {
   usageSeq++;
   sort = AS_LISTED;
   markSort();
+  clearTimeout(stopTimer);
   forgetLeakUrls();
 }
 
@@ -193,19 +201,64 @@ function sorted(items: KeyRecord[]): KeyRecord[] {
   return [...items].sort((a, b) => sign * (value(a) - value(b)));
 }
 
+/** When a key stopped working (rolled and past its overlap, or expired), or null while it works (or was revoked: that table says so). */
+function stoppedAt(key: KeyRecord, now: number): number | null {
+  if (key.revokedAt || !key.expiresAt) return null;
+  const at = Date.parse(key.expiresAt);
+  return at <= now ? at : null;
+}
+
 function render(name: ListName): void {
   const list = lists[name];
-  const body = byId<HTMLTableElement>(`${name}-table`).tBodies[0]!;
-  body.textContent = "";
-  for (const key of name === "active" ? sorted(list.items) : list.items) body.appendChild(row(name, key));
+  const table = byId<HTMLTableElement>(`${name}-table`);
+  // A row that had focus gets it back in its new copy.
+  const focused = document.activeElement?.closest<HTMLElement>("tr[data-key-id]")?.dataset.keyId;
+  const [body, stoppedBody] = [...table.tBodies];
+  body!.textContent = "";
+  const now = Date.now();
+  if (name === "active") {
+    // The working keys in the first body, those that stopped in the second, each sorted.
+    const keys = sorted(list.items);
+    const stopped = keys.filter((key) => stoppedAt(key, now) !== null);
+    for (const key of keys) if (!stopped.includes(key)) body!.appendChild(row(name, key, now));
+    stoppedBody!.textContent = "";
+    if (stopped.length) stoppedBody!.appendChild(stoppedHeading(stopped.length));
+    for (const key of stopped) stoppedBody!.appendChild(row(name, key, now));
+    timeNextStop(list.items, now);
+  } else {
+    for (const key of list.items) body!.appendChild(row(name, key, now));
+  }
+  if (focused) table.querySelector<HTMLElement>(`tr[data-key-id="${CSS.escape(focused)}"] td:first-child button`)?.focus();
   byId(`${name}-state`).textContent = list.items.length ? "" : EMPTY[name];
   show(byId(`${name}-more`), !!list.cursor);
 }
 
-/** A table cell of one key; `name` is the row's button that opens the key. */
-type Column = (key: KeyRecord, name: HTMLButtonElement) => HTMLTableCellElement;
+/** The row that heads the keys that stopped working. */
+function stoppedHeading(count: number): HTMLTableRowElement {
+  return h(
+    "tr",
+    { className: "group" },
+    h(
+      "th",
+      { scope: "rowgroup", colspan: String(COLUMNS.active.length) },
+      `Stopped working (${count})`,
+      h("span", { className: "group-hint", text: " · rolled keys past their overlap, and expired keys: calls with them are refused" }),
+    ),
+  );
+}
 
-const nameCell: Column = (key, name) => h("td", null, name, ...badges(key));
+/** Renders Active keys again when the next listed key stops working, to move it down. */
+function timeNextStop(items: KeyRecord[], now: number): void {
+  clearTimeout(stopTimer);
+  const upcoming = items.filter((key) => !key.revokedAt && key.expiresAt).map((key) => Date.parse(key.expiresAt!) - now);
+  const next = Math.min(...upcoming.filter((delay) => delay > 0));
+  if (next !== Number.POSITIVE_INFINITY) stopTimer = setTimeout(() => render("active"), Math.min(next, MAX_DELAY));
+}
+
+/** A table cell of one key; `name` is the row's button that opens the key, `now` the time the table is drawn for. */
+type Column = (key: KeyRecord, name: HTMLButtonElement, now: number) => HTMLTableCellElement;
+
+const nameCell: Column = (key, name, now) => h("td", null, name, ...badges(key, now));
 const prefixCell: Column = (key) => h("td", null, h("code", { text: `${key.prefix}…` }));
 const scopesCell: Column = (key) => h("td", null, ...key.scopes.map((s) => h("span", { className: "scope-tag", text: s })));
 const lastUsedCell: Column = (key) => h("td", null, timeEl(key.lastUsedAt));
@@ -233,7 +286,7 @@ function fillUsage(cell: HTMLTableCellElement): HTMLTableCellElement {
   return cell;
 }
 
-function row(name: ListName, key: KeyRecord): HTMLTableRowElement {
+function row(name: ListName, key: KeyRecord, now: number): HTMLTableRowElement {
   const nameButton = h("button", {
     type: "button",
     className: "link",
@@ -241,7 +294,9 @@ function row(name: ListName, key: KeyRecord): HTMLTableRowElement {
     "aria-label": key.name + (name === "active" ? ": details, edit, roll and revoke" : ": details"),
     text: key.name,
   });
-  const tr = h("tr", { className: "clickable", "data-key-id": key.id }, ...COLUMNS[name].map((column) => column(key, nameButton)));
+  const cells = COLUMNS[name].map((column) => column(key, nameButton, now));
+  const stopped = stoppedAt(key, now) !== null;
+  const tr = h("tr", { className: stopped ? "clickable stopped" : "clickable", "data-key-id": key.id }, ...cells);
   tr.addEventListener("click", (event) => {
     // Selecting text in a row (to copy a prefix, say) is not a click on it, nor is one on a leak's URL (there to be copied).
     if (String(window.getSelection() ?? "") && event.target !== nameButton) return;
@@ -251,25 +306,20 @@ function row(name: ListName, key: KeyRecord): HTMLTableRowElement {
   return tr;
 }
 
-/** Small labels after a key's name: when it stops working (rolled or expiring), and its guard rails. */
-function badges(key: KeyRecord): (HTMLElement | null)[] {
-  return [stopBadge(key), ...guardBadges(key)];
+/** Small labels after a key's name: when it stops or stopped working (rolled or expiring), and its guard rails. */
+function badges(key: KeyRecord, now: number): (HTMLElement | null)[] {
+  return [stopBadge(key, now), ...guardBadges(key)];
 }
 
-function stopBadge(key: KeyRecord): HTMLElement | null {
+function stopBadge(key: KeyRecord, now: number): HTMLElement | null {
   if (!key.expiresAt || key.revokedAt) return null;
-  const past = Date.parse(key.expiresAt) <= Date.now();
-  if (key.rolledTo) {
-    // Rolled: it works next to its successor until the overlap ends.
-    return past
-      ? h("span", { className: "badge expired", title: `Rolled; stopped working ${fullTime(key.expiresAt)}` }, "Rolled · stopped working")
-      : h("span", { className: "badge" }, "Rolled · stops working ", timeEl(key.expiresAt));
+  // The time reads relative and keeps up; the full time is on hover.
+  const when = timeEl(key.expiresAt);
+  if (stoppedAt(key, now) !== null) {
+    return h("span", { className: "badge stopped" }, key.rolledTo ? "Stopped · rolled, overlap ended " : "Stopped · expired ", when);
   }
-  return h(
-    "span",
-    { className: past ? "badge expired" : "badge", title: `Expires ${fullTime(key.expiresAt)}` },
-    past ? "Expired" : `Expires ${relative(key.expiresAt)}`,
-  );
+  // Rolled: it works next to its successor until the overlap ends.
+  return h("span", { className: "badge" }, key.rolledTo ? "Rolled · stops working " : "Expires ", when);
 }
 
 function guardBadges(key: KeyRecord): HTMLElement[] {
