@@ -110,7 +110,7 @@ export const renderConsolePage = (): string => `<!doctype html>
 
   <h2 id="active-title">Active keys</h2>
   <div class="table-wrap">
-    <table id="active-table" aria-labelledby="active-title" aria-describedby="active-help">
+    <table id="active-table" class="keys" aria-labelledby="active-title" aria-describedby="active-help">
       <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col" class="sort-col" aria-sort="descending"><button type="button" class="sort" data-sort="created" aria-describedby="sort-hint">Created</button></th><th scope="col" class="sort-col num"><button type="button" class="sort" data-sort="usage" aria-describedby="sort-hint">30 days</button></th></tr></thead>
       <tbody></tbody>
       <tbody class="stopped-keys"></tbody>
@@ -123,7 +123,7 @@ export const renderConsolePage = (): string => `<!doctype html>
   <h2 id="revoked-title">Revoked keys</h2>
   <p class="hint">Revoked keys no longer work and can't be reactivated; they stay here for audit, the latest revoked first.</p>
   <div class="table-wrap">
-    <table id="revoked-table" aria-labelledby="revoked-title">
+    <table id="revoked-table" class="keys" aria-labelledby="revoked-title">
       <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Created</th><th scope="col" class="sort-col" aria-sort="descending"><span class="sort">Revoked</span></th><th scope="col">Reason</th></tr></thead>
       <tbody></tbody>
     </table>

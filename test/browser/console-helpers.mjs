@@ -75,7 +75,9 @@ export function answerLists(page, { active = [], revoked = [] }) {
  * current viewport that is cut off or sticks out, in words; [] when nothing is.
  *
  * - the document is wider than the viewport (the page scrolls sideways);
- * - a shown element reaches past the viewport's left or right edge;
+ * - a shown element reaches past the viewport's left or right edge, or past
+ *   the inner edges of the nearest box that clips or scrolls it (a dialog, say:
+ *   content pushed out to the left is cut without making anything scroll);
  * - a shown element's content is wider than its box (whatever its overflow:
  *   hidden cuts it, ellipsis shortens it, visible lets it spill over its
  *   border, auto makes it scroll), or taller than a box that hides overflow.
@@ -110,6 +112,14 @@ export function findClipping(scrollers = null) {
     const isScroller = !!(scrollers && el.matches(scrollers));
     if (!inScroller && (box.left < -0.5 || box.right > viewport + 0.5)) {
       problems.push(`${describe(el)} reaches past the viewport (${Math.round(box.left)}–${Math.round(box.right)} px of ${viewport})`);
+    }
+    let clipper = el.parentElement;
+    while (clipper && clipper !== document.body && getComputedStyle(clipper).overflowX === "visible") clipper = clipper.parentElement;
+    if (!inScroller && clipper && clipper !== document.body) {
+      const inner = clipper.getBoundingClientRect().left + clipper.clientLeft;
+      if (box.left < inner - 0.5 || box.right > inner + clipper.clientWidth + 0.5) {
+        problems.push(`${describe(el)} reaches past the edge of ${describe(clipper)}, which cuts it`);
+      }
     }
     if (style.display === "inline" || el.clientWidth === 0 || isScroller) continue;
     if (el.scrollWidth > el.clientWidth + 1) {

@@ -1,12 +1,14 @@
 // The console's tables as people see them: whole times, the sorted column
-// marked, and keys that stopped working marked and listed last. Screenshots
-// for a person to look at go to test-results/.
+// marked, keys that stopped working marked and listed last, and nothing cut
+// off at a phone's width (390 px) or on a desktop. Screenshots for a person to
+// look at go to test-results/.
 
 import { mkdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { launch, skipBrowser, skipReason } from "./chromium.mjs";
-import { answerLists, base, call, findClipping, keyRecord, newWorkspace, sessionToken } from "./console-helpers.mjs";
+import { answerLists, base, call, findClipping, keyRecord, newWorkspace, reportLeak, sessionToken } from "./console-helpers.mjs";
 
+const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 860 };
 
 describe.skipIf(skipBrowser)(skipBrowser ? `console layout (${skipReason})` : "console layout", () => {
@@ -213,4 +215,105 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console layout (${skipReason})` : "c
     await page.screenshot({ path: "test-results/console-stopped.png", fullPage: true });
     expect(errors).toEqual([]);
   });
+
+  /** A workspace with every kind of row: used, idle, guarded, rolled (working and stopped), expired, revoked three ways. */
+  async function livedInWorkspace() {
+    const admin = sessionToken(newWorkspace(), "admin", "usr_ada");
+    const create = async (name, extra = {}) =>
+      (await call("POST", "/v1/api-keys", admin, { name, scopes: ["sources:read"], ...extra })).body;
+    const expiresAt = Date.now() + 2_000;
+    await create("Billing webhook (trial)", { expiresAt: new Date(expiresAt).toISOString(), scopes: ["sources:read", "sources:write"] });
+    const oldCi = await create("Release pipeline");
+    await call("POST", `/v1/api-keys/${oldCi.id}/roll`, admin, { overlapSeconds: 0 });
+    await create("Nightly export");
+    const zapier = await create("Zapier import", {
+      ipAllowlist: ["127.0.0.1", "2001:db8::/32"],
+      rateLimit: { limit: 100, periodSeconds: 60 },
+    });
+    const warehouse = await create("Guarded sync for the EU data warehouse, with a long name", {
+      scopes: ["sources:read", "sources:write", "sources:delete"],
+    });
+    await call("POST", `/v1/api-keys/${warehouse.id}/roll`, admin, { overlapSeconds: 3_600 });
+    const docs = await create("Docs sync", { scopes: ["sources:read", "sources:write"] });
+    await call("GET", "/v1/sources", docs.key);
+    await call("GET", "/v1/sources", zapier.key);
+    const laptop = await create("Old laptop");
+    await call("POST", "/v1/key/revoke", laptop.key);
+    const intern = await create("Intern script");
+    await call("GET", "/v1/sources", intern.key);
+    await call("POST", `/v1/api-keys/${intern.id}/revoke`, admin);
+    const leaked = await create("CI deploy");
+    expect((await reportLeak([leaked.key], "https://github.com/example/site/blob/3f2a9c1/deploy/.env")).status).toBe(200);
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now() + 100)));
+    return { admin, zapier };
+  }
+
+  /** Opens the console on that workspace at `viewport`, once both tables and the 30-day totals are in. */
+  async function openLivedIn(admin, viewport) {
+    const { page, errors } = await newPage(viewport);
+    await signIn(page, admin);
+    await expect.poll(() => page.locator("#revoked-table tr[data-key-id]").count()).toBe(3);
+    await expect.poll(() => page.locator("#revoked-table .url").count()).toBe(1);
+    await expect.poll(() => page.locator("#active-table td.usage").first().textContent()).not.toBe("–");
+    return { page, errors };
+  }
+
+  it("at 390 px wide nothing is cut off: the tables stack, the dialogs fit; a desktop shows whole tables", async () => {
+    const { admin } = await livedInWorkspace();
+
+    const { page, errors } = await openLivedIn(admin, PHONE);
+    // Nothing scrolls sideways at this width, not even a table's wrapper.
+    expect(await page.evaluate(findClipping)).toEqual([]);
+    await page.screenshot({ path: "test-results/console-390.png", fullPage: true });
+    // Stacked, the tables are still tables to assistive tech (as Chromium exposes them): rows, column headers, cells.
+    const cdp = await page.context().newCDPSession(page);
+    const { nodes } = await cdp.send("Accessibility.getFullAXTree");
+    const roles = nodes.filter((n) => !n.ignored).map((n) => n.role?.value);
+    const count = (role) => roles.filter((r) => r === role).length;
+    expect(count("table")).toBe(2);
+    expect(count("columnheader")).toBe(6 + 7);
+    expect(count("cell")).toBeGreaterThanOrEqual(8 * 6 + 3 * 7);
+    await cdp.detach();
+
+    // The key dialog, with its chart and its four actions.
+    await page.getByRole("button", { name: /^Zapier import/ }).click();
+    const details = page.getByRole("dialog", { name: "Zapier import" });
+    await expect.poll(() => details.locator("#usage-summary").textContent()).toMatch(/in the last 30 days$/);
+    expect(await page.evaluate(findClipping)).toEqual([]);
+    await page.screenshot({ path: "test-results/console-390-key.png" });
+    // Its roll confirmation.
+    await details.getByRole("button", { name: "Roll…" }).click();
+    expect(await page.evaluate(findClipping)).toEqual([]);
+    await details.getByRole("button", { name: "Cancel" }).click();
+    await page.keyboard.press("Escape");
+
+    // The create dialog, with its guard rails open, then the new key shown once.
+    await page.getByRole("button", { name: "Create API key" }).click();
+    const create = page.getByRole("dialog", { name: "Create API key" });
+    await create.getByText("More options").click();
+    expect(await page.evaluate(findClipping)).toEqual([]);
+    await page.screenshot({ path: "test-results/console-390-create.png" });
+    await create.getByRole("textbox", { name: "Name" }).fill("Phone test");
+    await create.getByRole("checkbox", { name: /Sources Read/ }).check();
+    await create.getByRole("button", { name: "Create key" }).click();
+    const reveal = page.getByRole("dialog", { name: "Your new API key" });
+    await expect.poll(() => reveal.isVisible()).toBe(true);
+    expect(await page.evaluate(findClipping)).toEqual([]);
+    await reveal.getByRole("button", { name: "Done" }).click();
+    expect(errors).toEqual([]);
+    await page.close();
+
+    // Signed out: the sign-in form.
+    const signedOut = await newPage(PHONE);
+    await expect.poll(() => signedOut.page.getByLabel("Session token").isVisible()).toBe(true);
+    expect(await signedOut.page.evaluate(findClipping)).toEqual([]);
+    await signedOut.page.close();
+
+    // A desktop: the same page as whole tables, nothing cut off and nothing scrolling.
+    const desktop = await openLivedIn(admin, DESKTOP);
+    expect(await desktop.page.evaluate(findClipping)).toEqual([]);
+    await desktop.page.screenshot({ path: "test-results/console-desktop.png", fullPage: true });
+    expect(desktop.errors).toEqual([]);
+    await desktop.page.close();
+  }, 120_000);
 });

@@ -1,7 +1,9 @@
 /**
  * The Active keys and Revoked keys tables: loading (with its state line and a
  * retry), paging with "Show more" (following nextCursor), and one row per key.
- * A table's columns are listed in COLUMNS; its header cells are in page.ts.
+ * A table's columns are listed in COLUMNS; its header cells are in page.ts,
+ * and each cell carries its header's text (data-label) for the stacked layout
+ * of narrow screens.
  *
  * Active keys also show each key's requests over the last 30 days (one call
  * for the whole workspace), so that idle keys stand out. They are sorted by
@@ -286,6 +288,18 @@ function fillUsage(cell: HTMLTableCellElement): HTMLTableCellElement {
   return cell;
 }
 
+/** Each table's header texts, in column order: what a cell is, when the table is stacked. */
+const labels = new Map<ListName, string[]>();
+function headerLabels(name: ListName): string[] {
+  let texts = labels.get(name);
+  if (!texts) {
+    const header = byId<HTMLTableElement>(`${name}-table`).tHead!.rows[0]!;
+    texts = [...header.cells].map((th) => th.textContent?.trim() ?? "");
+    labels.set(name, texts);
+  }
+  return texts;
+}
+
 function row(name: ListName, key: KeyRecord, now: number): HTMLTableRowElement {
   const nameButton = h("button", {
     type: "button",
@@ -294,7 +308,12 @@ function row(name: ListName, key: KeyRecord, now: number): HTMLTableRowElement {
     "aria-label": key.name + (name === "active" ? ": details, edit, roll and revoke" : ": details"),
     text: key.name,
   });
-  const cells = COLUMNS[name].map((column) => column(key, nameButton, now));
+  const heads = headerLabels(name);
+  const cells = COLUMNS[name].map((column, i) => {
+    const cell = column(key, nameButton, now);
+    cell.dataset.label = heads[i] ?? "";
+    return cell;
+  });
   const stopped = stoppedAt(key, now) !== null;
   const tr = h("tr", { className: stopped ? "clickable stopped" : "clickable", "data-key-id": key.id }, ...cells);
   tr.addEventListener("click", (event) => {
