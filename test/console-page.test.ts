@@ -50,7 +50,8 @@ describe("GET /console", () => {
     expect(js.status).toBe(200);
     expect(js.headers.get("Content-Type")).toMatch(/^text\/javascript/);
     const script = await js.text();
-    expect(script).toContain('"Bearer " + token');
+    // The session token goes out as a bearer header (written either way the formatter prefers).
+    expect(script).toMatch(/"Bearer " \+ token|`Bearer \$\{token\}`/);
     // Neither the session token nor a new key is ever written to storage or a cookie.
     for (const api of ["localStorage", "sessionStorage", "indexedDB", "document.cookie", "innerHTML", "eval("]) {
       expect(script, api).not.toContain(api);
