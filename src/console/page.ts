@@ -110,20 +110,21 @@ export const renderConsolePage = (): string => `<!doctype html>
 
   <h2 id="active-title">Active keys</h2>
   <div class="table-wrap">
-    <table id="active-table" aria-labelledby="active-title" aria-describedby="active-help">
-      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Created</th><th scope="col" id="usage-header" class="num" aria-sort="none"><button type="button" id="usage-sort" class="sort" aria-describedby="usage-sort-hint">30 days</button></th></tr></thead>
+    <table id="active-table" class="keys" aria-labelledby="active-title" aria-describedby="active-help">
+      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col" class="sort-col" aria-sort="descending"><button type="button" class="sort" data-sort="created" aria-describedby="sort-hint">Created</button></th><th scope="col" class="sort-col num"><button type="button" class="sort" data-sort="usage" aria-describedby="sort-hint">30 days</button></th></tr></thead>
       <tbody></tbody>
+      <tbody class="stopped-keys"></tbody>
     </table>
   </div>
-  <p id="active-help" class="hint">Select a key to see its details and usage, edit, roll or revoke it. <span id="usage-sort-hint">30 days: requests in the last 30 days; select the heading to sort by it.</span></p>
+  <p id="active-help" class="hint">Select a key to see its details and usage, edit, roll or revoke it. <span id="sort-hint">Select Created or 30 days (requests in the last 30 days) to sort by it, again to reverse; keys that stopped working stay at the end.</span></p>
   <div id="active-state" class="state" role="status" aria-live="polite"></div>
   <button type="button" id="active-more" class="quiet" hidden>Show more active keys</button>
 
   <h2 id="revoked-title">Revoked keys</h2>
-  <p class="hint">Revoked keys no longer work and can't be reactivated; they stay here for audit.</p>
+  <p class="hint">Revoked keys no longer work and can't be reactivated; they stay here for audit, the latest revoked first.</p>
   <div class="table-wrap">
-    <table id="revoked-table" aria-labelledby="revoked-title">
-      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Created</th><th scope="col">Revoked</th><th scope="col">Reason</th></tr></thead>
+    <table id="revoked-table" class="keys" aria-labelledby="revoked-title">
+      <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Created</th><th scope="col" class="sort-col" aria-sort="descending"><span class="sort">Revoked</span></th><th scope="col">Reason</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>

@@ -1,11 +1,11 @@
 // The console page in a real browser (Debian's Chromium via playwright-core),
 // against the real worker started by wrangler dev (global-setup.mjs).
 
-import { createHash, randomBytes, sign } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { signSession } from "../../scripts/session-token.mjs";
 import { launch, skipBrowser, skipReason } from "./chromium.mjs";
+import { answerLists, call, keyRecord, newWorkspace, reportLeak, sessionToken as token } from "./console-helpers.mjs";
 
 const KEY_PATTERN = /^sk_live_[0-9A-Za-z]{38}$/;
 /** The page with every kind of row (docs/console.png is copied from it), and the key dialog with its chart. */
@@ -15,20 +15,6 @@ const KEY_SCREENSHOT = "test-results/console-key.png";
 describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "console page", () => {
   /** @type {string} */ let base;
   /** @type {Awaited<ReturnType<typeof launch>>} */ let browser;
-
-  const token = (ws, role = "admin", sub = "usr_browser_admin") => signSession(inject("sessionSecret"), { sub, ws, role });
-  const newWorkspace = () => `ws_browser_${randomBytes(5).toString("hex")}`;
-
-  /** A call to the public API or the key routes from outside the browser, like a script. */
-  async function call(method, path, credential, body) {
-    const res = await fetch(base + path, {
-      method,
-      headers: { Authorization: `Bearer ${credential}`, ...(body ? { "Content-Type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  }
 
   /** Opens the console signed in through the URL fragment; records every request the page makes. */
   async function openConsole(sessionToken) {
@@ -138,45 +124,23 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
   it("formats times for people, with the full time on hover, and marks expiring keys", async () => {
     const { page } = await openConsole();
     const now = Date.now();
-    const record = (over) => ({
-      id: "key_x",
-      name: "x",
-      prefix: "sk_live_AbCd",
-      scopes: ["sources:read"],
-      createdAt: new Date(now - 3 * 86_400_000).toISOString(),
-      createdBy: "usr_a",
-      lastUsedAt: null,
-      expiresAt: null,
-      revokedAt: null,
-      revokedBy: null,
-      revocationReason: null,
-      rolledFrom: null,
-      rolledTo: null,
-      ipAllowlist: [],
-      rateLimit: null,
-      lastUsedIp: null,
-      lastUsedCountry: null,
-      ...over,
-    });
-    await page.route("**/v1/api-keys?status=*", (route) => {
-      const active = route.request().url().includes("status=active");
-      const data = active
-        ? [
-            record({
-              id: "key_1",
-              name: "Minutes",
-              lastUsedAt: new Date(now - 3 * 60_000 - 5_000).toISOString(),
-              expiresAt: new Date(now + 2 * 86_400_000).toISOString(),
-            }),
-            record({
-              id: "key_2",
-              name: "Gone stale",
-              lastUsedAt: new Date(now - 2 * 3_600_000).toISOString(),
-              expiresAt: new Date(now - 86_400_000).toISOString(),
-            }),
-          ]
-        : [];
-      return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ data, nextCursor: null }) });
+    await answerLists(page, {
+      active: [
+        keyRecord({
+          id: "key_1",
+          name: "Minutes",
+          createdAt: new Date(now - 3 * 86_400_000).toISOString(),
+          lastUsedAt: new Date(now - 3 * 60_000 - 5_000).toISOString(),
+          expiresAt: new Date(now + 2 * 86_400_000).toISOString(),
+        }),
+        keyRecord({
+          id: "key_2",
+          name: "Gone stale",
+          createdAt: new Date(now - 3 * 86_400_000).toISOString(),
+          lastUsedAt: new Date(now - 2 * 3_600_000).toISOString(),
+          expiresAt: new Date(now - 86_400_000).toISOString(),
+        }),
+      ],
     });
     await page.evaluate((t) => (location.hash = `token=${t}`), token(newWorkspace()));
     const minutes = page.getByRole("row", { name: /Minutes/ });
@@ -185,10 +149,11 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     const hover = await minutes.locator("td").nth(3).locator("time").getAttribute("title");
     expect(hover).toMatch(new RegExp(String(new Date(now).getUTCFullYear())));
     expect(hover).toMatch(/UTC|GMT/);
-    expect(await minutes.getByText("Expires in 2 days").isVisible()).toBe(true);
+    expect(await minutes.locator(".badge").textContent()).toBe("Expires in 2 days");
+    expect(await minutes.locator(".badge time").getAttribute("title")).toMatch(/UTC|GMT/);
     const stale = page.getByRole("row", { name: /Gone stale/ });
     expect(await stale.locator("td").nth(3).textContent()).toBe("2 hours ago");
-    expect(await stale.getByText("Expired").isVisible()).toBe(true);
+    expect(await stale.locator(".badge").textContent()).toBe("Stopped · expired yesterday");
     await page.close();
   });
 
@@ -368,23 +333,6 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     await page.close();
   }, 120_000);
 
-  /** A leak report for `keys`, signed as GitHub signs one, sent to the secret scanning endpoint. */
-  async function reportLeak(keys, url) {
-    const signer = inject("secretScanningSigner");
-    const body = JSON.stringify(keys.map((token) => ({ token, type: "owlish_api_key", url, source: "content" })));
-    const signature = sign("sha256", Buffer.from(body), signer.privateKeyPem).toString("base64"); // DER, as GitHub sends it
-    const res = await fetch(`${base}/v1/secret-scanning/github`, {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        "Github-Public-Key-Identifier": signer.identifier,
-        "Github-Public-Key-Signature": signature,
-      },
-      body,
-    });
-    return { status: res.status, body: await res.json() };
-  }
-
   /** Waits until the API counts `calls` uses of a key today (the recorder flushes every second here). */
   async function usedToday(admin, id, calls) {
     await expect
@@ -460,20 +408,22 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     expect((await call("GET", "/v1/sources", key)).status).toBe(200);
     await usedToday(admin, created.id, 2);
 
-    // The 30-day column, after a Refresh; sorting by it brings the idle key up first, then last.
+    // The 30-day column, after a Refresh; sorting by it brings the idle key up first, then last; Created puts them back.
     await page.getByRole("button", { name: "Refresh" }).click();
     await expect.poll(() => row.locator("td").nth(5).textContent()).toBe("2");
     const names = () => activeTable.locator("tbody tr td:first-child button").allTextContents();
     expect(await names()).toEqual(["Guarded sync", "Nightly export"]);
+    const usageHeader = activeTable.getByRole("columnheader", { name: "30 days" });
     const sortButton = activeTable.getByRole("button", { name: "30 days" });
     await sortButton.click();
-    expect(await page.locator("#usage-header").getAttribute("aria-sort")).toBe("ascending");
+    expect(await usageHeader.getAttribute("aria-sort")).toBe("ascending");
     expect(await names()).toEqual(["Nightly export", "Guarded sync"]);
     await sortButton.click();
-    expect(await page.locator("#usage-header").getAttribute("aria-sort")).toBe("descending");
+    expect(await usageHeader.getAttribute("aria-sort")).toBe("descending");
     expect(await names()).toEqual(["Guarded sync", "Nightly export"]);
-    await sortButton.click();
-    expect(await page.locator("#usage-header").getAttribute("aria-sort")).toBe("none");
+    await activeTable.getByRole("button", { name: "Created" }).click();
+    expect(await usageHeader.getAttribute("aria-sort")).toBeNull();
+    expect(await activeTable.getByRole("columnheader", { name: "Created" }).getAttribute("aria-sort")).toBe("descending");
 
     // The key dialog: guard rails, where it was last used from, and 30 days of requests drawn as SVG bars.
     await row.locator("td").nth(1).click();

@@ -93,7 +93,8 @@ export function showKey(key: KeyRecord): void {
       timeEl(key.expiresAt),
     );
   } else {
-    detail(dl, "Expires", timeEl(key.expiresAt, "Never"));
+    const expired = !!key.expiresAt && Date.parse(key.expiresAt) <= Date.now();
+    detail(dl, expired ? "Expired" : "Expires", timeEl(key.expiresAt, "Never"));
   }
   if (key.revokedAt) {
     detail(dl, "Revoked", timeEl(key.revokedAt), key.revokedBy ? ` by ${key.revokedBy}` : "");

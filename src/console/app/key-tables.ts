@@ -1,15 +1,22 @@
 /**
  * The Active keys and Revoked keys tables: loading (with its state line and a
  * retry), paging with "Show more" (following nextCursor), and one row per key.
- * A table's columns are listed in COLUMNS; its header cells are in page.ts.
+ * A table's columns are listed in COLUMNS; its header cells are in page.ts,
+ * and each cell carries its header's text (data-label) for the stacked layout
+ * of narrow screens.
+ *
  * Active keys also show each key's requests over the last 30 days (one call
- * for the whole workspace), sortable, so that idle keys stand out.
+ * for the whole workspace), so that idle keys stand out. They are sorted by
+ * Created (as listed: newest first) or by those requests, either way round;
+ * the header sorted by has aria-sort. Keys that stopped working (rolled and
+ * past their overlap, or expired) come after the working ones, in a group of
+ * their own, whatever the sort; a key moves there when its time comes.
  */
 import { ApiError, type KeyRecord, type KeyStatus, listKeys, workspaceUsage } from "./api";
 import { byId, h, show } from "./dom";
 import { rateShort } from "./guard-fields";
 import { forgetLeakUrls, revocationReason } from "./revocation";
-import { fullTime, relative, timeEl } from "./time";
+import { timeEl } from "./time";
 
 export type ListName = "active" | "revoked";
 
@@ -39,10 +46,23 @@ let usage: Map<string, number> | null = null;
 /** Why the totals are missing, when loading them failed. */
 let usageError: string | null = null;
 let usageSeq = 0;
-/** How Active keys are ordered: as listed (newest first), or by their 30-day requests. */
-type UsageSort = "none" | "ascending" | "descending";
-let usageSort: UsageSort = "none";
-const NEXT_SORT: Record<UsageSort, UsageSort> = { none: "ascending", ascending: "descending", descending: "none" };
+/** The Active keys columns one can sort by: the header buttons' data-sort. */
+type SortColumn = "created" | "usage";
+type Direction = "ascending" | "descending";
+interface Sort {
+  column: SortColumn;
+  direction: Direction;
+}
+/** How Active keys come: as listed, newest first. */
+const AS_LISTED: Sort = { column: "created", direction: "descending" };
+/** A column's first direction: newest first; least used first (idle keys on top). */
+const FIRST: Record<SortColumn, Direction> = { created: "descending", usage: "ascending" };
+let sort: Sort = AS_LISTED;
+
+/** The next time a listed key stops working, to move it down then. */
+let stopTimer: ReturnType<typeof setTimeout> | undefined;
+/** setTimeout's longest delay (about 24.8 days); a later stop is timed again then. */
+const MAX_DELAY = 2 ** 31 - 1;
 
 /** Wires the tables' buttons; `onSelect` opens a key (a click on its row, or its name button). */
 export function initKeyTables(onSelect: Select): void {
@@ -53,12 +73,25 @@ export function initKeyTables(onSelect: Select): void {
   });
   byId("active-more").addEventListener("click", () => void load("active", true));
   byId("revoked-more").addEventListener("click", () => void load("revoked", true));
-  byId("usage-sort").addEventListener("click", () => {
-    usageSort = NEXT_SORT[usageSort];
-    byId("usage-header").setAttribute("aria-sort", usageSort);
-    render("active");
-    byId("usage-sort").focus();
-  });
+  for (const button of byId("active-table").querySelectorAll<HTMLButtonElement>("button.sort")) {
+    button.addEventListener("click", () => {
+      const column = button.dataset.sort as SortColumn;
+      const direction = sort.column !== column ? FIRST[column] : sort.direction === "ascending" ? "descending" : "ascending";
+      sort = { column, direction };
+      markSort();
+      render("active");
+      button.focus();
+    });
+  }
+}
+
+/** aria-sort on the header sorted by, and on no other (app.css draws its arrow from it). */
+function markSort(): void {
+  for (const button of byId("active-table").querySelectorAll<HTMLButtonElement>("button.sort")) {
+    const th = button.closest("th")!;
+    if (button.dataset.sort === sort.column) th.setAttribute("aria-sort", sort.direction);
+    else th.removeAttribute("aria-sort");
+  }
 }
 
 export function loadAll(): void {
@@ -73,15 +106,16 @@ export function clearLists(): void {
     list.items = [];
     list.cursor = null;
     list.seq++;
-    byId<HTMLTableElement>(`${name}-table`).tBodies[0]!.textContent = "";
+    for (const body of byId<HTMLTableElement>(`${name}-table`).tBodies) body.textContent = "";
     byId(`${name}-state`).textContent = "";
     show(byId(`${name}-more`), false);
   }
   usage = null;
   usageError = null;
   usageSeq++;
-  usageSort = "none";
-  byId("usage-header").setAttribute("aria-sort", "none");
+  sort = AS_LISTED;
+  markSort();
+  clearTimeout(stopTimer);
   forgetLeakUrls();
 }
 
@@ -153,32 +187,80 @@ async function loadUsage(): Promise<void> {
     usage = null;
     usageError = error.message;
   }
-  if (usageSort !== "none") render("active");
+  if (sort.column === "usage") render("active");
   else for (const cell of document.querySelectorAll<HTMLTableCellElement>("#active-table td.usage")) fillUsage(cell);
 }
 
 const requestsOf = (key: KeyRecord) => usage?.get(key.id) ?? 0;
+const createdOf = (key: KeyRecord) => Date.parse(key.createdAt);
 
 function sorted(items: KeyRecord[]): KeyRecord[] {
-  if (usageSort === "none" || !usage) return items;
-  const sign = usageSort === "ascending" ? 1 : -1;
-  // Stable: keys with the same count keep the list's order (newest first).
-  return [...items].sort((a, b) => sign * (requestsOf(a) - requestsOf(b)));
+  // By use once the totals are in; until then as listed.
+  if (sort.column === "usage" && !usage) return items;
+  const value = sort.column === "usage" ? requestsOf : createdOf;
+  const sign = sort.direction === "ascending" ? 1 : -1;
+  // Stable: keys with the same value keep the list's order (newest first).
+  return [...items].sort((a, b) => sign * (value(a) - value(b)));
+}
+
+/** When a key stopped working (rolled and past its overlap, or expired), or null while it works (or was revoked: that table says so). */
+function stoppedAt(key: KeyRecord, now: number): number | null {
+  if (key.revokedAt || !key.expiresAt) return null;
+  const at = Date.parse(key.expiresAt);
+  return at <= now ? at : null;
 }
 
 function render(name: ListName): void {
   const list = lists[name];
-  const body = byId<HTMLTableElement>(`${name}-table`).tBodies[0]!;
-  body.textContent = "";
-  for (const key of name === "active" ? sorted(list.items) : list.items) body.appendChild(row(name, key));
+  const table = byId<HTMLTableElement>(`${name}-table`);
+  // A row that had focus gets it back in its new copy.
+  const focused = document.activeElement?.closest<HTMLElement>("tr[data-key-id]")?.dataset.keyId;
+  const [body, stoppedBody] = [...table.tBodies];
+  body!.textContent = "";
+  const now = Date.now();
+  if (name === "active") {
+    // The working keys in the first body, those that stopped in the second, each sorted.
+    const keys = sorted(list.items);
+    const stopped = keys.filter((key) => stoppedAt(key, now) !== null);
+    for (const key of keys) if (!stopped.includes(key)) body!.appendChild(row(name, key, now));
+    stoppedBody!.textContent = "";
+    if (stopped.length) stoppedBody!.appendChild(stoppedHeading(stopped.length));
+    for (const key of stopped) stoppedBody!.appendChild(row(name, key, now));
+    timeNextStop(list.items, now);
+  } else {
+    for (const key of list.items) body!.appendChild(row(name, key, now));
+  }
+  if (focused) table.querySelector<HTMLElement>(`tr[data-key-id="${CSS.escape(focused)}"] td:first-child button`)?.focus();
   byId(`${name}-state`).textContent = list.items.length ? "" : EMPTY[name];
   show(byId(`${name}-more`), !!list.cursor);
 }
 
-/** A table cell of one key; `name` is the row's button that opens the key. */
-type Column = (key: KeyRecord, name: HTMLButtonElement) => HTMLTableCellElement;
+/** The row that heads the keys that stopped working. */
+function stoppedHeading(count: number): HTMLTableRowElement {
+  return h(
+    "tr",
+    { className: "group" },
+    h(
+      "th",
+      { scope: "rowgroup", colspan: String(COLUMNS.active.length) },
+      `Stopped working (${count})`,
+      h("span", { className: "group-hint", text: " · rolled keys past their overlap, and expired keys: calls with them are refused" }),
+    ),
+  );
+}
 
-const nameCell: Column = (key, name) => h("td", null, name, ...badges(key));
+/** Renders Active keys again when the next listed key stops working, to move it down. */
+function timeNextStop(items: KeyRecord[], now: number): void {
+  clearTimeout(stopTimer);
+  const upcoming = items.filter((key) => !key.revokedAt && key.expiresAt).map((key) => Date.parse(key.expiresAt!) - now);
+  const next = Math.min(...upcoming.filter((delay) => delay > 0));
+  if (next !== Number.POSITIVE_INFINITY) stopTimer = setTimeout(() => render("active"), Math.min(next, MAX_DELAY));
+}
+
+/** A table cell of one key; `name` is the row's button that opens the key, `now` the time the table is drawn for. */
+type Column = (key: KeyRecord, name: HTMLButtonElement, now: number) => HTMLTableCellElement;
+
+const nameCell: Column = (key, name, now) => h("td", null, name, ...badges(key, now));
 const prefixCell: Column = (key) => h("td", null, h("code", { text: `${key.prefix}…` }));
 const scopesCell: Column = (key) => h("td", null, ...key.scopes.map((s) => h("span", { className: "scope-tag", text: s })));
 const lastUsedCell: Column = (key) => h("td", null, timeEl(key.lastUsedAt));
@@ -206,7 +288,19 @@ function fillUsage(cell: HTMLTableCellElement): HTMLTableCellElement {
   return cell;
 }
 
-function row(name: ListName, key: KeyRecord): HTMLTableRowElement {
+/** Each table's header texts, in column order: what a cell is, when the table is stacked. */
+const labels = new Map<ListName, string[]>();
+function headerLabels(name: ListName): string[] {
+  let texts = labels.get(name);
+  if (!texts) {
+    const header = byId<HTMLTableElement>(`${name}-table`).tHead!.rows[0]!;
+    texts = [...header.cells].map((th) => th.textContent?.trim() ?? "");
+    labels.set(name, texts);
+  }
+  return texts;
+}
+
+function row(name: ListName, key: KeyRecord, now: number): HTMLTableRowElement {
   const nameButton = h("button", {
     type: "button",
     className: "link",
@@ -214,7 +308,14 @@ function row(name: ListName, key: KeyRecord): HTMLTableRowElement {
     "aria-label": key.name + (name === "active" ? ": details, edit, roll and revoke" : ": details"),
     text: key.name,
   });
-  const tr = h("tr", { className: "clickable", "data-key-id": key.id }, ...COLUMNS[name].map((column) => column(key, nameButton)));
+  const heads = headerLabels(name);
+  const cells = COLUMNS[name].map((column, i) => {
+    const cell = column(key, nameButton, now);
+    cell.dataset.label = heads[i] ?? "";
+    return cell;
+  });
+  const stopped = stoppedAt(key, now) !== null;
+  const tr = h("tr", { className: stopped ? "clickable stopped" : "clickable", "data-key-id": key.id }, ...cells);
   tr.addEventListener("click", (event) => {
     // Selecting text in a row (to copy a prefix, say) is not a click on it, nor is one on a leak's URL (there to be copied).
     if (String(window.getSelection() ?? "") && event.target !== nameButton) return;
@@ -224,25 +325,20 @@ function row(name: ListName, key: KeyRecord): HTMLTableRowElement {
   return tr;
 }
 
-/** Small labels after a key's name: when it stops working (rolled or expiring), and its guard rails. */
-function badges(key: KeyRecord): (HTMLElement | null)[] {
-  return [stopBadge(key), ...guardBadges(key)];
+/** Small labels after a key's name: when it stops or stopped working (rolled or expiring), and its guard rails. */
+function badges(key: KeyRecord, now: number): (HTMLElement | null)[] {
+  return [stopBadge(key, now), ...guardBadges(key)];
 }
 
-function stopBadge(key: KeyRecord): HTMLElement | null {
+function stopBadge(key: KeyRecord, now: number): HTMLElement | null {
   if (!key.expiresAt || key.revokedAt) return null;
-  const past = Date.parse(key.expiresAt) <= Date.now();
-  if (key.rolledTo) {
-    // Rolled: it works next to its successor until the overlap ends.
-    return past
-      ? h("span", { className: "badge expired", title: `Rolled; stopped working ${fullTime(key.expiresAt)}` }, "Rolled · stopped working")
-      : h("span", { className: "badge" }, "Rolled · stops working ", timeEl(key.expiresAt));
+  // The time reads relative and keeps up; the full time is on hover.
+  const when = timeEl(key.expiresAt);
+  if (stoppedAt(key, now) !== null) {
+    return h("span", { className: "badge stopped" }, key.rolledTo ? "Stopped · rolled, overlap ended " : "Stopped · expired ", when);
   }
-  return h(
-    "span",
-    { className: past ? "badge expired" : "badge", title: `Expires ${fullTime(key.expiresAt)}` },
-    past ? "Expired" : `Expires ${relative(key.expiresAt)}`,
-  );
+  // Rolled: it works next to its successor until the overlap ends.
+  return h("span", { className: "badge" }, key.rolledTo ? "Rolled · stops working " : "Expires ", when);
 }
 
 function guardBadges(key: KeyRecord): HTMLElement[] {
