@@ -13,7 +13,7 @@ import { rotationRoutes } from "./keys/rotation-routes";
 import { keyRoutes } from "./keys/routes";
 import { selfRevokeRoutes } from "./keys/self-revoke-route";
 import { keyUpdateRoutes } from "./keys/update-route";
-import { log } from "./log";
+import { log } from "./lib/log";
 import type { AppOptions } from "./options";
 import { secretScanningRoutes } from "./secret-scanning/routes";
 import type { Services } from "./services";

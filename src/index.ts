@@ -2,7 +2,7 @@ import type { AppParts } from "./app";
 import { createEdgeApp } from "./edge-app";
 import type { Env } from "./env";
 import { CachedKeyStore } from "./keys/cached-key-store";
-import { errorMessage, log } from "./log";
+import { errorMessage, log } from "./lib/log";
 import { OptionsError } from "./options-error";
 import { WindowRateLimiter } from "./ratelimit/limiter";
 import { CoalescingReporter } from "./usage/coalescing-reporter";

@@ -27,7 +27,7 @@ import { callingKeyRoutes } from "../../src/keys/calling-key-route";
 import { generateKey, isWellFormedKey } from "../../src/keys/format";
 import { hashKey } from "../../src/keys/hash";
 import type { VerifiedKey } from "../../src/keys/verified-key";
-import { log } from "../../src/log";
+import { log } from "../../src/lib/log";
 import { type AppOptions, parseOptions } from "../../src/options";
 import { WindowRateLimiter } from "../../src/ratelimit/limiter";
 import type { Services } from "../../src/services";

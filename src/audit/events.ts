@@ -2,7 +2,7 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { Db } from "../db/client";
 import { type AuditEventRow, apiKeys, auditEvents } from "../db/schema";
-import { newId } from "../ids";
+import { newId } from "../lib/ids";
 
 /** Every action the trail records. Add new key events here. */
 export const AUDIT_ACTIONS = ["api_key.created", "api_key.revoked", "api_key.rolled", "api_key.updated"] as const;

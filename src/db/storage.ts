@@ -1,5 +1,5 @@
 import { Problem, unavailable } from "../http/problem";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 
 /**
  * Runs a storage operation; any failure of storage becomes 503 `unavailable`.

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { Problem, type ProblemCode } from "./problem";
 
 /**

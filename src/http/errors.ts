@@ -1,7 +1,7 @@
 import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../app-env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { throttleFailedAuth } from "./auth-throttle";
 import { Problem, problemResponse } from "./problem";
 

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../app-env";
-import { log } from "../log";
+import { log } from "../lib/log";
 import type { AppOptions } from "../options";
 import type { Services } from "../services";
 

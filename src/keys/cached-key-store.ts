@@ -1,5 +1,5 @@
 import type { Env, WaitUntil } from "../env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { readKeyByHash as readD1, readKeysByHash as readD1Many } from "./key-by-hash";
 import type { KeyStore } from "./key-store";
 import { Memo } from "./memo";

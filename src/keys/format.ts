@@ -1,4 +1,4 @@
-import { encodeBase62Fixed, randomBase62 } from "./base62";
+import { encodeBase62Fixed, randomBase62 } from "../lib/base62";
 import { crc32 } from "./crc32";
 
 /**

@@ -1,8 +1,8 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { Problem, unavailable } from "../http/problem";
-import { errorMessage, log } from "../log";
-import { type AllowlistMatcher, allowlistMatches, compileAllowlist } from "../net/cidr";
+import { type AllowlistMatcher, allowlistMatches, compileAllowlist } from "../lib/cidr";
+import { errorMessage, log } from "../lib/log";
 import { rateLimitHeaders } from "../ratelimit/headers";
 import type { RatePolicy } from "../ratelimit/types";
 import type { VerifiedKey } from "./verified-key";

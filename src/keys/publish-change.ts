@@ -1,6 +1,6 @@
 import type { ApiKeyRow } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { readKeyByHash } from "./key-by-hash";
 import type { KeyStore } from "./key-store";
 import { toVerifiedKey } from "./records";

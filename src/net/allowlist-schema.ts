@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { formatCidr, parseCidr } from "./cidr";
+import { formatCidr, parseCidr } from "../lib/cidr";
 
 export const MAX_IP_ALLOWLIST_ENTRIES = 20;
 

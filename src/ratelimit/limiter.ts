@@ -1,5 +1,5 @@
 import type { WaitUntil } from "../env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { type Entry, EntryTable, estimate, newEntry, resetEntry } from "./table";
 import type { KeyRateLimiter, RateDecision, RateLimitEnv, RatePolicy } from "./types";
 import { normalizePolicy, secondsUntil, windowStartOf } from "./window";

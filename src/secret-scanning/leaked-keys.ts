@@ -9,7 +9,7 @@ import { hashKey } from "../keys/hash";
 import type { KeyStore } from "../keys/key-store";
 import { publishChange } from "../keys/publish-change";
 import { revocationStatements } from "../keys/revocation";
-import { log } from "../log";
+import { log } from "../lib/log";
 import type { ReportEntry } from "./report";
 
 /** revokedBy and the audit actorId of a key revoked because GitHub found it in public. */

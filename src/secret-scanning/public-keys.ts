@@ -1,7 +1,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { z } from "zod";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 
 /**
  * GitHub's secret scanning public keys, by key identifier (the

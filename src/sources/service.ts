@@ -6,7 +6,7 @@ import type { Env } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import { fieldErrors } from "../http/openapi";
 import { invalidRequest, notFound } from "../http/problem";
-import { newId } from "../ids";
+import { newId } from "../lib/ids";
 import { CreateSourceBody } from "./schemas";
 
 type SourceInput = { type: "url"; name: string; url: string } | { type: "text"; name: string; content: string };

@@ -1,5 +1,5 @@
 import type { Env, WaitUntil } from "../env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { RECORDER_SHARDS, recorderShard, type UseBatch, type UseEntry } from "./recorder-protocol";
 import { type KeyUse, type UnsentUse, type UseReporter, utcDay } from "./use-reporter";
 

@@ -2,7 +2,7 @@ import { and, eq, gte } from "drizzle-orm";
 import { database, storage } from "../db/client";
 import { keyUsageDaily } from "../db/schema";
 import type { Env } from "../env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { askEveryShard, type DailyCount } from "./recorder-protocol";
 import { type UseReporter, utcDay } from "./use-reporter";
 

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import type { DailyCount, RecordedUse, UseBatch } from "./recorder-protocol";
 
 type DailyRow = { key_id: string; day: string; requests: number };
