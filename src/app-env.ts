@@ -1,6 +1,6 @@
 import type { Env } from "./env";
 import type { Session } from "./http/session";
-import type { VerifiedKey } from "./keys/verified-key";
+import type { VerifiedKey } from "./keys/verify/verified-key";
 import type { AppOptions } from "./options";
 import type { Services } from "./services";
 

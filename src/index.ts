@@ -1,7 +1,7 @@
 import type { AppParts } from "./app";
 import { createEdgeApp } from "./edge-app";
 import type { Env } from "./env";
-import { CachedKeyStore } from "./keys/cached-key-store";
+import { CachedKeyStore } from "./keys/verify/cached-key-store";
 import { errorMessage, log } from "./lib/log";
 import { OptionsError } from "./options-error";
 import { WindowRateLimiter } from "./ratelimit/limiter";

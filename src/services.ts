@@ -1,4 +1,4 @@
-import type { KeyStore } from "./keys/key-store";
+import type { KeyStore } from "./keys/verify/key-store";
 import type { KeyRateLimiter } from "./ratelimit/types";
 import type { UseReporter } from "./usage/use-reporter";
 

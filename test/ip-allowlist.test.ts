@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Json } from "../src/docs/examples";
 import { fieldErrors } from "../src/http/openapi";
-import { generateKey } from "../src/keys/format";
+import { generateKey } from "../src/keys/format/key";
 import { allowlistMatches, compileAllowlist, formatCidr, parseCidr } from "../src/lib/cidr";
 import { formatIp, type ParsedIp, parseIp } from "../src/lib/ip";
 import { IpAllowlistSchema, MAX_IP_ALLOWLIST_ENTRIES } from "../src/net/allowlist-schema";

@@ -1,4 +1,4 @@
-import type { VerifiedKey } from "./verified-key";
+import type { VerifiedKey } from "./verify/verified-key";
 
 /** What `GET /v1/key` tells a key about itself: never the secret. */
 export function describeCallingKey(k: VerifiedKey) {

@@ -5,7 +5,7 @@ import { type AllowlistMatcher, allowlistMatches, compileAllowlist } from "../li
 import { errorMessage, log } from "../lib/log";
 import { rateLimitHeaders } from "../ratelimit/headers";
 import type { RatePolicy } from "../ratelimit/types";
-import type { VerifiedKey } from "./verified-key";
+import type { VerifiedKey } from "./verify/verified-key";
 
 /**
  * The per-key guard rails, checked by requireKey once a key is known to be

@@ -1,9 +1,9 @@
 import type { ApiKeyRow } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { errorMessage, log } from "../lib/log";
-import { readKeyByHash } from "./key-by-hash";
-import type { KeyStore } from "./key-store";
 import { toVerifiedKey } from "./records";
+import { readKeyByHash } from "./verify/d1-lookup";
+import type { KeyStore } from "./verify/key-store";
 
 /** Attempts and spacing of the background repair of a KV write that failed. */
 const KV_REPAIR_DELAYS_MS = [1_000, 5_000, 30_000];

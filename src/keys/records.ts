@@ -1,6 +1,6 @@
 import type { ApiKeyRow } from "../db/schema";
 import type { Scope } from "./scopes";
-import type { VerifiedKey } from "./verified-key";
+import type { VerifiedKey } from "./verify/verified-key";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

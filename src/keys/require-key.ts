@@ -2,9 +2,9 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
 import { bearerToken, invalidCredentials } from "../http/bearer";
 import { Problem } from "../http/problem";
-import { isWellFormedKey } from "./format";
+import { hashKey } from "./format/hash";
+import { isWellFormedKey } from "./format/key";
 import { requireAllowedAddress, takeRateLimit } from "./guard-rails";
-import { hashKey } from "./hash";
 import type { Scope } from "./scopes";
 
 /**

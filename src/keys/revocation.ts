@@ -4,8 +4,8 @@ import { type Db, database, storage } from "../db/client";
 import { type ApiKeyRow, apiKeys } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { notFound } from "../http/problem";
-import type { KeyStore } from "./key-store";
 import { publishChange } from "./publish-change";
+import type { KeyStore } from "./verify/key-store";
 
 export type RevocationReason = NonNullable<ApiKeyRow["revocationReason"]>;
 

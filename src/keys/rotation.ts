@@ -6,11 +6,11 @@ import type { Env, WaitUntil } from "../env";
 import { notFound, Problem, unavailable } from "../http/problem";
 import { newId } from "../lib/ids";
 import { errorMessage, log } from "../lib/log";
-import { displayPrefix, generateKey } from "./format";
-import { hashKey } from "./hash";
-import type { KeyStore } from "./key-store";
+import { hashKey } from "./format/hash";
+import { displayPrefix, generateKey } from "./format/key";
 import { publishChange } from "./publish-change";
 import { toKeyRecord, toVerifiedKey } from "./records";
+import type { KeyStore } from "./verify/key-store";
 
 /** The longest overlap a roll allows: a week, time enough to redeploy anything that holds the old key. */
 export const MAX_OVERLAP_SECONDS = 604_800;

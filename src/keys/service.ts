@@ -9,13 +9,13 @@ import { notFound } from "../http/problem";
 import type { Session } from "../http/session";
 import { newId } from "../lib/ids";
 import { errorMessage, log } from "../lib/log";
-import { displayPrefix, generateKey } from "./format";
-import { hashKey } from "./hash";
-import type { KeyStore } from "./key-store";
+import { hashKey } from "./format/hash";
+import { displayPrefix, generateKey } from "./format/key";
 import { publishChange } from "./publish-change";
 import { toKeyRecord, toVerifiedKey } from "./records";
 import { revocationStatements } from "./revocation";
 import type { Scope } from "./scopes";
+import type { KeyStore } from "./verify/key-store";
 
 export interface CreateKeyInput {
   name: string;

@@ -5,9 +5,9 @@ import { type ApiKeyRow, type AuditEventRow, apiKeys, auditEvents } from "../db/
 import type { Env, WaitUntil } from "../env";
 import { notFound, Problem } from "../http/problem";
 import type { RatePolicy } from "../ratelimit/types";
-import type { KeyStore } from "./key-store";
 import { publishChange } from "./publish-change";
 import { toKeyRecord } from "./records";
+import type { KeyStore } from "./verify/key-store";
 
 /** What PATCH may change. Scopes are not here: they never change (create another key). */
 export interface UpdateKeyInput {

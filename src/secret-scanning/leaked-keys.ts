@@ -4,11 +4,11 @@ import type { AuditActor } from "../audit/events";
 import { database, storage } from "../db/client";
 import { type ApiKeyRow, apiKeys } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
-import { isWellFormedKey } from "../keys/format";
-import { hashKey } from "../keys/hash";
-import type { KeyStore } from "../keys/key-store";
+import { hashKey } from "../keys/format/hash";
+import { isWellFormedKey } from "../keys/format/key";
 import { publishChange } from "../keys/publish-change";
 import { revocationStatements } from "../keys/revocation";
+import type { KeyStore } from "../keys/verify/key-store";
 import { log } from "../lib/log";
 import type { ReportEntry } from "./report";
 

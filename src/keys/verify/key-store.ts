@@ -1,4 +1,4 @@
-import type { Env, WaitUntil } from "../env";
+import type { Env, WaitUntil } from "../../env";
 import type { VerifiedKey } from "./verified-key";
 
 /**

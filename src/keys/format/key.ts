@@ -1,5 +1,5 @@
-import { encodeBase62Fixed, randomBase62 } from "../lib/base62";
-import { crc32 } from "./crc32";
+import { encodeBase62Fixed, randomBase62 } from "../../lib/base62";
+import { crc32 } from "./checksum";
 
 /**
  * Key format: `sk_live_` + 32 random base62 characters (190 bits, well above

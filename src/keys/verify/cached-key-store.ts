@@ -1,9 +1,11 @@
-import type { Env, WaitUntil } from "../env";
-import { errorMessage, log } from "../lib/log";
-import { readKeyByHash as readD1, readKeysByHash as readD1Many } from "./key-by-hash";
+import type { Env, WaitUntil } from "../../env";
+import { errorMessage, log } from "../../lib/log";
+import { raceTimeout, TIMED_OUT } from "../../lib/race-timeout";
+import { readKeyByHash as readD1, readKeysByHash as readD1Many } from "./d1-lookup";
 import type { KeyStore } from "./key-store";
+import { KV_BULK_READ_MAX, readKvCopies, readKvCopy, writeKvCopy } from "./kv-copy";
 import { Memo } from "./memo";
-import { isVerifiedKey, type VerifiedKey } from "./verified-key";
+import type { VerifiedKey } from "./verified-key";
 
 /**
  * Times of the cached key store. Every figure is in milliseconds unless named
@@ -60,16 +62,8 @@ export const REFRESH_AFTER_MS = 15_000;
 export const REFRESH_SPREAD_MS = 10_000;
 /** Hard age of a remembered key: never trusted past it (the isolate's share of the revocation bound). */
 export const MAX_AGE_MS = 30_000;
-/** Most keys one bulk KV read may ask for. */
-export const KV_BULK_READ_MAX = 100;
-/** Smallest edge cache time KV accepts for reads, in seconds. */
-export const KV_CACHE_TTL_SECONDS = 30;
-/** KV copies age out after a day; D1 stays the source of truth. */
-export const KV_EXPIRATION_SECONDS = 86_400;
 const RECORD_BYTES = 512;
 const UNKNOWN_BYTES = 80;
-
-export const kvKey = (hash: string) => `key:${hash}`;
 
 interface Remembered {
   record: VerifiedKey;
@@ -154,7 +148,7 @@ export class CachedKeyStore implements KeyStore {
   }
 
   publish(env: Env, hash: string, record: VerifiedKey): Promise<void> {
-    return env.KEY_CACHE.put(kvKey(hash), JSON.stringify(record), { expirationTtl: KV_EXPIRATION_SECONDS });
+    return writeKvCopy(env.KEY_CACHE, hash, record);
   }
 
   /**
@@ -230,7 +224,7 @@ export class CachedKeyStore implements KeyStore {
   async #refreshMany(env: Env, batch: Map<string, Remembered>, ctx: WaitUntil): Promise<void> {
     const hashes = [...batch.keys()];
     const fetchedAt = Date.now();
-    const records = await this.#readKvMany(env, hashes);
+    const records = await readKvCopies(env.KEY_CACHE, hashes, this.#kvReadTimeoutMs);
     let answered = hashes;
     const missing = hashes.filter((hash) => !records.has(hash));
     if (missing.length > 0) {
@@ -266,7 +260,7 @@ export class CachedKeyStore implements KeyStore {
   async #lookUp(env: Env, hash: string, ctx: WaitUntil): Promise<VerifiedKey | null> {
     const startedAt = this.#generation;
     const fetchedAt = Date.now();
-    let record = await this.#readKv(env, hash);
+    let record = await readKvCopy(env.KEY_CACHE, hash, this.#kvReadTimeoutMs);
     if (!record) {
       record = await readD1(env, hash);
       if (record) ctx.waitUntil(this.#refillKv(env, hash, record));
@@ -293,47 +287,6 @@ export class CachedKeyStore implements KeyStore {
     }
   }
 
-  /** The keys KV has a valid copy of; none when KV fails or is slow (D1 answers then). */
-  async #readKvMany(env: Env, hashes: string[]): Promise<Map<string, VerifiedKey>> {
-    const records = new Map<string, VerifiedKey>();
-    try {
-      const values = await raceTimeout(
-        env.KEY_CACHE.get<unknown>(hashes.map(kvKey), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS }),
-        this.#kvReadTimeoutMs,
-      );
-      if (values === TIMED_OUT) throw new Error(`KV bulk read timed out after ${this.#kvReadTimeoutMs} ms`);
-      for (const hash of hashes) {
-        const value = values.get(kvKey(hash)) ?? null;
-        if (value === null) continue;
-        if (isVerifiedKey(value)) records.set(hash, value);
-        else log("warn", "kv_record_invalid", {});
-      }
-    } catch (error) {
-      log("warn", "kv_read_failed", { keys: hashes.length, error: errorMessage(error) });
-      records.clear();
-    }
-    return records;
-  }
-
-  async #readKv(env: Env, hash: string): Promise<VerifiedKey | null> {
-    try {
-      // A KV read that hangs must not hang the request: after kvReadTimeoutMs
-      // D1, the source of truth, answers instead (as when KV fails).
-      const value = await raceTimeout(
-        env.KEY_CACHE.get<unknown>(kvKey(hash), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS }),
-        this.#kvReadTimeoutMs,
-      );
-      if (value === TIMED_OUT) throw new Error(`KV read timed out after ${this.#kvReadTimeoutMs} ms`);
-      if (value === null || isVerifiedKey(value)) return value;
-      log("warn", "kv_record_invalid", {});
-      return null;
-    } catch (error) {
-      // KV is only a cache: when it fails, D1 answers.
-      log("warn", "kv_read_failed", { error: errorMessage(error) });
-      return null;
-    }
-  }
-
   /**
    * Writes D1's answer to KV. A change can land between our D1 read and this
    * write and be overwritten by our older copy, so after writing we read D1
@@ -349,16 +302,4 @@ export class CachedKeyStore implements KeyStore {
       log("warn", "kv_refill_failed", { error: errorMessage(error) });
     }
   }
-}
-
-const TIMED_OUT = Symbol("timed out");
-
-function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
 }

@@ -1,4 +1,4 @@
-import type { Scope } from "./scopes";
+import type { Scope } from "../scopes";
 
 /**
  * What verification needs to know about a key, and all that is cached in KV
