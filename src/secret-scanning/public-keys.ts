@@ -1,6 +1,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { z } from "zod";
+import { BoundedMap } from "../lib/bounded-map";
 import { errorMessage, log } from "../lib/log";
 
 /**
@@ -79,9 +80,9 @@ type CachedDocument = z.infer<typeof CachedDocument>;
 // In-isolate state, per URL: one fetch at a time (concurrent misses share it)
 // and when this isolate last forced a refetch, which still throttles when KV
 // serves an older copy than the one we just wrote (reads are edge-cached).
-const inflight = new Map<string, Promise<PublicKeysDocument>>();
-const lastRefetchAt = new Map<string, number>();
 const MAX_TRACKED_URLS = 8;
+const inflight = new BoundedMap<string, Promise<PublicKeysDocument>>({ maxEntries: MAX_TRACKED_URLS });
+const lastRefetchAt = new BoundedMap<string, number>({ maxEntries: MAX_TRACKED_URLS });
 
 /** The KV key of a URL's document: a hash, so any URL fits KV's 512-byte limit and a changed URL never reads the old one's copy. */
 export function publicKeysCacheKey(url: string): string {
@@ -149,7 +150,7 @@ class FetchedKeys implements PublicKeySource {
     const interval = this.options.minRefetchIntervalMs ?? MIN_REFETCH_INTERVAL_MS;
     const newest = Math.max(cached.fetchedAt, lastRefetchAt.get(this.options.url) ?? -Infinity);
     if (this.now() - newest < interval) return null;
-    remember(lastRefetchAt, this.options.url, this.now());
+    lastRefetchAt.set(this.options.url, this.now());
     return find(await this.fetchShared(), identifier);
   }
 
@@ -175,7 +176,7 @@ class FetchedKeys implements PublicKeySource {
       pending = this.fetchAndStore().finally(() => {
         if (inflight.get(url) === pending) inflight.delete(url);
       });
-      remember(inflight, url, pending);
+      inflight.set(url, pending);
     }
     return pending;
   }
@@ -237,14 +238,4 @@ class FetchedKeys implements PublicKeySource {
     log("warn", "secret_scanning_keys_unavailable", { url: this.options.url, reason });
     return new PublicKeysUnavailable(`GitHub public keys unavailable (${reason})`, { cause });
   }
-}
-
-/** Sets a per-URL entry, dropping the oldest when the (tiny) map is full. */
-function remember<V>(map: Map<string, V>, url: string, value: V): void {
-  map.delete(url);
-  if (map.size >= MAX_TRACKED_URLS) {
-    const oldest = map.keys().next().value;
-    if (oldest !== undefined) map.delete(oldest);
-  }
-  map.set(url, value);
 }
