@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { formatIp, parseIp } from "../lib/ip";
 import { errorMessage, log } from "../lib/log";
 import { Problem, type ProblemCode } from "./problem";
 
@@ -54,25 +55,24 @@ export async function throttleFailedAuth(c: Context<AppEnv>, refused: Problem): 
 /**
  * What one client is, for counting: an IPv4 address, or an IPv6 /64. One
  * IPv6 subscriber usually holds a whole /64 and could otherwise step to a
- * fresh address for every attempt.
+ * fresh address for every attempt. IPv4-mapped IPv6 (::ffff:a.b.c.d) is that
+ * IPv4 client. Something that is not an address (never at the edge, which
+ * sets the header itself) counts as itself.
  */
 export function clientBucket(ip: string): string {
-  const address = ip.trim().toLowerCase().slice(0, 64);
-  if (!address.includes(":")) return address;
-  const v4 = address.match(/(\d{1,3}(?:\.\d{1,3}){3})$/);
-  if (v4) return v4[1]!; // IPv4-mapped IPv6 (::ffff:a.b.c.d) is that IPv4 client
-  const [head = "", tail] = address.split("::", 2);
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ""))
-    .join(":")}::/64`;
+  const address = ip.trim().slice(0, 64);
+  const parsed = parseIp(address);
+  if (!parsed) return address.toLowerCase();
+  if (parsed.family === 4) return formatIp(parsed);
+  const b = parsed.bytes;
+  const groups = [0, 2, 4, 6].map((i) => (((b[i] ?? 0) << 8) | (b[i + 1] ?? 0)).toString(16));
+  return `${groups.join(":")}::/64`;
 }
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
 export function isLoopback(ip: string): boolean {
-  const address = ip.trim().toLowerCase();
-  return address === "::1" || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
+  const parsed = parseIp(ip.trim());
+  if (!parsed) return false;
+  if (parsed.family === 4) return parsed.bytes[0] === 127;
+  return parsed.bytes.every((byte, i) => byte === (i === 15 ? 1 : 0));
 }
