@@ -1,6 +1,7 @@
 import { bodyLimit } from "hono/body-limit";
 import { auditRoutes } from "./audit/routes";
 import { consoleRoutes } from "./console/routes";
+import type { AppParts } from "./context";
 import { completeArrayExamples } from "./docs/examples";
 import { renderReference } from "./docs/reference-page";
 import { healthRoutes } from "./health";
@@ -14,19 +15,12 @@ import { keyRoutes } from "./keys/routes";
 import { selfRevokeRoutes } from "./keys/self-revoke-route";
 import { keyUpdateRoutes } from "./keys/update-route";
 import { log } from "./lib/log";
-import type { AppOptions } from "./options";
 import { secretScanningRoutes } from "./secret-scanning/routes";
-import type { Services } from "./services";
 import { sourceRoutes } from "./sources/routes";
 import { usageRoutes } from "./usage/routes";
 
 /** Largest accepted request body. A text source is at most 100 000 characters. */
 export const MAX_BODY_BYTES = 1024 * 1024;
-
-export interface AppParts {
-  options: AppOptions;
-  services: Services;
-}
 
 /**
  * The whole HTTP service, built from its parts. The worker entry builds it

@@ -1,6 +1,5 @@
 import { Hono } from "hono";
-import type { AppParts } from "./app";
-import type { AppEnv } from "./app-env";
+import type { AppEnv, AppParts } from "./context";
 import { onError } from "./http/errors";
 import { frontLayers } from "./http/front";
 import { describeCallingKey } from "./keys/calling-key";

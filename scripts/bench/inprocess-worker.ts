@@ -16,6 +16,7 @@
 //   part:*   one step of the key middleware or of the response, alone
 import { Hono } from "hono";
 import { createApp } from "../../src/app";
+import type { Services } from "../../src/context";
 import { createEdgeApp } from "../../src/edge-app";
 import type { Env } from "../../src/env";
 import { bearerToken } from "../../src/http/bearer";
@@ -30,7 +31,6 @@ import type { VerifiedKey } from "../../src/keys/verify/verified-key";
 import { log } from "../../src/lib/log";
 import { type AppOptions, parseOptions } from "../../src/options";
 import { WindowRateLimiter } from "../../src/ratelimit/limiter";
-import type { Services } from "../../src/services";
 import { CoalescingReporter } from "../../src/usage/coalescing-reporter";
 import { utcDay } from "../../src/usage/use-reporter";
 

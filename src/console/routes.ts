@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../context";
 
 /**
  * GET /console: the API keys page. The page, its script and its style are

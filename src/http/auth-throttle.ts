@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../context";
 import { formatIp, parseIp } from "../lib/ip";
 import { errorMessage, log } from "../lib/log";
 import { Problem, type ProblemCode } from "./problem";

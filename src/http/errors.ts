@@ -1,6 +1,6 @@
 import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../context";
 import { errorMessage, log } from "../lib/log";
 import { throttleFailedAuth } from "./auth-throttle";
 import { Problem, problemResponse } from "./problem";

@@ -1,10 +1,9 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
-import type { AppEnv } from "../app-env";
+import type { AppEnv, Services } from "../context";
 import { log } from "../lib/log";
 import type { AppOptions } from "../options";
-import type { Services } from "../services";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
 

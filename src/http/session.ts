@@ -1,7 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { verify } from "hono/jwt";
 import { z } from "zod";
-import type { AppEnv } from "../app-env";
+import type { AppEnv, Session } from "../context";
 import type { AppOptions } from "../options";
 import { bearerToken, invalidCredentials } from "./bearer";
 import { Problem, unavailable } from "./problem";
@@ -15,8 +15,7 @@ const claimsSchema = z.object({
   iat: z.number().int(),
   iss: z.string().optional(),
   aud: z.union([z.string(), z.array(z.string())]).optional(),
-});
-export type Session = z.infer<typeof claimsSchema>;
+}) satisfies z.ZodType<Session>;
 
 // Tolerated clock difference with the token issuer, for `iat` only.
 const CLOCK_SKEW_SECONDS = 60;

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../context";
 import { Problem, unavailable } from "../http/problem";
 import { type AllowlistMatcher, allowlistMatches, compileAllowlist } from "../lib/cidr";
 import { errorMessage, log } from "../lib/log";

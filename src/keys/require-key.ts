@@ -1,5 +1,5 @@
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../context";
 import { bearerToken, invalidCredentials } from "../http/bearer";
 import { Problem } from "../http/problem";
 import { hashKey } from "./format/hash";

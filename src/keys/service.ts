@@ -1,12 +1,12 @@
 import { and, desc, eq, isNotNull, isNull, type SQL } from "drizzle-orm";
 import { type AuditActor, auditRow, insertAuditEvent } from "../audit/events";
+import type { Session } from "../context";
 import { database, storage } from "../db/client";
 import { after } from "../db/keyset";
 import { type ApiKeyRow, apiKeys } from "../db/schema";
 import type { Env, WaitUntil } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import { notFound } from "../http/problem";
-import type { Session } from "../http/session";
 import { newId } from "../lib/ids";
 import { errorMessage, log } from "../lib/log";
 import { hashKey } from "./format/hash";

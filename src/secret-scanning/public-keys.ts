@@ -44,8 +44,8 @@ export interface PublicKeySource {
 }
 
 export interface PublicKeySourceOptions {
-  /** SECRET_SCANNING_PUBLIC_KEYS: the keys document as JSON text; when set (non-blank), nothing is fetched. */
-  inline?: string;
+  /** SECRET_SCANNING_PUBLIC_KEYS: the keys document (or its JSON text); when set (non-blank), nothing is fetched. */
+  inline?: string | PublicKeysDocument | undefined;
   /** SECRET_SCANNING_KEYS_URL, normally DEFAULT_PUBLIC_KEYS_URL. */
   url: string;
   cache: KVNamespace;
@@ -72,7 +72,7 @@ const PublicKeysDocument = z.object({
     .min(1)
     .max(100),
 });
-type PublicKeysDocument = z.infer<typeof PublicKeysDocument>;
+export type PublicKeysDocument = z.infer<typeof PublicKeysDocument>;
 
 const CachedDocument = z.object({ fetchedAt: z.number(), document: PublicKeysDocument });
 type CachedDocument = z.infer<typeof CachedDocument>;
@@ -89,20 +89,40 @@ export function publicKeysCacheKey(url: string): string {
   return `${PUBLIC_KEYS_CACHE_PREFIX}:${bytesToHex(sha256(utf8ToBytes(url))).slice(0, 32)}`;
 }
 
-/**
- * Throws at construction when `inline` is set but is not a valid document:
- * that is a deployment mistake, and a plain Error (a 500, not a 503) with the
- * reason says so at once instead of refusing every GitHub request as unsigned.
- */
+/** Throws at construction when `inline` is text that is not a valid document (see parsePublicKeysDocument). */
 export function createPublicKeySource(options: PublicKeySourceOptions): PublicKeySource {
-  if (options.inline !== undefined && options.inline.trim() !== "") {
-    const document = parseInline(options.inline);
+  const inline = typeof options.inline === "string" && options.inline.trim() === "" ? undefined : options.inline;
+  if (inline !== undefined) {
+    const document = typeof inline === "string" ? parsePublicKeysDocument(inline) : inline;
     return { keyFor: async (identifier) => find(document, identifier) };
   }
   return new FetchedKeys(options);
 }
 
-function parseInline(text: string): PublicKeysDocument {
+/** Where the keys come from, as AppOptions holds it: the pinned document, or the URL to fetch it from. */
+export interface PublicKeysConfig {
+  document: PublicKeysDocument | null;
+  url: string;
+}
+
+const sources = new WeakMap<KVNamespace, { config: PublicKeysConfig; source: PublicKeySource }>();
+
+/** The isolate's source for this configuration and KV namespace, built once (options are parsed once per isolate). */
+export function publicKeySource(config: PublicKeysConfig, cache: KVNamespace): PublicKeySource {
+  const held = sources.get(cache);
+  if (held?.config === config) return held.source;
+  const source = createPublicKeySource({ inline: config.document ?? undefined, url: config.url, cache });
+  sources.set(cache, { config, source });
+  return source;
+}
+
+/**
+ * SECRET_SCANNING_PUBLIC_KEYS, parsed. A malformed document is a deployment
+ * mistake: the Error names the variable (the options parser turns it into a
+ * refusal of the configuration, so the worker answers 503 and says why in
+ * the log), instead of every GitHub report being refused as unsigned.
+ */
+export function parsePublicKeysDocument(text: string): PublicKeysDocument {
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -1,11 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { auditActor } from "../audit/events";
-import type { Env } from "../env";
 import { jsonResponse, openApiRouter } from "../http/openapi";
 import { Problem, unavailable } from "../http/problem";
 import { openRoute } from "../http/route-auth";
 import { revokeLeakedKeys } from "./leaked-keys";
-import { createPublicKeySource, DEFAULT_PUBLIC_KEYS_URL, PublicKeysUnavailable } from "./public-keys";
+import { type PublicKeySource, PublicKeysUnavailable, publicKeySource } from "./public-keys";
 import { MAX_REPORT_BYTES, MAX_REPORT_TOKENS, parseReport } from "./report";
 import { verifyGithubSignature } from "./signature";
 
@@ -108,7 +107,8 @@ export const secretScanningRoutes = openApiRouter().openapi(githubReportRoute, a
   // The raw bytes, first: the signature is over them.
   const body = new Uint8Array(await c.req.arrayBuffer());
   if (body.byteLength > MAX_REPORT_BYTES) throw new Problem("payload_too_large", `The report exceeds ${MAX_REPORT_BYTES} bytes.`);
-  await verifyReportSignature(c.env, body, c.req.header("Github-Public-Key-Identifier"), c.req.header("Github-Public-Key-Signature"));
+  const keys = publicKeySource(c.var.options.secretScanningKeys, c.env.KEY_CACHE);
+  await verifyReportSignature(keys, body, c.req.header("Github-Public-Key-Identifier"), c.req.header("Github-Public-Key-Signature"));
 
   // Only now is the body trusted enough to be parsed and acted on.
   const report = parseReport(body);
@@ -119,16 +119,15 @@ export const secretScanningRoutes = openApiRouter().openapi(githubReportRoute, a
 });
 secretScanningRoutes.openAPIRegistry.register("SecretScanningReport", ReportDoc);
 
-async function verifyReportSignature(env: Env, body: Uint8Array, identifier: string | undefined, signature: string | undefined) {
+async function verifyReportSignature(
+  source: PublicKeySource,
+  body: Uint8Array,
+  identifier: string | undefined,
+  signature: string | undefined,
+) {
   if (!identifier || !signature) {
     throw new Problem("invalid_signature", "The Github-Public-Key-Identifier and Github-Public-Key-Signature headers are required.");
   }
-  const source = createPublicKeySource({
-    inline: env.SECRET_SCANNING_PUBLIC_KEYS,
-    // An empty var means "not set", as with the other vars.
-    url: env.SECRET_SCANNING_KEYS_URL || DEFAULT_PUBLIC_KEYS_URL,
-    cache: env.KEY_CACHE,
-  });
   let pem: string | null;
   try {
     pem = await source.keyFor(identifier);

@@ -1,9 +1,9 @@
 import { and, eq, gte } from "drizzle-orm";
 import { database, storage } from "../db/client";
 import { keyUsageDaily } from "../db/schema";
-import type { Env } from "../env";
+import type { DailyCount, Env } from "../env";
 import { errorMessage, log } from "../lib/log";
-import { askEveryShard, type DailyCount } from "./recorder-protocol";
+import { askEveryShard } from "./recorder-protocol";
 import { type UseReporter, utcDay } from "./use-reporter";
 
 const DAY_MS = 86_400_000;
