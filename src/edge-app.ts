@@ -1,9 +1,9 @@
 import { Hono } from "hono";
+import { requireKey } from "./auth/key-credential";
 import type { AppEnv, AppParts } from "./context";
 import { onError } from "./http/errors";
 import { frontLayers } from "./http/front";
 import { describeCallingKey } from "./keys/calling-key";
-import { requireKey } from "./keys/require-key";
 
 type Fetch = (request: Request, env: AppEnv["Bindings"], ctx: ExecutionContext) => Response | Promise<Response>;
 

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import { openRoute } from "./auth/route-auth";
 import { jsonResponse, openApiRouter } from "./http/openapi";
-import { openRoute } from "./http/route-auth";
 
 export const healthRoute = openRoute({
   method: "get",

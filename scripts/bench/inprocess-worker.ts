@@ -16,10 +16,10 @@
 //   part:*   one step of the key middleware or of the response, alone
 import { Hono } from "hono";
 import { createApp } from "../../src/app";
+import { bearerToken } from "../../src/auth/bearer";
 import type { Services } from "../../src/context";
 import { createEdgeApp } from "../../src/edge-app";
 import type { Env } from "../../src/env";
-import { bearerToken } from "../../src/http/bearer";
 import { apiCors } from "../../src/http/cors";
 import { openApiRouter } from "../../src/http/openapi";
 import { requestContext } from "../../src/http/request-context";

@@ -1,5 +1,5 @@
+import { adminRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { adminRoute } from "../http/route-auth";
 import { AuditEventListSchema, ListAuditEventsQuery } from "./schemas";
 import { listAuditEvents } from "./service";
 

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import { keyRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { keyRoute } from "../http/route-auth";
 import { describeCallingKey } from "./calling-key";
 import { ScopeSchema } from "./schemas";
 

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { auditActor } from "../audit/events";
+import { adminRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { adminRoute } from "../http/route-auth";
 import { MAX_OVERLAP_SECONDS, rollKey } from "./rotation";
 import { CreatedKeySchema, KeyIdParam } from "./schemas";
 

@@ -1,6 +1,6 @@
 import { auditActor } from "../audit/events";
+import { adminRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { adminRoute } from "../http/route-auth";
 import { withLatestUse } from "../usage/recorded-uses";
 import { CreatedKeySchema, CreateKeyBody, KeyIdParam, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "./schemas";
 import { createKey, getKey, listKeys, revokeKey } from "./service";

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { auditActor } from "../audit/events";
+import { keyRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { keyRoute } from "../http/route-auth";
 import { selfRevoke } from "./revocation";
 
 const SelfRevokedSchema = z

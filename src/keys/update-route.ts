@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { auditActor } from "../audit/events";
+import { adminRoute } from "../auth/route-auth";
 import { fieldErrors, jsonResponse, openApiRouter } from "../http/openapi";
 import { invalidRequest } from "../http/problem";
-import { adminRoute } from "../http/route-auth";
 import { IpAllowlistSchema } from "../net/allowlist-schema";
 import { RateLimitSchema } from "../ratelimit/schema";
 import { withLatestUse } from "../usage/recorded-uses";

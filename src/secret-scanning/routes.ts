@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { auditActor } from "../audit/events";
+import { openRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
 import { Problem, unavailable } from "../http/problem";
-import { openRoute } from "../http/route-auth";
 import { revokeLeakedKeys } from "./leaked-keys";
 import { type PublicKeySource, PublicKeysUnavailable, publicKeySource } from "./public-keys";
 import { MAX_REPORT_BYTES, MAX_REPORT_TOKENS, parseReport } from "./report";

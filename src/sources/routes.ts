@@ -1,5 +1,5 @@
+import { keyRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { keyRoute } from "../http/route-auth";
 import { CreateSourceBody, ListSourcesQuery, SourceIdParam, SourceListSchema, SourceSchema, UpdateSourceBody } from "./schemas";
 import { createSource, deleteSource, getSource, listSources, updateSource } from "./service";
 

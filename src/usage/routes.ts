@@ -1,5 +1,5 @@
+import { adminRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { adminRoute } from "../http/route-auth";
 import { KeyIdParam } from "../keys/schemas";
 import { getKey } from "../keys/service";
 import { dailyUsage, lastDays } from "./daily-usage";

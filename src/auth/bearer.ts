@@ -1,4 +1,4 @@
-import { Problem } from "./problem";
+import { Problem } from "../http/problem";
 
 /**
  * The credential from `Authorization: Bearer <token>`. The scheme word is

@@ -1,11 +1,13 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
-import { bearerToken, invalidCredentials } from "../http/bearer";
 import { Problem } from "../http/problem";
-import { hashKey } from "./format/hash";
-import { isWellFormedKey } from "./format/key";
-import { requireAllowedAddress, takeRateLimit } from "./guard-rails";
-import type { Scope } from "./scopes";
+import { hashKey } from "../keys/format/hash";
+import { isWellFormedKey } from "../keys/format/key";
+import { requireAllowedAddress, takeRateLimit } from "../keys/guard-rails";
+import type { Scope } from "../keys/scopes";
+import type { VerifiedKey } from "../keys/verify/verified-key";
+import { bearerToken, invalidCredentials } from "./bearer";
+import { authRefusal } from "./failed-auth-throttle";
 
 /**
  * Authenticates an API key and, when `scope` is given, requires it.
@@ -15,16 +17,20 @@ import type { Scope } from "./scopes";
  */
 export function requireKey(scope?: Scope) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const presented = bearerToken(c.req.header("Authorization"));
-    if (!isWellFormedKey(presented)) throw invalidCredentials("The API key is malformed or mistyped.");
-
-    const { keys, usage } = c.var.services;
-    const key = await keys.find(c.env, hashKey(presented), c.executionCtx);
-    if (!key) throw invalidCredentials("The API key is not recognised.");
-    c.set("principal", { workspaceId: key.workspaceId, keyId: key.id });
-    if (key.revokedAt !== null) throw new Problem("revoked_api_key", "The API key has been revoked.");
-    if (key.expiresAt !== null && key.expiresAt <= Date.now()) {
-      throw new Problem("expired_credentials", "The API key has expired.");
+    let key: VerifiedKey;
+    try {
+      const presented = bearerToken(c.req.header("Authorization"));
+      if (!isWellFormedKey(presented)) throw invalidCredentials("The API key is malformed or mistyped.");
+      const found = await c.var.services.keys.find(c.env, hashKey(presented), c.executionCtx);
+      if (!found) throw invalidCredentials("The API key is not recognised.");
+      key = found;
+      c.set("principal", { workspaceId: key.workspaceId, keyId: key.id });
+      if (key.revokedAt !== null) throw new Problem("revoked_api_key", "The API key has been revoked.");
+      if (key.expiresAt !== null && key.expiresAt <= Date.now()) {
+        throw new Problem("expired_credentials", "The API key has expired.");
+      }
+    } catch (error) {
+      throw await authRefusal(c, error);
     }
 
     const clientIp = c.req.header("CF-Connecting-IP");
@@ -36,7 +42,7 @@ export function requireKey(scope?: Scope) {
 
     // An authenticated call counts as a use even if it lacks the scope or is
     // over the rate limit: it tells the admin which integration still holds the key.
-    await usage.report(c.env, c.executionCtx, {
+    await c.var.services.usage.report(c.env, c.executionCtx, {
       workspaceId: key.workspaceId,
       keyId: key.id,
       at: Date.now(),

@@ -2,9 +2,10 @@ import { createMiddleware } from "hono/factory";
 import { verify } from "hono/jwt";
 import { z } from "zod";
 import type { AppEnv, Session } from "../context";
+import { Problem, unavailable } from "../http/problem";
 import type { AppOptions } from "../options";
 import { bearerToken, invalidCredentials } from "./bearer";
-import { Problem, unavailable } from "./problem";
+import { authRefusal } from "./failed-auth-throttle";
 
 /** Console sessions: HS256 JWTs issued by the login system, verified here. */
 const claimsSchema = z.object({
@@ -62,8 +63,12 @@ export async function verifySession(token: string, options: SessionOptions, nowM
 
 /** Requires a console session; key management is for workspace admins only. */
 export const requireAdminSession = createMiddleware<AppEnv>(async (c, next) => {
-  const token = bearerToken(c.req.header("Authorization"));
-  const session = await verifySession(token, c.var.options);
+  let session: Session;
+  try {
+    session = await verifySession(bearerToken(c.req.header("Authorization")), c.var.options);
+  } catch (error) {
+    throw await authRefusal(c, error);
+  }
   c.set("principal", { workspaceId: session.ws, userId: session.sub });
   if (session.role !== "admin") throw new Problem("forbidden", "Only workspace admins can manage API keys.");
   c.set("session", session);

@@ -1,9 +1,9 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
-import { requireKey } from "../keys/require-key";
+import { BODY_PROBLEMS, COMMON_PROBLEMS, problemResponses } from "../http/openapi";
+import type { ProblemCode } from "../http/problem";
 import type { Scope } from "../keys/scopes";
 import { RATE_LIMIT_HEADER, RATE_LIMIT_POLICY_HEADER } from "../ratelimit/headers";
-import { BODY_PROBLEMS, COMMON_PROBLEMS, problemResponses } from "./openapi";
-import type { ProblemCode } from "./problem";
+import { requireKey } from "./key-credential";
 import { requireAdminSession } from "./session";
 
 type RouteInput = Omit<RouteConfig, "security" | "middleware">;

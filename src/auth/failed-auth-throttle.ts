@@ -1,8 +1,8 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../context";
+import { Problem, type ProblemCode } from "../http/problem";
 import { formatIp, parseIp } from "../lib/ip";
 import { errorMessage, log } from "../lib/log";
-import { Problem, type ProblemCode } from "./problem";
 
 /**
  * Throttling of failed authentication, per client IP, with the Workers Rate
@@ -20,10 +20,18 @@ import { Problem, type ProblemCode } from "./problem";
  * Counted: a credential was presented and refused (unknown, malformed,
  * revoked or expired key; bad or expired session). Not counted: no
  * credential at all (nothing was tried), 403s (the credential was valid).
+ *
+ * The authentication middlewares (session.ts, key-credential.ts) pass what
+ * they refuse through here, where the refusal is decided.
  */
 const COUNTED: ReadonlySet<ProblemCode> = new Set(["invalid_credentials", "revoked_api_key", "expired_credentials"]);
 
-export async function throttleFailedAuth(c: Context<AppEnv>, refused: Problem): Promise<Problem> {
+/** What to throw for an error of the authentication step: a refused credential as the throttle decides, anything else as it is. */
+export async function authRefusal(c: Context<AppEnv>, error: unknown): Promise<unknown> {
+  return error instanceof Problem ? throttleFailedAuth(c, error) : error;
+}
+
+async function throttleFailedAuth(c: Context<AppEnv>, refused: Problem): Promise<Problem> {
   if (refused.status !== 401 || !COUNTED.has(refused.code)) return refused;
   const limiter = c.env.AUTH_FAILURES;
   const ip = c.req.header("CF-Connecting-IP");
