@@ -1,8 +1,9 @@
 import { z } from "@hono/zod-openapi";
-import { auditActor } from "../audit/events";
+import { adminActor } from "../auth/actor";
 import { adminRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { MAX_OVERLAP_SECONDS, rollKey } from "./rotation";
+import { applyKeyChange, changeDeps, MAX_OVERLAP_SECONDS } from "./change";
+import { toKeyRecord } from "./records";
 import { CreatedKeySchema, KeyIdParam } from "./schemas";
 
 const tags = ["API keys"];
@@ -55,14 +56,18 @@ export const rollKeyRoute = adminRoute(
 /** Rolling a key (workspace admins, console session). */
 export const rotationRoutes = openApiRouter().openapi(rollKeyRoute, async (c) => {
   const session = c.var.session;
-  const rolled = await rollKey(
-    c.env,
-    c.executionCtx,
-    c.var.services.keys,
-    c.req.valid("param").id,
-    c.req.valid("json") ?? {},
-    auditActor(c, session),
+  const body = c.req.valid("json") ?? {};
+  const { row, key } = await applyKeyChange(
+    changeDeps(c),
+    {
+      kind: "roll",
+      workspaceId: session.ws,
+      keyId: c.req.valid("param").id,
+      overlapSeconds: body.overlapSeconds ?? 0,
+      expiresAt: body.expiresAt ? Date.parse(body.expiresAt) : null,
+    },
+    adminActor(c, session),
   );
   c.header("Cache-Control", "no-store");
-  return c.json(rolled, 201);
+  return c.json({ ...toKeyRecord(row), key }, 201);
 });

@@ -1,9 +1,11 @@
-import { auditActor } from "../audit/events";
+import { adminActor } from "../auth/actor";
 import { adminRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
 import { withLatestUse } from "../usage/recorded-uses";
+import { applyKeyChange, changeDeps } from "./change";
+import { getKey, listKeys } from "./queries";
+import { toKeyRecord } from "./records";
 import { CreatedKeySchema, CreateKeyBody, KeyIdParam, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "./schemas";
-import { createKey, getKey, listKeys, revokeKey } from "./service";
 
 const tags = ["API keys"];
 
@@ -55,9 +57,14 @@ export const revokeKeyRoute = adminRoute({
 export const keyRoutes = openApiRouter()
   .openapi(createKeyRoute, async (c) => {
     const session = c.var.session;
-    const created = await createKey(c.env, c.executionCtx, c.var.services.keys, session, c.req.valid("json"), auditActor(c, session));
+    const { expiresAt, ...fields } = c.req.valid("json");
+    const { row, key } = await applyKeyChange(
+      changeDeps(c),
+      { kind: "create", workspaceId: session.ws, fields: { ...fields, expiresAt: expiresAt ? Date.parse(expiresAt) : null } },
+      adminActor(c, session),
+    );
     c.header("Cache-Control", "no-store");
-    return c.json(created, 201);
+    return c.json({ ...toKeyRecord(row), key }, 201);
   })
   .openapi(listKeysRoute, async (c) => {
     const ws = c.var.session.ws;
@@ -71,8 +78,8 @@ export const keyRoutes = openApiRouter()
   })
   .openapi(revokeKeyRoute, async (c) => {
     const session = c.var.session;
-    const { keys, usage } = c.var.services;
-    const revoked = await revokeKey(c.env, c.executionCtx, keys, c.req.valid("param").id, auditActor(c, session));
-    const [record] = await withLatestUse(c.env, usage, session.ws, [revoked]);
+    const change = { kind: "revoke", workspaceId: session.ws, keyId: c.req.valid("param").id, reason: "admin" } as const;
+    const { row } = await applyKeyChange(changeDeps(c), change, adminActor(c, session));
+    const [record] = await withLatestUse(c.env, c.var.services.usage, session.ws, [toKeyRecord(row)]);
     return c.json(record!, 200);
   });

@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
-import { auditActor } from "../audit/events";
+import { keyActor } from "../auth/actor";
 import { keyRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
-import { selfRevoke } from "./revocation";
+import { applyKeyChange, changeDeps } from "./change";
 
 const SelfRevokedSchema = z
   .object({
@@ -30,6 +30,7 @@ export const selfRevokeRoute = keyRoute(null, {
 export const selfRevokeRoutes = openApiRouter().openapi(selfRevokeRoute, async (c) => {
   const key = c.var.apiKey;
   // The key is its own actor: revokedBy and the audit event's actorId are its id.
-  const revoked = await selfRevoke(c.env, c.executionCtx, c.var.services.keys, key.id, auditActor(c, { ws: key.workspaceId, sub: key.id }));
-  return c.json(revoked, 200);
+  const change = { kind: "revoke", workspaceId: key.workspaceId, keyId: key.id, reason: "self" } as const;
+  const { row } = await applyKeyChange(changeDeps(c), change, keyActor(c, key));
+  return c.json({ id: row.id, revokedAt: new Date(row.revokedAt!).toISOString(), revocationReason: row.revocationReason ?? "self" }, 200);
 });

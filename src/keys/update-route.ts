@@ -1,13 +1,14 @@
 import { z } from "@hono/zod-openapi";
-import { auditActor } from "../audit/events";
+import { adminActor } from "../auth/actor";
 import { adminRoute } from "../auth/route-auth";
 import { fieldErrors, jsonResponse, openApiRouter } from "../http/openapi";
 import { invalidRequest } from "../http/problem";
 import { IpAllowlistSchema } from "../net/allowlist-schema";
 import { RateLimitSchema } from "../ratelimit/schema";
 import { withLatestUse } from "../usage/recorded-uses";
+import { applyKeyChange, changeDeps } from "./change";
+import { toKeyRecord } from "./records";
 import { CreateKeyBody, KeyIdParam, KeyRecordSchema } from "./schemas";
-import { updateKey } from "./update";
 
 const SCOPES_NEVER_CHANGE = "Scopes never change. Create another key with the scopes you need, then revoke this one.";
 
@@ -67,17 +68,15 @@ export const keyUpdateRoutes = openApiRouter().openapi(
   updateKeyRoute,
   async (c) => {
     const session = c.var.session;
-    const { keys, usage } = c.var.services;
     const { name, ipAllowlist, rateLimit } = c.req.valid("json");
-    const updated = await updateKey(
-      c.env,
-      c.executionCtx,
-      keys,
-      c.req.valid("param").id,
-      { name, ipAllowlist, rateLimit },
-      auditActor(c, session),
-    );
-    const [record] = await withLatestUse(c.env, usage, session.ws, [updated]);
+    const change = {
+      kind: "update",
+      workspaceId: session.ws,
+      keyId: c.req.valid("param").id,
+      fields: { name, ipAllowlist, rateLimit },
+    } as const;
+    const { row } = await applyKeyChange(changeDeps(c), change, adminActor(c, session));
+    const [record] = await withLatestUse(c.env, c.var.services.usage, session.ws, [toKeyRecord(row)]);
     return c.json(record!, 200);
   },
   // The app's default hook, but a body that tries to change the scopes is told what to do instead.

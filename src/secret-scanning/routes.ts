@@ -1,8 +1,9 @@
 import { z } from "@hono/zod-openapi";
-import { auditActor } from "../audit/events";
+import { systemActor } from "../auth/actor";
 import { openRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
 import { Problem, unavailable } from "../http/problem";
+import { changeDeps } from "../keys/change";
 import { revokeLeakedKeys } from "./leaked-keys";
 import { type PublicKeySource, PublicKeysUnavailable, publicKeySource } from "./public-keys";
 import { MAX_REPORT_BYTES, MAX_REPORT_TOKENS, parseReport } from "./report";
@@ -112,9 +113,8 @@ export const secretScanningRoutes = openApiRouter().openapi(githubReportRoute, a
 
   // Only now is the body trusted enough to be parsed and acted on.
   const report = parseReport(body);
-  // Only the request part of an actor: each key is audited in its own workspace.
-  const { clientIp, userAgent } = auditActor(c, { ws: "", sub: "" });
-  const labels = await revokeLeakedKeys(c.env, c.executionCtx, c.var.services.keys, report, { clientIp, userAgent });
+  // Each key is revoked, and audited, in its own workspace.
+  const labels = await revokeLeakedKeys(changeDeps(c), report, systemActor(c, "github_secret_scanning"));
   return c.json(labels, 200);
 });
 secretScanningRoutes.openAPIRegistry.register("SecretScanningReport", ReportDoc);

@@ -1,7 +1,7 @@
 import { adminRoute } from "../auth/route-auth";
 import { jsonResponse, openApiRouter } from "../http/openapi";
+import { getKey } from "../keys/queries";
 import { KeyIdParam } from "../keys/schemas";
-import { getKey } from "../keys/service";
 import { dailyUsage, lastDays } from "./daily-usage";
 import { KeyUsageSchema, UsageQuery, WorkspaceUsageSchema } from "./schemas";
 
