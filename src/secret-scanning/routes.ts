@@ -108,8 +108,12 @@ export const secretScanningRoutes = openApiRouter().openapi(githubReportRoute, a
   // The raw bytes, first: the signature is over them.
   const body = new Uint8Array(await c.req.arrayBuffer());
   if (body.byteLength > MAX_REPORT_BYTES) throw new Problem("payload_too_large", `The report exceeds ${MAX_REPORT_BYTES} bytes.`);
-  const keys = publicKeySource(c.var.options.secretScanningKeys, c.env.KEY_CACHE);
-  await verifyReportSignature(keys, body, c.req.header("Github-Public-Key-Identifier"), c.req.header("Github-Public-Key-Signature"));
+  await verifyReportSignature(
+    () => publicKeySource(c.var.options.secretScanningKeys, c.env.KEY_CACHE),
+    body,
+    c.req.header("Github-Public-Key-Identifier"),
+    c.req.header("Github-Public-Key-Signature"),
+  );
 
   // Only now is the body trusted enough to be parsed and acted on.
   const report = parseReport(body);
@@ -120,7 +124,7 @@ export const secretScanningRoutes = openApiRouter().openapi(githubReportRoute, a
 secretScanningRoutes.openAPIRegistry.register("SecretScanningReport", ReportDoc);
 
 async function verifyReportSignature(
-  source: PublicKeySource,
+  keys: () => PublicKeySource,
   body: Uint8Array,
   identifier: string | undefined,
   signature: string | undefined,
@@ -130,7 +134,7 @@ async function verifyReportSignature(
   }
   let pem: string | null;
   try {
-    pem = await source.keyFor(identifier);
+    pem = await keys().keyFor(identifier);
   } catch (error) {
     // Without GitHub's keys nothing can be verified: 503, and GitHub retries later.
     if (error instanceof PublicKeysUnavailable)
