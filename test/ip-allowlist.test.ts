@@ -4,9 +4,9 @@ import { describe, expect, it } from "vitest";
 import type { Json } from "../src/docs/examples";
 import { fieldErrors } from "../src/http/openapi";
 import { generateKey } from "../src/keys/format/key";
+import { IpAllowlistSchema, MAX_IP_ALLOWLIST_ENTRIES } from "../src/keys/guard-rails/schemas";
 import { allowlistMatches, compileAllowlist, formatCidr, parseCidr } from "../src/lib/cidr";
 import { formatIp, type ParsedIp, parseIp } from "../src/lib/ip";
-import { IpAllowlistSchema, MAX_IP_ALLOWLIST_ENTRIES } from "../src/net/allowlist-schema";
 
 /**
  * Per-key IP allowlists: strict parsing, canonical text, and matching on

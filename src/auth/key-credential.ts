@@ -1,9 +1,11 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context";
 import { Problem } from "../http/problem";
 import { hashKey } from "../keys/format/hash";
 import { isWellFormedKey } from "../keys/format/key";
-import { requireAllowedAddress, takeRateLimit } from "../keys/guard-rails";
+import { RAILS } from "../keys/guard-rails";
+import type { KeyCall } from "../keys/guard-rails/call";
 import type { Scope } from "../keys/scopes";
 import type { VerifiedKey } from "../keys/verify/verified-key";
 import { bearerToken, invalidCredentials } from "./bearer";
@@ -13,7 +15,8 @@ import { authRefusal } from "./failed-auth-throttle";
  * Authenticates an API key and, when `scope` is given, requires it.
  * Order matters: shape and checksum first, so typos and made-up keys are
  * refused without any storage read; then the lookup; then state; then the
- * key's IP allowlist; then its rate limit; then scope.
+ * key's guard rails whose refusal is not a use (IP allowlist); then the use is
+ * reported; then the rails whose refusal is (rate limit); then scope.
  */
 export function requireKey(scope?: Scope) {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -34,11 +37,11 @@ export function requireKey(scope?: Scope) {
     }
 
     const clientIp = c.req.header("CF-Connecting-IP");
-    // A call from outside the allowlist is not an authenticated use of the
-    // key: it neither shows as the key's last use nor counts toward its rate
-    // limit. Otherwise whoever holds a leaked copy of the key, from anywhere,
-    // could spend the quota of the integration it belongs to.
-    if (key.ipAllowlist.length !== 0) requireAllowedAddress(key, clientIp);
+    let call: KeyCall | undefined;
+    for (const rail of BEFORE_USE) {
+      const value = key[rail.field];
+      if (rail.active(value)) rail.check(value, (call ??= keyCall(c, key, clientIp)));
+    }
 
     // An authenticated call counts as a use even if it lacks the scope or is
     // over the rate limit: it tells the admin which integration still holds the key.
@@ -50,9 +53,10 @@ export function requireKey(scope?: Scope) {
       country: countryOf(c.req.raw),
     });
 
-    // Before the scope check, so that refused calls count too: a client
-    // retrying a 403 in a loop is held to the key's limit like any other.
-    if (key.rateLimit !== null) takeRateLimit(c, key.id, key.rateLimit);
+    for (const rail of AFTER_USE) {
+      const value = key[rail.field];
+      if (rail.active(value)) rail.check(value, (call ??= keyCall(c, key, clientIp)));
+    }
 
     if (scope && !key.scopes.includes(scope)) {
       throw new Problem("insufficient_scope", `This API key lacks the ${scope} scope.`, { requiredScope: scope });
@@ -60,6 +64,21 @@ export function requireKey(scope?: Scope) {
     c.set("apiKey", key);
     await next();
   });
+}
+
+// The guard rails (keys/guard-rails.ts), split once by when they run.
+const BEFORE_USE = RAILS.filter((rail) => !rail.refusalIsAUse);
+const AFTER_USE = RAILS.filter((rail) => rail.refusalIsAUse);
+
+function keyCall(c: Context<AppEnv>, key: VerifiedKey, clientIp: string | undefined): KeyCall {
+  return {
+    keyId: key.id,
+    clientIp,
+    limiter: c.var.services.limiter,
+    ctx: c.executionCtx,
+    env: c.env,
+    header: (name, value) => c.header(name, value),
+  };
 }
 
 /** Cloudflare's ISO 3166 country of the caller; absent locally and in tests. */

@@ -11,6 +11,7 @@ import { notFound, Problem } from "../http/problem";
 import { newId } from "../lib/ids";
 import { hashKey } from "./format/hash";
 import { displayPrefix, generateKey } from "./format/key";
+import { GUARD_RAIL_FIELDS, GUARD_RAILS, type GuardRailField, type GuardRailValues } from "./guard-rails";
 import { type Committed, type PublishDeps, publish } from "./publish";
 import type { Scope } from "./scopes";
 
@@ -31,25 +32,20 @@ import type { Scope } from "./scopes";
 
 export type RevocationReason = NonNullable<ApiKeyRow["revocationReason"]>;
 
-/** What a new key is given; the rest (id, secret, prefix, times) is made here. */
-export interface NewKey {
+/** What a new key is given (a guard rail left out gets the table's default); the rest (id, secret, prefix, times) is made here. */
+export type NewKey = {
   name: string;
   scopes: Scope[];
   /** Epoch ms; null: never. */
   expiresAt: number | null;
-  /** Normalised CIDRs (IpAllowlistSchema); omitted: any address. */
-  ipAllowlist?: string[] | undefined;
-  rateLimit?: { limit: number; periodSeconds: number } | null | undefined;
-}
+} & { [F in GuardRailField]?: GuardRailValues[F] | undefined };
+
+/** The fields PATCH may change, in the order the audit event names them: the name and the patchable guard rails. */
+const UPDATABLE_FIELDS = ["name", ...GUARD_RAIL_FIELDS.filter((f) => GUARD_RAILS[f].patchable)] as const;
+type UpdatableField = "name" | GuardRailField;
 
 /** What PATCH may change; a field left out keeps its value. Scopes are not here: they never change (create another key). */
-export interface KeyUpdate {
-  name?: string | undefined;
-  /** Normalised CIDRs (IpAllowlistSchema); [] lifts the restriction. */
-  ipAllowlist?: string[] | undefined;
-  /** null removes the limit. */
-  rateLimit?: { limit: number; periodSeconds: number } | null | undefined;
-}
+export type KeyUpdate = { [F in UpdatableField]?: ApiKeyRow[F] | undefined };
 
 export type KeyChange =
   | { kind: "create"; workspaceId: string; fields: NewKey }
@@ -140,6 +136,11 @@ async function commit<R>(db: Db, plan: Plan<R>) {
 
 // --- create -----------------------------------------------------------------
 
+/** Each guard rail as given, or the table's default. */
+function guardRails(fields: NewKey): GuardRailValues {
+  return Object.fromEntries(GUARD_RAIL_FIELDS.map((f) => [f, fields[f] ?? GUARD_RAILS[f].default])) as GuardRailValues;
+}
+
 function planCreate(
   db: Db,
   change: Extract<KeyChange, { kind: "create" }>,
@@ -164,8 +165,7 @@ function planCreate(
     revocationReason: null,
     rolledFrom: null,
     rolledTo: null,
-    ipAllowlist: fields.ipAllowlist ?? [],
-    rateLimit: fields.rateLimit ?? null,
+    ...guardRails(fields),
     lastUsedIp: null,
     lastUsedCountry: null,
   };
@@ -224,12 +224,12 @@ function planRevoke(db: Db, change: RevokeChange, actor: Actor, now: number): Pl
  * insert itself: the roll never reads the old key first and writes after, so
  * nothing can change between a read and the write.
  */
-const INHERITED = ["workspaceId", "name", "scopes", "ipAllowlist", "rateLimit"] as const;
-type Inherited = (typeof INHERITED)[number];
+const INHERITED = ["workspaceId", "name", "scopes", ...GUARD_RAIL_FIELDS.filter((f) => GUARD_RAILS[f].rollInherits)];
+type Inherited = "workspaceId" | "name" | "scopes" | GuardRailField;
 
 /**
- * Rolls a key: a new key with the old one's name, scopes, allowlist and rate
- * limit, and the old key set to stop at the end of the overlap. The new key,
+ * Rolls a key: a new key with the old one's name, scopes and the guard rails
+ * a roll inherits (allowlist, rate limit), and the old key set to stop at the end of the overlap. The new key,
  * the old key's change and both audit events are written together or not at all.
  *
  * Of concurrent rolls of one key exactly one succeeds, decided by the database:
@@ -319,15 +319,12 @@ function insertSuccessor(db: Db, fresh: Omit<ApiKeyRow, Inherited>, where: SQL) 
 
 // --- update (PATCH) ---------------------------------------------------------
 
-/** The fields PATCH may change, in the order the audit event names them. */
-export const UPDATABLE_FIELDS = ["name", "ipAllowlist", "rateLimit"] as const;
-type UpdatableField = (typeof UPDATABLE_FIELDS)[number];
 type Changes = Partial<Pick<ApiKeyRow, UpdatableField>>;
 
 const revokedConflict = () => new Problem("conflict", "This API key is revoked; it cannot be changed. Create a new key instead.");
 
 /**
- * Changes a key's name, IP allowlist or rate limit.
+ * Changes a key's name or its patchable guard rails (IP allowlist, rate limit).
  *
  * The key is read first, to answer 404 or 409 and to find which fields the
  * body really changes: those are what the audit event names, and a body that
@@ -383,36 +380,35 @@ async function update(
 
 /** The body's fields whose values differ from the row's; the values as they will be stored. */
 function changedFields(row: ApiKeyRow, input: KeyUpdate): Changes {
-  const changes: Changes = {};
-  if (input.name !== undefined && input.name !== row.name) changes.name = input.name;
-  if (input.ipAllowlist !== undefined && !sameList(input.ipAllowlist, row.ipAllowlist)) changes.ipAllowlist = input.ipAllowlist;
-  if (input.rateLimit !== undefined && !samePolicy(input.rateLimit, row.rateLimit)) changes.rateLimit = input.rateLimit;
-  return changes;
+  const changes: Record<string, unknown> = {};
+  for (const field of UPDATABLE_FIELDS) {
+    const value = input[field];
+    if (value === undefined) continue;
+    const same =
+      field === "name" ? value === row.name : (GUARD_RAILS[field].same as (a: unknown, b: unknown) => boolean)(value, row[field]);
+    if (!same) changes[field] = value;
+  }
+  return changes as Changes;
 }
 
-// Entries are normalised on the way in (IpAllowlistSchema), so equal lists
-// are equal strings in the same order. Reordering a list is a change: the
-// admin sees the new order in the record.
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
-
-const samePolicy = (a: ApiKeyRow["rateLimit"], b: ApiKeyRow["rateLimit"]) =>
-  a === null || b === null ? a === b : a.limit === b.limit && a.periodSeconds === b.periodSeconds;
-
 /**
- * The key's row, still active, with the three fields exactly as in `row`.
- * The JSON columns are compared by value (json() drops any spacing, and the
- * limit's members are read one by one), not by the text drizzle happened to write.
+ * The key's row, still active, with the updatable fields exactly as in `row`.
+ * A guard rail is stored as JSON and compared as such: json() drops any
+ * spacing, and the value read is written back as it was read (JSON.parse and
+ * JSON.stringify keep the members' order), so the text drizzle happened to
+ * write compares equal to itself and to nothing else.
  */
 function sameAs(row: ApiKeyRow): SQL {
+  const columns = getTableColumns(apiKeys);
   return and(
     eq(apiKeys.id, row.id),
     eq(apiKeys.workspaceId, row.workspaceId),
     isNull(apiKeys.revokedAt),
     eq(apiKeys.name, row.name),
-    sql`json(${apiKeys.ipAllowlist}) = json(${JSON.stringify(row.ipAllowlist)})`,
-    row.rateLimit === null
-      ? isNull(apiKeys.rateLimit)
-      : sql`json_extract(${apiKeys.rateLimit}, '$.limit') = ${row.rateLimit.limit} AND json_extract(${apiKeys.rateLimit}, '$.periodSeconds') = ${row.rateLimit.periodSeconds}`,
+    ...UPDATABLE_FIELDS.filter((f) => f !== "name").map((field) => {
+      const value = row[field];
+      return value === null ? isNull(columns[field]) : sql`json(${columns[field]}) = json(${JSON.stringify(value)})`;
+    }),
   )!;
 }
 

@@ -1,4 +1,5 @@
 import type { ApiKeyRow } from "../db/schema";
+import { GUARD_RAIL_FIELDS, type GuardRailField } from "./guard-rails";
 import type { Scope } from "./scopes";
 import type { VerifiedKey } from "./verify/verified-key";
 
@@ -27,8 +28,9 @@ export function toKeyRecord(row: ApiKeyRow) {
   };
 }
 
+/** What verification needs of a key: its identity, its state and every guard rail, in this order (that of its KV copy). */
 export function toVerifiedKey(row: ApiKeyRow): VerifiedKey {
-  return {
+  const key: Omit<VerifiedKey, GuardRailField> = {
     id: row.id,
     workspaceId: row.workspaceId,
     name: row.name,
@@ -36,7 +38,7 @@ export function toVerifiedKey(row: ApiKeyRow): VerifiedKey {
     scopes: row.scopes as Scope[],
     expiresAt: row.expiresAt,
     revokedAt: row.revokedAt,
-    ipAllowlist: row.ipAllowlist,
-    rateLimit: row.rateLimit,
   };
+  for (const field of GUARD_RAIL_FIELDS) (key as Record<string, unknown>)[field] = row[field];
+  return key as VerifiedKey;
 }

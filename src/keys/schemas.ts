@@ -1,8 +1,21 @@
 import { z } from "@hono/zod-openapi";
 import { cursorQuery, limitQuery, listSchema } from "../http/openapi";
-import { IpAllowlistSchema } from "../net/allowlist-schema";
-import { RateLimitSchema } from "../ratelimit/schema";
+import { GUARD_RAILS, type GuardRailField } from "./guard-rails";
+import { GUARD_RAIL_SCHEMAS } from "./guard-rails/schemas";
 import { SCOPE_DESCRIPTIONS, SCOPES } from "./scopes";
+
+type RailSchemas = typeof GUARD_RAIL_SCHEMAS;
+type Patchable = { [F in GuardRailField]: (typeof GUARD_RAILS)[F]["patchable"] extends false ? never : F }[GuardRailField];
+
+/** The guard rails' body fields, in table order: every rail on create, the patchable ones on update. */
+export function guardRailFields(body: "create"): { [F in GuardRailField]: RailSchemas[F]["create"] };
+export function guardRailFields(body: "update"): { [F in Patchable]: RailSchemas[F]["update"] };
+export function guardRailFields(body: "create" | "update") {
+  const fields = Object.keys(GUARD_RAILS) as GuardRailField[];
+  return Object.fromEntries(
+    fields.filter((f) => body === "create" || GUARD_RAILS[f].patchable).map((f) => [f, GUARD_RAIL_SCHEMAS[f][body]]),
+  );
+}
 
 const scopeDoc = SCOPES.map((s) => `\`${s}\`: ${SCOPE_DESCRIPTIONS[s]}`).join(" ");
 
@@ -27,14 +40,7 @@ export const CreateKeyBody = z
       .nullable()
       .optional()
       .openapi({ description: "When the key stops working (ISO 8601); omit or null for never.", example: "2027-06-30T00:00:00Z" }),
-    ipAllowlist: IpAllowlistSchema.optional(),
-    rateLimit: RateLimitSchema.nullable()
-      .optional()
-      .openapi({
-        description:
-          "Calls allowed per period for this key; omit or null for no limit. Every call made with the key counts, including refused ones (403 for a missing scope, 404, 429).",
-        example: { limit: 100, periodSeconds: 60 },
-      }),
+    ...guardRailFields("create"),
   })
   .openapi("CreateApiKey");
 

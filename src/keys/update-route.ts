@@ -3,12 +3,10 @@ import { adminActor } from "../auth/actor";
 import { adminRoute } from "../auth/route-auth";
 import { fieldErrors, jsonResponse, openApiRouter } from "../http/openapi";
 import { invalidRequest } from "../http/problem";
-import { IpAllowlistSchema } from "../net/allowlist-schema";
-import { RateLimitSchema } from "../ratelimit/schema";
 import { withLatestUse } from "../usage/recorded-uses";
 import { applyKeyChange, changeDeps } from "./change";
 import { toKeyRecord } from "./records";
-import { CreateKeyBody, KeyIdParam, KeyRecordSchema } from "./schemas";
+import { CreateKeyBody, guardRailFields, KeyIdParam, KeyRecordSchema } from "./schemas";
 
 const SCOPES_NEVER_CHANGE = "Scopes never change. Create another key with the scopes you need, then revoke this one.";
 
@@ -22,19 +20,7 @@ const SCOPES_NEVER_CHANGE = "Scopes never change. Create another key with the sc
 export const UpdateKeyBody = z
   .looseObject({
     name: CreateKeyBody.shape.name.optional(),
-    ipAllowlist: IpAllowlistSchema.optional().openapi({
-      description:
-        "The new allowlist, replacing the whole list: at most 20 IPv4 or IPv6 CIDRs or bare addresses, stored normalised as on create. " +
-        "Send `[]` to allow any address again.",
-      example: ["203.0.113.7", "198.51.100.0/24"],
-    }),
-    rateLimit: RateLimitSchema.nullable()
-      .optional()
-      .openapi({
-        description:
-          "The key's new rate limit; null removes it. A new limit applies at once to the calls already counted in the current window.",
-        example: { limit: 1000, periodSeconds: 3600 },
-      }),
+    ...guardRailFields("update"),
   })
   .superRefine((body, ctx) => {
     if ("scopes" in body) ctx.addIssue({ code: "custom", path: ["scopes"], message: SCOPES_NEVER_CHANGE });
@@ -68,13 +54,8 @@ export const keyUpdateRoutes = openApiRouter().openapi(
   updateKeyRoute,
   async (c) => {
     const session = c.var.session;
-    const { name, ipAllowlist, rateLimit } = c.req.valid("json");
-    const change = {
-      kind: "update",
-      workspaceId: session.ws,
-      keyId: c.req.valid("param").id,
-      fields: { name, ipAllowlist, rateLimit },
-    } as const;
+    // Only the updatable fields are read from the body (unknown ones pass the schema, and are ignored).
+    const change = { kind: "update", workspaceId: session.ws, keyId: c.req.valid("param").id, fields: c.req.valid("json") } as const;
     const { row } = await applyKeyChange(changeDeps(c), change, adminActor(c, session));
     const [record] = await withLatestUse(c.env, c.var.services.usage, session.ws, [toKeyRecord(row)]);
     return c.json(record!, 200);

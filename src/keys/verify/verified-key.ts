@@ -1,10 +1,13 @@
+import { type GuardRailValues, RAILS } from "../guard-rails";
 import type { Scope } from "../scopes";
 
 /**
  * What verification needs to know about a key, and all that is cached in KV
- * and the in-isolate memo. Times are epoch milliseconds; null means never.
+ * and the in-isolate memo: who it is, whether it still works, and its guard
+ * rails (one field per rail of keys/guard-rails.ts). Times are epoch
+ * milliseconds; null means never.
  */
-export interface VerifiedKey {
+export type VerifiedKey = {
   id: string;
   workspaceId: string;
   name: string;
@@ -12,17 +15,9 @@ export interface VerifiedKey {
   scopes: Scope[];
   expiresAt: number | null;
   revokedAt: number | null;
-  /** Normalised CIDRs the key may be used from; [] = anywhere. */
-  ipAllowlist: string[];
-  rateLimit: { limit: number; periodSeconds: number } | null;
-}
+} & GuardRailValues;
 
 const isTime = (v: unknown) => v === null || Number.isSafeInteger(v);
-const isRateLimit = (v: unknown) =>
-  typeof v === "object" &&
-  v !== null &&
-  Number.isSafeInteger((v as { limit?: unknown }).limit) &&
-  Number.isSafeInteger((v as { periodSeconds?: unknown }).periodSeconds);
 
 /**
  * True when a value read back from KV has the shape of a VerifiedKey. A
@@ -41,8 +36,6 @@ export function isVerifiedKey(v: unknown): v is VerifiedKey {
     k.scopes.every((s) => typeof s === "string") &&
     isTime(k.expiresAt) &&
     isTime(k.revokedAt) &&
-    Array.isArray(k.ipAllowlist) &&
-    k.ipAllowlist.every((s) => typeof s === "string") &&
-    (k.rateLimit === null || isRateLimit(k.rateLimit))
+    RAILS.every((rail) => rail.isValid(k[rail.field]))
   );
 }
