@@ -1,5 +1,5 @@
 import type { AppParts } from "./context";
-import { createEdgeApp } from "./edge-app";
+import { createEdgeApp } from "./edge";
 import type { Env } from "./env";
 import { problemBody, problemHeaders, unavailable } from "./http/problem";
 import { CachedKeyStore } from "./keys/verify/cached-key-store";

@@ -186,5 +186,5 @@ export async function walkPages<T>(
 }
 
 /** The key record and audit event as the API documents them: one definition, the server's own schemas. */
-export type KeyRecord = import("zod").infer<typeof import("../src/keys/schemas").KeyRecordSchema>;
-export type AuditEvent = import("zod").infer<typeof import("../src/audit/schemas").AuditEventSchema>;
+export type KeyRecord = import("zod").infer<typeof import("../src/routes/api-keys/schemas").KeyRecordSchema>;
+export type AuditEvent = import("zod").infer<typeof import("../src/routes/audit-events/list").AuditEventSchema>;

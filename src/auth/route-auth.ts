@@ -6,7 +6,8 @@ import { RATE_LIMIT_HEADER, RATE_LIMIT_POLICY_HEADER } from "../ratelimit/header
 import { requireKey } from "./key-credential";
 import { requireAdminSession } from "./session";
 
-type RouteInput = Omit<RouteConfig, "security" | "middleware">;
+/** A route as an operation file writes it: everything but its security and middleware, which come from its auth kind. */
+export type RouteInput = Omit<RouteConfig, "security" | "middleware">;
 
 const ADMIN_PROBLEMS = ["missing_credentials", "invalid_credentials", "expired_credentials", "forbidden", "too_many_requests"] as const;
 const KEY_PROBLEMS = [

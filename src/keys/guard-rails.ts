@@ -41,7 +41,11 @@ export interface GuardRail<V> {
   same(a: V, b: V): boolean;
 }
 
-const rail = <V>(row: GuardRail<V>) => row;
+/** A row of the table: typed as a GuardRail of its value, its flags kept literal (the body types follow them). */
+const rail =
+  <V>() =>
+  <const R extends GuardRail<V>>(row: R) =>
+    row;
 
 export const GUARD_RAILS = {
   /**
@@ -51,7 +55,7 @@ export const GUARD_RAILS = {
    * whoever holds a leaked copy of the key, from anywhere, could spend the
    * quota of the integration it belongs to.
    */
-  ipAllowlist: rail<string[]>({
+  ipAllowlist: rail<string[]>()({
     default: [],
     rollInherits: true,
     patchable: true,
@@ -67,7 +71,7 @@ export const GUARD_RAILS = {
    * count too: a client retrying a 403 in a loop is held to the key's limit
    * like any other.
    */
-  rateLimit: rail<RatePolicy | null>({
+  rateLimit: rail<RatePolicy | null>()({
     default: null,
     rollInherits: true,
     patchable: true,
@@ -81,7 +85,7 @@ export const GUARD_RAILS = {
 
 export type GuardRailField = keyof typeof GUARD_RAILS;
 /** Each rail's value, as a key holds it. */
-export type GuardRailValues = { [F in GuardRailField]: (typeof GUARD_RAILS)[F] extends GuardRail<infer V> ? V : never };
+export type GuardRailValues = { [F in GuardRailField]: Parameters<(typeof GUARD_RAILS)[F]["active"]>[0] };
 
 type AnyRail = GuardRail<unknown> & { field: GuardRailField };
 

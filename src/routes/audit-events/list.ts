@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
-import { cursorQuery, limitQuery, listSchema } from "../http/openapi";
-import { AUDIT_ACTIONS } from "./events";
+import { AUDIT_ACTIONS } from "../../audit/events";
+import { listAuditEvents as list } from "../../audit/queries";
+import { cursorQuery, jsonResponse, limitQuery, listSchema } from "../../http/openapi";
+import { adminOperation } from "../operation";
 
 export const AuditEventSchema = z
   .object({
@@ -39,3 +41,20 @@ export const ListAuditEventsQuery = z.object({
   limit: limitQuery,
   cursor: cursorQuery,
 });
+
+// The only audit route reads. Events are written by the changes they record,
+// in the same D1 batch, and no route updates or deletes one.
+export const listAuditEvents = adminOperation(
+  {
+    method: "get",
+    path: "/v1/audit-events",
+    tags: ["Audit"],
+    operationId: "listAuditEvents",
+    summary: "List audit events",
+    description:
+      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`), newest first, with who made each change and from where. Admins only; filter with `keyId`.",
+    request: { query: ListAuditEventsQuery },
+    responses: { 200: jsonResponse(AuditEventListSchema, "A page of audit events.") },
+  },
+  async (c) => c.json(await list(c.env, c.var.session.ws, c.req.valid("query")), 200),
+);

@@ -1,5 +1,4 @@
-import { Hono } from "hono";
-import type { AppEnv } from "../context";
+import type { Page } from "../page";
 
 /**
  * GET /console: the API keys page. The page, its script and its style are
@@ -14,7 +13,6 @@ import type { AppEnv } from "../context";
  * lookup; the page is therefore fetched from the assets here, which also keeps
  * /console a route of this app: other methods answer 405, like every route.
  */
-export const consoleRoutes = new Hono<AppEnv>();
+export const consolePage: Page = { method: "get", path: "/console", handler: () => (c) => c.env.ASSETS.fetch(c.req.raw) };
 
-consoleRoutes.get("/console", (c) => c.env.ASSETS.fetch(c.req.raw));
-consoleRoutes.get("/console/", (c) => c.redirect("/console", 301));
+export const consoleSlash: Page = { method: "get", path: "/console/", handler: () => (c) => c.redirect("/console", 301) };

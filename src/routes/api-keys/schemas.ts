@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
-import { cursorQuery, limitQuery, listSchema } from "../http/openapi";
-import { GUARD_RAILS, type GuardRailField } from "./guard-rails";
-import { GUARD_RAIL_SCHEMAS } from "./guard-rails/schemas";
-import { SCOPE_DESCRIPTIONS, SCOPES } from "./scopes";
+import { cursorQuery, limitQuery, listSchema } from "../../http/openapi";
+import { GUARD_RAILS, type GuardRailField } from "../../keys/guard-rails";
+import { GUARD_RAIL_SCHEMAS } from "../../keys/guard-rails/schemas";
+import { SCOPE_DESCRIPTIONS, SCOPES } from "../../keys/scopes";
 
 type RailSchemas = typeof GUARD_RAIL_SCHEMAS;
 type Patchable = { [F in GuardRailField]: (typeof GUARD_RAILS)[F]["patchable"] extends false ? never : F }[GuardRailField];
@@ -21,28 +21,13 @@ const scopeDoc = SCOPES.map((s) => `\`${s}\`: ${SCOPE_DESCRIPTIONS[s]}`).join(" 
 
 export const ScopeSchema = z.enum(SCOPES).openapi({ description: scopeDoc, example: "sources:read" });
 
-export const CreateKeyBody = z
-  .object({
-    name: z
-      .string()
-      .trim()
-      .min(1)
-      .max(100)
-      .openapi({ description: "What the key is for, 1–100 characters after trimming.", example: "Zapier sync" }),
-    scopes: z
-      .array(ScopeSchema)
-      .min(1)
-      .refine((s) => new Set(s).size === s.length, "Scopes must not repeat.")
-      .openapi({ description: "At least one scope, no repeats. Pick the smallest set the integration needs.", example: ["sources:read"] }),
-    expiresAt: z.iso
-      .datetime({ offset: true })
-      .refine((v) => Date.parse(v) > Date.now(), "expiresAt must be in the future.")
-      .nullable()
-      .optional()
-      .openapi({ description: "When the key stops working (ISO 8601); omit or null for never.", example: "2027-06-30T00:00:00Z" }),
-    ...guardRailFields("create"),
-  })
-  .openapi("CreateApiKey");
+/** A key's name, on create and PATCH. */
+export const KeyName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .openapi({ description: "What the key is for, 1–100 characters after trimming.", example: "Zapier sync" });
 
 const iso = (description: string, example: string | null) => z.string().nullable().openapi({ description, example });
 

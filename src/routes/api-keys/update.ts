@@ -1,12 +1,12 @@
 import { z } from "@hono/zod-openapi";
-import { adminActor } from "../auth/actor";
-import { adminRoute } from "../auth/route-auth";
-import { fieldErrors, jsonResponse, openApiRouter } from "../http/openapi";
-import { invalidRequest } from "../http/problem";
-import { withLatestUse } from "../usage/recorded-uses";
-import { applyKeyChange, changeDeps } from "./change";
-import { toKeyRecord } from "./records";
-import { CreateKeyBody, guardRailFields, KeyIdParam, KeyRecordSchema } from "./schemas";
+import { adminActor } from "../../auth/actor";
+import { fieldErrors, jsonResponse } from "../../http/openapi";
+import { invalidRequest } from "../../http/problem";
+import { applyKeyChange, changeDeps } from "../../keys/change";
+import { toKeyRecord } from "../../keys/records";
+import { withLatestUse } from "../../usage/recorded-uses";
+import { adminOperation } from "../operation";
+import { guardRailFields, KeyIdParam, KeyName, KeyRecordSchema } from "./schemas";
 
 const SCOPES_NEVER_CHANGE = "Scopes never change. Create another key with the scopes you need, then revoke this one.";
 
@@ -19,7 +19,7 @@ const SCOPES_NEVER_CHANGE = "Scopes never change. Create another key with the sc
  */
 export const UpdateKeyBody = z
   .looseObject({
-    name: CreateKeyBody.shape.name.optional(),
+    name: KeyName.optional(),
     ...guardRailFields("update"),
   })
   .superRefine((body, ctx) => {
@@ -32,7 +32,7 @@ export const UpdateKeyBody = z
     example: { name: "Zapier sync (EU)", ipAllowlist: ["203.0.113.7"], rateLimit: { limit: 100, periodSeconds: 60 } },
   });
 
-export const updateKeyRoute = adminRoute(
+export const updateApiKey = adminOperation(
   {
     method: "patch",
     path: "/v1/api-keys/{id}",
@@ -46,12 +46,6 @@ export const updateKeyRoute = adminRoute(
     request: { params: KeyIdParam, body: { required: true, content: { "application/json": { schema: UpdateKeyBody } } } },
     responses: { 200: jsonResponse(KeyRecordSchema, "The key record after the change.") },
   },
-  ["conflict"],
-);
-
-/** Editing a key, for workspace admins (console session). */
-export const keyUpdateRoutes = openApiRouter().openapi(
-  updateKeyRoute,
   async (c) => {
     const session = c.var.session;
     // Only the updatable fields are read from the body (unknown ones pass the schema, and are ignored).
@@ -60,11 +54,14 @@ export const keyUpdateRoutes = openApiRouter().openapi(
     const [record] = await withLatestUse(c.env, c.var.services.usage, session.ws, [toKeyRecord(row)]);
     return c.json(record!, 200);
   },
-  // The app's default hook, but a body that tries to change the scopes is told what to do instead.
-  (result): undefined => {
-    if (result.success) return undefined;
-    const errors = fieldErrors(result.error);
-    if (result.target === "json" && errors.some((e) => e.path === "scopes")) throw invalidRequest(SCOPES_NEVER_CHANGE, errors);
-    throw invalidRequest(`The request ${result.target === "json" ? "body" : result.target} is not valid.`, errors);
+  {
+    problems: ["conflict"],
+    // The app's default hook, but a body that tries to change the scopes is told what to do instead.
+    hook: (result): undefined => {
+      if (result.success) return undefined;
+      const errors = fieldErrors(result.error);
+      if (result.target === "json" && errors.some((e) => e.path === "scopes")) throw invalidRequest(SCOPES_NEVER_CHANGE, errors);
+      throw invalidRequest(`The request ${result.target === "json" ? "body" : result.target} is not valid.`, errors);
+    },
   },
 );

@@ -1,13 +1,12 @@
 import { z } from "@hono/zod-openapi";
-import { systemActor } from "../auth/actor";
-import { openRoute } from "../auth/route-auth";
-import { jsonResponse, openApiRouter } from "../http/openapi";
-import { Problem, unavailable } from "../http/problem";
-import { changeDeps } from "../keys/change";
-import { revokeLeakedKeys } from "./leaked-keys";
-import { type PublicKeySource, PublicKeysUnavailable, publicKeySource } from "./public-keys";
-import { MAX_REPORT_BYTES, MAX_REPORT_TOKENS, parseReport } from "./report";
-import { verifyGithubSignature } from "./signature";
+import { systemActor } from "../../auth/actor";
+import { jsonResponse } from "../../http/openapi";
+import { Problem } from "../../http/problem";
+import { changeDeps } from "../../keys/change";
+import { revokeLeakedKeys } from "../../secret-scanning/leaked-keys";
+import { publicKeySource } from "../../secret-scanning/public-keys";
+import { MAX_REPORT_BYTES, MAX_REPORT_TOKENS, parseReport, verifyReport } from "../../secret-scanning/report";
+import { githubSignedOperation } from "../operation";
 
 const EXAMPLE_TOKEN_HASH = "9f2b7c1d4e6a8b0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1a3b5c";
 
@@ -68,7 +67,7 @@ const headerParameter = (name: string, description: string, example: string) => 
   schema: { type: "string" as const, example },
 });
 
-export const githubReportRoute = openRoute(
+export const reportLeakedKeys = githubSignedOperation(
   {
     method: "post",
     path: "/v1/secret-scanning/github",
@@ -101,48 +100,26 @@ export const githubReportRoute = openRoute(
     },
     responses: { 200: jsonResponse(LabelsSchema, "Each token's label; our keys among them are revoked.") },
   },
-  ["invalid_request", "invalid_signature", "payload_too_large", "unavailable"],
+  async (c) => {
+    // The raw bytes, first: the signature is over them.
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    if (body.byteLength > MAX_REPORT_BYTES) throw new Problem("payload_too_large", `The report exceeds ${MAX_REPORT_BYTES} bytes.`);
+    await verifyReport(
+      () => publicKeySource(c.var.options.secretScanningKeys, c.env.KEY_CACHE),
+      body,
+      c.req.header("Github-Public-Key-Identifier"),
+      c.req.header("Github-Public-Key-Signature"),
+    );
+
+    // Only now is the body trusted enough to be parsed and acted on.
+    const report = parseReport(body);
+    // Each key is revoked, and audited, in its own workspace.
+    const labels = await revokeLeakedKeys(changeDeps(c), report, systemActor(c, "github_secret_scanning"));
+    return c.json(labels, 200);
+  },
+  {
+    problems: ["invalid_request", "invalid_signature", "payload_too_large", "unavailable"],
+    // The body is taken raw; its schema is listed for the document.
+    components: { SecretScanningReport: ReportDoc },
+  },
 );
-
-export const secretScanningRoutes = openApiRouter().openapi(githubReportRoute, async (c) => {
-  // The raw bytes, first: the signature is over them.
-  const body = new Uint8Array(await c.req.arrayBuffer());
-  if (body.byteLength > MAX_REPORT_BYTES) throw new Problem("payload_too_large", `The report exceeds ${MAX_REPORT_BYTES} bytes.`);
-  await verifyReportSignature(
-    () => publicKeySource(c.var.options.secretScanningKeys, c.env.KEY_CACHE),
-    body,
-    c.req.header("Github-Public-Key-Identifier"),
-    c.req.header("Github-Public-Key-Signature"),
-  );
-
-  // Only now is the body trusted enough to be parsed and acted on.
-  const report = parseReport(body);
-  // Each key is revoked, and audited, in its own workspace.
-  const labels = await revokeLeakedKeys(changeDeps(c), report, systemActor(c, "github_secret_scanning"));
-  return c.json(labels, 200);
-});
-secretScanningRoutes.openAPIRegistry.register("SecretScanningReport", ReportDoc);
-
-async function verifyReportSignature(
-  keys: () => PublicKeySource,
-  body: Uint8Array,
-  identifier: string | undefined,
-  signature: string | undefined,
-) {
-  if (!identifier || !signature) {
-    throw new Problem("invalid_signature", "The Github-Public-Key-Identifier and Github-Public-Key-Signature headers are required.");
-  }
-  let pem: string | null;
-  try {
-    pem = await keys().keyFor(identifier);
-  } catch (error) {
-    // Without GitHub's keys nothing can be verified: 503, and GitHub retries later.
-    if (error instanceof PublicKeysUnavailable)
-      throw unavailable("GitHub's public keys could not be obtained; nothing was done. Retry later.");
-    throw error;
-  }
-  // An unknown identifier and a bad signature get the same answer: neither is GitHub.
-  if (pem === null || !(await verifyGithubSignature(body, signature, pem))) {
-    throw new Problem("invalid_signature", "The report's signature does not verify.");
-  }
-}

@@ -1,12 +1,10 @@
 import { z } from "@hono/zod-openapi";
-import { adminActor } from "../auth/actor";
-import { adminRoute } from "../auth/route-auth";
-import { jsonResponse, openApiRouter } from "../http/openapi";
-import { applyKeyChange, changeDeps, MAX_OVERLAP_SECONDS } from "./change";
-import { toKeyRecord } from "./records";
+import { adminActor } from "../../auth/actor";
+import { jsonResponse } from "../../http/openapi";
+import { applyKeyChange, changeDeps, MAX_OVERLAP_SECONDS } from "../../keys/change";
+import { toKeyRecord } from "../../keys/records";
+import { adminOperation } from "../operation";
 import { CreatedKeySchema, KeyIdParam } from "./schemas";
-
-const tags = ["API keys"];
 
 export const RollKeyBody = z
   .object({
@@ -32,11 +30,11 @@ export const RollKeyBody = z
   })
   .openapi("RollApiKey");
 
-export const rollKeyRoute = adminRoute(
+export const rollApiKey = adminOperation(
   {
     method: "post",
     path: "/v1/api-keys/{id}/roll",
-    tags,
+    tags: ["API keys"],
     operationId: "rollApiKey",
     summary: "Roll an API key",
     description: [
@@ -50,24 +48,22 @@ export const rollKeyRoute = adminRoute(
     },
     responses: { 201: jsonResponse(CreatedKeySchema, "The new key, with its secret this once.") },
   },
-  ["conflict"],
+  async (c) => {
+    const session = c.var.session;
+    const body = c.req.valid("json") ?? {};
+    const { row, key } = await applyKeyChange(
+      changeDeps(c),
+      {
+        kind: "roll",
+        workspaceId: session.ws,
+        keyId: c.req.valid("param").id,
+        overlapSeconds: body.overlapSeconds ?? 0,
+        expiresAt: body.expiresAt ? Date.parse(body.expiresAt) : null,
+      },
+      adminActor(c, session),
+    );
+    c.header("Cache-Control", "no-store");
+    return c.json({ ...toKeyRecord(row), key }, 201);
+  },
+  { problems: ["conflict"] },
 );
-
-/** Rolling a key (workspace admins, console session). */
-export const rotationRoutes = openApiRouter().openapi(rollKeyRoute, async (c) => {
-  const session = c.var.session;
-  const body = c.req.valid("json") ?? {};
-  const { row, key } = await applyKeyChange(
-    changeDeps(c),
-    {
-      kind: "roll",
-      workspaceId: session.ws,
-      keyId: c.req.valid("param").id,
-      overlapSeconds: body.overlapSeconds ?? 0,
-      expiresAt: body.expiresAt ? Date.parse(body.expiresAt) : null,
-    },
-    adminActor(c, session),
-  );
-  c.header("Cache-Control", "no-store");
-  return c.json({ ...toKeyRecord(row), key }, 201);
-});
