@@ -1,5 +1,4 @@
 import { getTableColumns, type SQL, sql } from "drizzle-orm";
-import { type Actor, actorId } from "../context";
 import type { Db } from "../db/client";
 import { type AuditEventRow, auditEvents } from "../db/schema";
 import { newId } from "../lib/ids";
@@ -8,10 +7,17 @@ import { newId } from "../lib/ids";
 export const AUDIT_ACTIONS = ["api_key.created", "api_key.revoked", "api_key.rolled", "api_key.updated"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-/** The event of `actor` doing `action` to a key of `workspaceId` (for a system actor, the key's own workspace). */
+/** Who made a change, as the trail records it: an id (a user, a key, a system actor) and the request's client. */
+export interface AuditedBy {
+  actorId: string;
+  clientIp: string | null;
+  userAgent: string | null;
+}
+
+/** The event of `by` doing `action` to a key of `workspaceId`. */
 export function auditRow(
   action: AuditAction,
-  actor: Actor,
+  by: AuditedBy,
   workspaceId: string,
   targetKeyId: string,
   at: number,
@@ -21,10 +27,10 @@ export function auditRow(
     id: newId("evt"),
     workspaceId,
     action,
-    actorId: actorId(actor),
+    actorId: by.actorId,
     targetKeyId,
-    clientIp: actor.clientIp,
-    userAgent: actor.userAgent,
+    clientIp: by.clientIp,
+    userAgent: by.userAgent,
     createdAt: at,
     details,
   };

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
-import type { Actor, AppEnv, Session, SystemActorId } from "../context";
+import type { AppEnv, Session } from "../context";
+import type { Actor, SystemActorId } from "../keys/actor";
 import type { VerifiedKey } from "../keys/verify/verified-key";
 
 // Client-supplied headers are stored, so they are bounded: an IPv6 address is

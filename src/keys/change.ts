@@ -1,14 +1,13 @@
 import { and, eq, exists, getTableColumns, inArray, isNull, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import type { Context } from "hono";
-import { auditRow, insertAuditEventIf } from "../audit/events";
-import { type Actor, type AppEnv, actorId } from "../context";
+import { type AuditedBy, auditRow, insertAuditEventIf } from "../audit/events";
 import { inChunks } from "../db/chunks";
 import { type Db, database } from "../db/client";
 import { type ApiKeyRow, apiKeys } from "../db/schema";
 import { storage } from "../db/storage";
 import { notFound, Problem } from "../http/problem";
 import { newId } from "../lib/ids";
+import { type Actor, actorId } from "./actor";
 import { hashKey } from "./format/hash";
 import { displayPrefix, generateKey } from "./format/key";
 import { GUARD_RAIL_FIELDS, GUARD_RAILS, type GuardRailField, type GuardRailValues } from "./guard-rails";
@@ -62,8 +61,8 @@ export type KeyChangeResult<C extends KeyChange> = C extends { kind: "create" | 
 
 export type KeyChangeDeps = PublishDeps;
 
-/** The write path's dependencies, from a request. */
-export const changeDeps = (c: Context<AppEnv>): KeyChangeDeps => ({ env: c.env, ctx: c.executionCtx, keys: c.var.services.keys });
+/** The actor as the audit trail records it. For a system actor the event's workspace is the key's own. */
+const audited = (actor: Actor): AuditedBy => ({ actorId: actorId(actor), clientIp: actor.clientIp, userAgent: actor.userAgent });
 
 /** The longest overlap a roll allows: a week, time enough to redeploy anything that holds the old key. */
 export const MAX_OVERLAP_SECONDS = 604_800;
@@ -174,7 +173,7 @@ function planCreate(
     // The key never exists without its audit event, nor the event without the key.
     statements: [
       db.insert(apiKeys).values(row),
-      insertAuditEventIf(db, auditRow("api_key.created", actor, row.workspaceId, row.id, now), keyExists(row.id)),
+      insertAuditEventIf(db, auditRow("api_key.created", audited(actor), row.workspaceId, row.id, now), keyExists(row.id)),
     ],
     settle: () => ({ committed: { changed: [], created: [row] }, result: { row, key } }),
   };
@@ -193,7 +192,11 @@ function revokeStatements(db: Db, change: RevokeChange, actor: Actor, at: number
   const { workspaceId, keyId, reason } = change;
   const active = and(eq(apiKeys.id, keyId), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt))!;
   return [
-    insertAuditEventIf(db, auditRow("api_key.revoked", actor, workspaceId, keyId, at, { reason, ...change.details }), keyWhere(db, active)),
+    insertAuditEventIf(
+      db,
+      auditRow("api_key.revoked", audited(actor), workspaceId, keyId, at, { reason, ...change.details }),
+      keyWhere(db, active),
+    ),
     db
       .update(apiKeys)
       .set({ revokedAt: at, revokedBy: actorId(actor), revocationReason: reason })
@@ -269,10 +272,10 @@ function planRoll(db: Db, change: Extract<KeyChange, { kind: "roll" }>, actor: A
     conflicts: { "api_keys.rolled_from": () => new Problem("conflict", "This API key was rolled by a concurrent request.") },
     statements: [
       insertSuccessor(db, fresh, rollable),
-      insertAuditEventIf(db, auditRow("api_key.created", actor, workspaceId, fresh.id, now), newKeyExists),
+      insertAuditEventIf(db, auditRow("api_key.created", audited(actor), workspaceId, fresh.id, now), newKeyExists),
       insertAuditEventIf(
         db,
-        auditRow("api_key.rolled", actor, workspaceId, oldId, now, { newKeyId: fresh.id, overlapSeconds }),
+        auditRow("api_key.rolled", audited(actor), workspaceId, oldId, now, { newKeyId: fresh.id, overlapSeconds }),
         newKeyExists,
       ),
       db
@@ -355,7 +358,11 @@ async function update(
       op: "update_key",
       statements: [
         // The event goes first: it checks the key as read, before the update changes it.
-        insertAuditEventIf(db, auditRow("api_key.updated", actor, workspaceId, keyId, Date.now(), { fields }), keyWhere(db, unchanged)),
+        insertAuditEventIf(
+          db,
+          auditRow("api_key.updated", audited(actor), workspaceId, keyId, Date.now(), { fields }),
+          keyWhere(db, unchanged),
+        ),
         db.update(apiKeys).set(changes).where(unchanged),
         selectKey(db, workspaceId, keyId),
       ],

@@ -1,9 +1,9 @@
 import { inArray } from "drizzle-orm";
-import type { Actor } from "../context";
 import { inChunks } from "../db/chunks";
 import { database } from "../db/client";
 import { type ApiKeyRow, apiKeys } from "../db/schema";
 import { storage } from "../db/storage";
+import type { Actor } from "../keys/actor";
 import { applyRevokes, type KeyChangeDeps } from "../keys/change";
 import { hashKey } from "../keys/format/hash";
 import { isWellFormedKey } from "../keys/format/key";

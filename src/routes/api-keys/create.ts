@@ -1,8 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { adminActor } from "../../auth/actor";
 import { jsonResponse } from "../../http/openapi";
-import { applyKeyChange, changeDeps } from "../../keys/change";
+import { applyKeyChange } from "../../keys/change";
 import { toKeyRecord } from "../../keys/records";
+import { changeDeps } from "../change-deps";
 import { adminOperation } from "../operation";
 import { CreatedKeySchema, guardRailFields, KeyName, ScopeSchema } from "./schemas";
 

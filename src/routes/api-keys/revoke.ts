@@ -1,8 +1,9 @@
 import { adminActor } from "../../auth/actor";
 import { jsonResponse } from "../../http/openapi";
-import { applyKeyChange, changeDeps } from "../../keys/change";
+import { applyKeyChange } from "../../keys/change";
 import { toKeyRecord } from "../../keys/records";
 import { withLatestUse } from "../../usage/recorded-uses";
+import { changeDeps } from "../change-deps";
 import { adminOperation } from "../operation";
 import { KeyIdParam, KeyRecordSchema } from "./schemas";
 

@@ -2,9 +2,10 @@ import { z } from "@hono/zod-openapi";
 import { adminActor } from "../../auth/actor";
 import { fieldErrors, jsonResponse } from "../../http/openapi";
 import { invalidRequest } from "../../http/problem";
-import { applyKeyChange, changeDeps } from "../../keys/change";
+import { applyKeyChange } from "../../keys/change";
 import { toKeyRecord } from "../../keys/records";
 import { withLatestUse } from "../../usage/recorded-uses";
+import { changeDeps } from "../change-deps";
 import { adminOperation } from "../operation";
 import { guardRailFields, KeyIdParam, KeyName, KeyRecordSchema } from "./schemas";
 

@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { keyActor } from "../../auth/actor";
 import { jsonResponse } from "../../http/openapi";
-import { applyKeyChange, changeDeps } from "../../keys/change";
+import { applyKeyChange } from "../../keys/change";
+import { changeDeps } from "../change-deps";
 import { keyOperation } from "../operation";
 
 const SelfRevokedSchema = z

@@ -2,10 +2,10 @@ import { z } from "@hono/zod-openapi";
 import { systemActor } from "../../auth/actor";
 import { jsonResponse } from "../../http/openapi";
 import { Problem } from "../../http/problem";
-import { changeDeps } from "../../keys/change";
 import { revokeLeakedKeys } from "../../secret-scanning/leaked-keys";
 import { publicKeySource } from "../../secret-scanning/public-keys";
 import { MAX_REPORT_BYTES, MAX_REPORT_TOKENS, parseReport, verifyReport } from "../../secret-scanning/report";
+import { changeDeps } from "../change-deps";
 import { githubSignedOperation } from "../operation";
 
 const EXAMPLE_TOKEN_HASH = "9f2b7c1d4e6a8b0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1a3b5c";
