@@ -37,9 +37,7 @@ export interface AppOptions {
   secretScanningKeys: PublicKeysConfig;
 }
 
-export const MIN_SESSION_SECRET_BYTES = 32;
-
-export { OptionsError };
+const MIN_SESSION_SECRET_BYTES = 32;
 
 const whole = (name: string, min: number, max: number, fallback: number) =>
   z
@@ -132,7 +130,7 @@ const buildSchema = () =>
  * send the Origin header in lower case. `*` and `null` are never honoured: a
  * wildcard would let any page drive an admin's session token.
  */
-export function allowedOrigins(value: string | undefined): Set<string> {
+function allowedOrigins(value: string | undefined): Set<string> {
   return new Set(
     (value ?? "")
       .split(",")

@@ -96,7 +96,7 @@ export const freshWs = (label = "ws") => `${label}_${++wsCounter}_${crypto.rando
 
 /**
  * SHA-256 in hex through WebCrypto: an implementation independent of the
- * service's own (src/keys/hash.ts), to check what it stores.
+ * service's own (src/keys/format/hash.ts), to check what it stores.
  */
 export async function sha256Hex(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));

@@ -1,5 +1,5 @@
 // Bench-only worker: N SHA-256s of a fresh key per request, with @noble/hashes
-// (what src/keys/hash.ts uses) or WebCrypto, so the load generator can compare
+// (what src/keys/format/hash.ts uses) or WebCrypto, so the load generator can compare
 // their cost inside workerd. Timers do not advance during CPU work in workerd,
 // so the comparison is made from outside, as requests per second.
 

@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
-import { database, storage } from "../../src/db/client";
+import { database } from "../../src/db/client";
 import { apiKeys } from "../../src/db/schema";
+import { storage } from "../../src/db/storage";
 import type { Env } from "../../src/env";
 import { readKeyByHash } from "../../src/keys/verify/d1-lookup";
 import type { KeyStore } from "../../src/keys/verify/key-store";

@@ -1,12 +1,13 @@
 import { and, desc, eq, type SQL } from "drizzle-orm";
-import { database, storage } from "../db/client";
+import { database } from "../db/client";
 import { after } from "../db/keyset";
 import { type AuditEventRow, auditEvents } from "../db/schema";
+import { storage } from "../db/storage";
 import type { Env } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import type { AuditAction } from "./events";
 
-export function toAuditEvent(row: AuditEventRow) {
+function toAuditEvent(row: AuditEventRow) {
   return {
     id: row.id,
     action: row.action as AuditAction,

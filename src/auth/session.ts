@@ -24,11 +24,11 @@ const CLOCK_SKEW_SECONDS = 60;
  * Longest session a token may claim (exp - iat). A stolen token is only as
  * bad as its lifetime, and the login system never needs to mint longer ones.
  */
-export const MAX_SESSION_SECONDS = 24 * 3600;
+const MAX_SESSION_SECONDS = 24 * 3600;
 
 type SessionOptions = Pick<AppOptions, "sessionSecret" | "sessionIssuer" | "sessionAudience">;
 
-export async function verifySession(token: string, options: SessionOptions, nowMs = Date.now()): Promise<Session> {
+async function verifySession(token: string, options: SessionOptions, nowMs = Date.now()): Promise<Session> {
   // A missing or short secret is never used: an HS256 key under 32 bytes can be
   // brute-forced offline from one token. 503 says "not configured", not "bad token".
   if (!options.sessionSecret) throw unavailable("Session verification is not configured.", "session_secret_missing_or_short");

@@ -1,5 +1,5 @@
 /** D1 binds at most 100 parameters per statement: lists of ids or hashes go in chunks below that. */
-export const IDS_PER_STATEMENT = 90;
+const IDS_PER_STATEMENT = 90;
 
 export function inChunks<T>(items: readonly T[], size = IDS_PER_STATEMENT): T[][] {
   const out: T[][] = [];

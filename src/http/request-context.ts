@@ -5,7 +5,7 @@ import type { AppEnv, Services } from "../context";
 import { log } from "../lib/log";
 import type { AppOptions } from "../options";
 
-export const REQUEST_ID_HEADER = "X-Request-Id";
+const REQUEST_ID_HEADER = "X-Request-Id";
 
 /**
  * The outermost middleware: gives every request an id, stamps it and the
@@ -33,7 +33,7 @@ export function requestContext(options: AppOptions, services: Services) {
     // On a finished response, hono's c.header() copies the whole Response on
     // every call (a response from fetch, such as the console page's asset, has
     // read-only headers). One copy is enough: the first header goes through
-    // c.header(), the others onto that copy's headers. (~4 µs per copy saved.)
+    // c.header(), the others onto that copy's headers.
     c.header(REQUEST_ID_HEADER, requestId);
     const headers = c.res.headers;
     headers.set("X-Content-Type-Options", "nosniff");

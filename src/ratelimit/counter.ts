@@ -3,7 +3,7 @@ import type { Env, RateLimitCounterRpc } from "../env";
 import { MAX_PERIOD_SECONDS, MIN_PERIOD_SECONDS } from "./types";
 
 /** Largest batch one isolate may report at once; far above any real batch, it only keeps sums exact integers. */
-export const MAX_BATCH = 1_000_000_000;
+const MAX_BATCH = 1_000_000_000;
 
 /**
  * The global count of one API key's calls, per fixed window, summed over every

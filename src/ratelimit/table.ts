@@ -66,7 +66,7 @@ export function estimate(e: Entry): number {
 }
 
 /** How many of the 16 least recently used entries eviction looks at. */
-export const EVICTION_SAMPLE = 16;
+const EVICTION_SAMPLE = 16;
 
 /**
  * The isolate's counters, bounded in number.

@@ -17,16 +17,16 @@ import { errorMessage, log } from "../lib/log";
  */
 
 export const DEFAULT_PUBLIC_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning";
-export const PUBLIC_KEYS_CACHE_PREFIX = "secret-scanning:github-public-keys";
+const PUBLIC_KEYS_CACHE_PREFIX = "secret-scanning:github-public-keys";
 export const PUBLIC_KEYS_TTL_SECONDS = 3_600;
-export const FETCH_TIMEOUT_MS = 5_000;
+const FETCH_TIMEOUT_MS = 5_000;
 /**
  * A copy of the document younger than this is not refetched for an unknown
  * identifier: it is as good as a fresh one. Without it every request with a
  * made-up identifier would cost a request to GitHub (whose unauthenticated
  * rate limit is per egress IP) and let anyone spend that limit for us.
  */
-export const MIN_REFETCH_INTERVAL_MS = 60_000;
+const MIN_REFETCH_INTERVAL_MS = 60_000;
 /** GitHub's document is ~1 KiB; anything much bigger is not it. */
 const MAX_DOCUMENT_BYTES = 64 * 1024;
 

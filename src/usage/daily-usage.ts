@@ -1,6 +1,7 @@
 import { and, eq, gte } from "drizzle-orm";
-import { database, storage } from "../db/client";
+import { database } from "../db/client";
 import { keyUsageDaily } from "../db/schema";
+import { storage } from "../db/storage";
 import type { DailyCount, Env } from "../env";
 import { errorMessage, log } from "../lib/log";
 import { askEveryShard } from "./recorder-protocol";

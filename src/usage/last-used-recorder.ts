@@ -13,7 +13,7 @@ import { utcDay } from "./use-reporter";
  */
 export const MAX_ROWS_PER_FLUSH = 5_000;
 /** Daily counts older than this many days are deleted from D1 by flushes. */
-export const USAGE_RETENTION_DAYS = 90;
+const USAGE_RETENTION_DAYS = 90;
 /** Old daily rows one flush deletes at most, so retention never makes a flush slow. */
 export const MAX_EXPIRED_ROWS_PER_FLUSH = 500;
 /** Batch ids remembered to refuse a resent batch; far longer than any resend. */

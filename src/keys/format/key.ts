@@ -10,11 +10,11 @@ import { crc32 } from "./checksum";
 export const KEY_PREFIX = "sk_live_";
 export const RANDOM_LENGTH = 32;
 export const CHECKSUM_LENGTH = 6;
-export const KEY_LENGTH = KEY_PREFIX.length + RANDOM_LENGTH + CHECKSUM_LENGTH;
+const KEY_LENGTH = KEY_PREFIX.length + RANDOM_LENGTH + CHECKSUM_LENGTH;
 /** How much of the key the console may show: `sk_live_` plus 4 characters. */
-export const DISPLAY_PREFIX_LENGTH = KEY_PREFIX.length + 4;
+const DISPLAY_PREFIX_LENGTH = KEY_PREFIX.length + 4;
 
-export const KEY_PATTERN = /^sk_live_[0-9A-Za-z]{38}$/;
+const KEY_PATTERN = /^sk_live_[0-9A-Za-z]{38}$/;
 
 function checksum(body: string): string {
   return encodeBase62Fixed(crc32(body), CHECKSUM_LENGTH);

@@ -47,7 +47,7 @@ export const IpAllowlistSchema = z
  * limiter clamps to, so what is stored is exactly what is enforced (and what
  * the RateLimit-Policy header announces).
  */
-export const RateLimitSchema = z
+const RateLimitSchema = z
   .object({
     limit: z
       .number()

@@ -11,9 +11,9 @@ import { isVerifiedKey, type VerifiedKey } from "./verified-key";
 /** Most keys one bulk KV read may ask for. */
 export const KV_BULK_READ_MAX = 100;
 /** Smallest edge cache time KV accepts for reads, in seconds. */
-export const KV_CACHE_TTL_SECONDS = 30;
+const KV_CACHE_TTL_SECONDS = 30;
 /** KV copies age out after a day; D1 stays the source of truth. */
-export const KV_EXPIRATION_SECONDS = 86_400;
+const KV_EXPIRATION_SECONDS = 86_400;
 
 export const kvKey = (hash: string) => `key:${hash}`;
 

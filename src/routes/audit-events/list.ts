@@ -31,7 +31,7 @@ export const AuditEventSchema = z
 
 export const AuditEventListSchema = listSchema(AuditEventSchema, "AuditEventList");
 
-export const ListAuditEventsQuery = z.object({
+const ListAuditEventsQuery = z.object({
   keyId: z
     .string()
     .min(1)
