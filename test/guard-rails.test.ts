@@ -19,8 +19,9 @@ const openapi = async (): Promise<Json> => (await call("GET", "/openapi.json")).
 afterEach(() => vi.restoreAllMocks());
 
 describe("the guard-rail table", () => {
-  it("every rail is a field of the create body; the patchable ones, and only they, of the PATCH body", async () => {
+  it("every rail is a field of the key record and of the create body; the patchable ones, and only they, of the PATCH body", async () => {
     const schemas = (await openapi()).components.schemas;
+    for (const field of GUARD_RAIL_FIELDS) expect(Object.keys(schemas.ApiKey.properties), field).toContain(field);
     const create = Object.keys(schemas.CreateApiKey.properties);
     const update = Object.keys(schemas.UpdateApiKey.properties);
     for (const field of GUARD_RAIL_FIELDS) {

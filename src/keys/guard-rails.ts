@@ -5,13 +5,14 @@ import { isRatePolicy, samePolicy, takeRateLimit } from "./guard-rails/rate-limi
 
 /**
  * THE per-key guard rails: what a key may be restricted by, each declared
- * once. From this table come the create body (every rail, optional, with its
- * default), the PATCH body (the `patchable` ones), what a roll copies to the
- * new key (`rollInherits`), the verified key cached in KV and the memo (and
- * how a KV copy is checked), and requireKey's checks, in table order.
+ * once. From this table come the key record and the create body (every rail;
+ * on create optional, with its default), the PATCH body (the `patchable`
+ * ones), what a roll copies to the new key (`rollInherits`), the verified key
+ * cached in KV and the memo (and how a KV copy is checked), and requireKey's
+ * checks, in table order.
  *
  * Adding a rail: a row here and its check (a file in guard-rails/ if it needs
- * one), its API schema in guard-rails/schemas.ts (the compiler asks for it),
+ * one), its API schemas in guard-rails/schemas.ts (the compiler asks for them),
  * and its column on api_keys under the same name, stored as JSON
  * (src/db/schema.ts plus a migration). Nothing else changes.
  *

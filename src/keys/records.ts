@@ -1,5 +1,5 @@
 import type { ApiKeyRow } from "../db/schema";
-import { GUARD_RAIL_FIELDS, type GuardRailField } from "./guard-rails";
+import { GUARD_RAIL_FIELDS, type GuardRailValues } from "./guard-rails";
 import type { Scope } from "./scopes";
 import type { VerifiedKey } from "./verify/verified-key";
 
@@ -21,8 +21,7 @@ export function toKeyRecord(row: ApiKeyRow) {
     revocationReason: row.revocationReason,
     rolledFrom: row.rolledFrom,
     rolledTo: row.rolledTo,
-    ipAllowlist: row.ipAllowlist,
-    rateLimit: row.rateLimit,
+    ...guardRails(row),
     lastUsedIp: row.lastUsedIp,
     lastUsedCountry: row.lastUsedCountry,
   };
@@ -30,7 +29,7 @@ export function toKeyRecord(row: ApiKeyRow) {
 
 /** What verification needs of a key: its identity, its state and every guard rail, in this order (that of its KV copy). */
 export function toVerifiedKey(row: ApiKeyRow): VerifiedKey {
-  const key: Omit<VerifiedKey, GuardRailField> = {
+  return {
     id: row.id,
     workspaceId: row.workspaceId,
     name: row.name,
@@ -38,7 +37,13 @@ export function toVerifiedKey(row: ApiKeyRow): VerifiedKey {
     scopes: row.scopes as Scope[],
     expiresAt: row.expiresAt,
     revokedAt: row.revokedAt,
+    ...guardRails(row),
   };
-  for (const field of GUARD_RAIL_FIELDS) (key as Record<string, unknown>)[field] = row[field];
-  return key as VerifiedKey;
+}
+
+/** The key's guard rails (keys/guard-rails.ts), in table order. */
+function guardRails(row: ApiKeyRow): GuardRailValues {
+  const rails: Record<string, unknown> = {};
+  for (const field of GUARD_RAIL_FIELDS) rails[field] = row[field];
+  return rails as GuardRailValues;
 }

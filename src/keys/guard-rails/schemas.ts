@@ -73,12 +73,16 @@ const RateLimitSchema = z
   });
 
 /**
- * Each guard rail's field in the create body and, if PATCH may change it, in
- * the PATCH body (keys/guard-rails.ts says which). Keyed by the table's
- * fields, so a rail without its schema does not compile.
+ * Each guard rail's field in the key record, in the create body and, if
+ * PATCH may change it, in the PATCH body (keys/guard-rails.ts says which).
+ * Keyed by the table's fields, so a rail without its schemas does not compile.
  */
 export const GUARD_RAIL_SCHEMAS = {
   ipAllowlist: {
+    record: z.array(z.string()).openapi({
+      description: "Client addresses the key may be used from, as normalised CIDRs; `[]` means any address.",
+      example: ["203.0.113.7/32", "2001:db8::/32"],
+    }),
     create: IpAllowlistSchema.optional(),
     update: IpAllowlistSchema.optional().openapi({
       description:
@@ -88,6 +92,13 @@ export const GUARD_RAIL_SCHEMAS = {
     }),
   },
   rateLimit: {
+    record: z
+      .object({
+        limit: z.number().int().openapi({ description: "Calls allowed per period.", example: 100 }),
+        periodSeconds: z.number().int().openapi({ description: "The period, in seconds.", example: 60 }),
+      })
+      .nullable()
+      .openapi({ description: "Calls allowed per period for this key; null for no limit.", example: null }),
     create: RateLimitSchema.nullable()
       .optional()
       .openapi({
@@ -103,4 +114,4 @@ export const GUARD_RAIL_SCHEMAS = {
         example: { limit: 1000, periodSeconds: 3600 },
       }),
   },
-} satisfies Record<GuardRailField, { create: z.ZodType; update?: z.ZodType }>;
+} satisfies Record<GuardRailField, { record: z.ZodType; create: z.ZodType; update?: z.ZodType }>;

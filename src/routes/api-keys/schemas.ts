@@ -7,14 +7,13 @@ import { SCOPE_DESCRIPTIONS, SCOPES } from "../../keys/scopes";
 type RailSchemas = typeof GUARD_RAIL_SCHEMAS;
 type Patchable = { [F in GuardRailField]: (typeof GUARD_RAILS)[F]["patchable"] extends false ? never : F }[GuardRailField];
 
-/** The guard rails' body fields, in table order: every rail on create, the patchable ones on update. */
-export function guardRailFields(body: "create"): { [F in GuardRailField]: RailSchemas[F]["create"] };
-export function guardRailFields(body: "update"): { [F in Patchable]: RailSchemas[F]["update"] };
-export function guardRailFields(body: "create" | "update") {
+/** The guard rails' fields, in table order: every rail in the key record and the create body, the patchable ones in PATCH's. */
+export function guardRailFields(use: "record"): { [F in GuardRailField]: RailSchemas[F]["record"] };
+export function guardRailFields(use: "create"): { [F in GuardRailField]: RailSchemas[F]["create"] };
+export function guardRailFields(use: "update"): { [F in Patchable]: RailSchemas[F]["update"] };
+export function guardRailFields(use: "record" | "create" | "update") {
   const fields = Object.keys(GUARD_RAILS) as GuardRailField[];
-  return Object.fromEntries(
-    fields.filter((f) => body === "create" || GUARD_RAILS[f].patchable).map((f) => [f, GUARD_RAIL_SCHEMAS[f][body]]),
-  );
+  return Object.fromEntries(fields.filter((f) => use !== "update" || GUARD_RAILS[f].patchable).map((f) => [f, GUARD_RAIL_SCHEMAS[f][use]]));
 }
 
 const scopeDoc = SCOPES.map((s) => `\`${s}\`: ${SCOPE_DESCRIPTIONS[s]}`).join(" ");
@@ -65,17 +64,7 @@ export const KeyRecordSchema = z
       .string()
       .nullable()
       .openapi({ description: "The key that replaced this one when it was rolled; null if never rolled.", example: null }),
-    ipAllowlist: z.array(z.string()).openapi({
-      description: "Client addresses the key may be used from, as normalised CIDRs; `[]` means any address.",
-      example: ["203.0.113.7/32", "2001:db8::/32"],
-    }),
-    rateLimit: z
-      .object({
-        limit: z.number().int().openapi({ description: "Calls allowed per period.", example: 100 }),
-        periodSeconds: z.number().int().openapi({ description: "The period, in seconds.", example: 60 }),
-      })
-      .nullable()
-      .openapi({ description: "Calls allowed per period for this key; null for no limit.", example: null }),
+    ...guardRailFields("record"),
     lastUsedIp: z
       .string()
       .nullable()
