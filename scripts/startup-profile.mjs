@@ -15,7 +15,7 @@
 //       Rebuilds with every module (each src/ file, each file of each package)
 //       as an ES module of its own (esbuild code splitting), so that each
 //       module's top level runs as a function of its own and gets the
-//       inclusive time of what it calls: "src/keys/schemas.ts (top level)"
+//       inclusive time of what it calls: "src/routes/api-keys/schemas.ts (top level)"
 //       holds the zod and OpenAPI calls that file makes when it is evaluated.
 //       In the deployable bundle all top levels are merged into one, which a
 //       profile cannot split by file. (Caveats: more modules to instantiate;
@@ -75,7 +75,7 @@ export async function readWorkerBundle(path = BUNDLE) {
   return parts;
 }
 
-/** "node_modules/zod/v4/core/schemas.js" → "zod"; "src/keys/routes.ts" stays itself. */
+/** "node_modules/zod/v4/core/schemas.js" → "zod"; "src/routes/api-keys/roll.ts" stays itself. */
 export function normaliseSource(source) {
   const s = source.replaceAll("\\", "/");
   const nm = s.lastIndexOf("node_modules/");

@@ -1,13 +1,17 @@
-import type { RateLimitCounter } from "./ratelimit/counter";
-import type { LastUsedRecorder } from "./usage/last-used-recorder";
+/*
+ * The Worker's bindings and the protocols of its Durable Objects. This file
+ * imports nothing of ours, not even types: everything may depend on it, and
+ * it on nothing. The Durable Object classes implement the interfaces below,
+ * so the bindings are typed without importing the classes.
+ */
 
 /** Bindings from wrangler.toml, `.dev.vars` and deploy-time secrets. */
 export interface Env {
   DB: D1Database;
   KEY_CACHE: KVNamespace;
-  LAST_USED: DurableObjectNamespace<LastUsedRecorder>;
+  LAST_USED: DurableObjectNamespace<LastUsedRecorderRpc>;
   /** Per-key rate-limit counters, one object per key id (src/ratelimit/counter.ts). */
-  RATE_LIMITS: DurableObjectNamespace<RateLimitCounter>;
+  RATE_LIMITS: DurableObjectNamespace<RateLimitCounterRpc>;
   SESSION_SECRET: string;
   /** The console's page, script and style ([assets] in wrangler.toml, built by scripts/build-console.mjs). */
   ASSETS: Fetcher;
@@ -29,6 +33,49 @@ export interface Env {
   SECRET_SCANNING_PUBLIC_KEYS?: string;
   /** Where GitHub's secret scanning public keys are fetched from when the var above is unset. */
   SECRET_SCANNING_KEYS_URL?: string;
+}
+
+/** What a LAST_USED recorder shard answers over RPC (src/usage/last-used-recorder.ts). */
+export interface LastUsedRecorderRpc extends Rpc.DurableObjectBranded {
+  record(shard: number, batches: UseBatch[]): Promise<void>;
+  latest(workspaceId: string, keyIds: string[]): Promise<Record<string, RecordedUse>>;
+  dailyCounts(workspaceId: string, keyId: string | null, fromDay: string): Promise<DailyCount[]>;
+}
+
+/** What a RATE_LIMITS counter answers over RPC (src/ratelimit/counter.ts). */
+export interface RateLimitCounterRpc extends Rpc.DurableObjectBranded {
+  add(periodSeconds: number, windowStart: number, count: number): Promise<number>;
+}
+
+/** A key's uses gathered by one isolate. */
+export interface UseEntry {
+  keyId: string;
+  workspaceId: string;
+  /** Latest use, epoch ms, and the caller of that use. */
+  at: number;
+  ip: string | null;
+  country: string | null;
+  /** Uses per UTC day ("YYYY-MM-DD"). */
+  days: Record<string, number>;
+}
+
+/** One message's worth of uses; the recorder applies a batch id once. */
+export interface UseBatch {
+  id: string;
+  uses: UseEntry[];
+}
+
+export interface RecordedUse {
+  at: number;
+  ip: string | null;
+  country: string | null;
+}
+
+/** A shard's (or D1's per-shard) total of uses of a key on a UTC day. */
+export interface DailyCount {
+  keyId: string;
+  day: string;
+  requests: number;
 }
 
 /** Only what the code needs from the execution context, so Hono's and the runtime's both fit. */

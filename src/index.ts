@@ -1,8 +1,10 @@
-import type { AppParts } from "./app";
-import { createEdgeApp } from "./edge-app";
+import type { AppParts } from "./context";
+import { createEdgeApp } from "./edge";
 import type { Env } from "./env";
-import { CachedKeyStore } from "./keys/cached-key-store";
-import { errorMessage, log } from "./log";
+import { problemBody, problemHeaders, unavailable } from "./http/problem";
+import { CachedKeyStore } from "./keys/verify/cached-key-store";
+import { errorMessage, log } from "./lib/log";
+import type { AppOptions } from "./options";
 import { OptionsError } from "./options-error";
 import { WindowRateLimiter } from "./ratelimit/limiter";
 import { CoalescingReporter } from "./usage/coalescing-reporter";
@@ -17,23 +19,22 @@ type EdgeApp = ReturnType<typeof createEdgeApp>;
 const keys = new CachedKeyStore();
 const limiter = new WindowRateLimiter();
 let reporter: { coalesceMs: number; instance: CoalescingReporter } | undefined;
-let built: { signature: string; app: EdgeApp } | undefined;
+let built: { options: AppOptions; app: EdgeApp } | undefined;
 const byEnv = new WeakMap<Env, EdgeApp>();
 
 /**
  * The production app for this environment, built on first use. The Workers
- * runtime hands every request the same `env`, so this parses the options and
- * builds the app once per isolate; an env with other values (a redeploy
+ * runtime hands every request the same `env`, so the options are parsed and
+ * the app built once per isolate; an env with other values (a redeploy
  * changes the isolate anyway) gets its own build. The options' parser (and
  * its schema library) and the full app (every other route and the API
  * reference) are imported on first need, not at start-up; the full app is
  * built with the same parts, so it shares the key memo and use queue.
  */
 async function build(env: Env): Promise<EdgeApp> {
-  const { optionsSignature, parseOptions } = await import("./options");
-  const signature = optionsSignature(env);
-  if (built?.signature !== signature) {
-    const options = parseOptions(env);
+  const { readOptions } = await import("./options");
+  const options = readOptions(env);
+  if (built?.options !== options) {
     if (reporter?.coalesceMs !== options.lastUsedCoalesceMs) {
       reporter = { coalesceMs: options.lastUsedCoalesceMs, instance: new CoalescingReporter({ coalesceMs: options.lastUsedCoalesceMs }) };
     }
@@ -44,7 +45,7 @@ async function build(env: Env): Promise<EdgeApp> {
         full = undefined; // a failed load is tried again by the next request, not remembered
         throw error;
       }));
-    built = { signature, app: createEdgeApp(parts, fullApp) };
+    built = { options, app: createEdgeApp(parts, fullApp) };
   }
   byEnv.set(env, built.app);
   return built.app;
@@ -71,16 +72,8 @@ export default {
   },
 } satisfies ExportedHandler<Env>;
 
+/** The table's 503 `unavailable`, answered before any app (and so any request context) exists. */
 function misconfigured(): Response {
-  const body = {
-    type: "https://owlish.bot/docs/errors#unavailable",
-    title: "Service unavailable",
-    status: 503,
-    detail: "The service is misconfigured; nothing was done.",
-    code: "unavailable",
-  };
-  return new Response(JSON.stringify(body), {
-    status: 503,
-    headers: { "Content-Type": "application/problem+json", "Cache-Control": "no-store", "Retry-After": "60" },
-  });
+  const problem = unavailable("The service is misconfigured; nothing was done.");
+  return new Response(JSON.stringify(problemBody(problem)), { status: problem.status, headers: problemHeaders(problem) });
 }

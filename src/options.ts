@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Env } from "./env";
 import { OptionsError } from "./options-error";
+import { DEFAULT_PUBLIC_KEYS_URL, type PublicKeysConfig, parsePublicKeysDocument } from "./secret-scanning/public-keys";
 
 /**
  * Everything configurable about the service, parsed once from the Worker's
@@ -28,11 +29,15 @@ export interface AppOptions {
   logSuccesses: boolean;
   /** Period of the AUTH_FAILURES rate limit in seconds, sent as Retry-After with its 429. Default 60. */
   authFailurePeriodSeconds: number;
+  /**
+   * GitHub's secret scanning public keys: the document pinned by
+   * SECRET_SCANNING_PUBLIC_KEYS, or else the SECRET_SCANNING_KEYS_URL to
+   * fetch it from (default GitHub's own).
+   */
+  secretScanningKeys: PublicKeysConfig;
 }
 
-export const MIN_SESSION_SECRET_BYTES = 32;
-
-export { OptionsError };
+const MIN_SESSION_SECRET_BYTES = 32;
 
 const whole = (name: string, min: number, max: number, fallback: number) =>
   z
@@ -64,6 +69,8 @@ const OPTION_VARS = [
   "CORS_ALLOWED_ORIGINS",
   "LOG_SUCCESSES",
   "AUTH_FAILURE_PERIOD_SECONDS",
+  "SECRET_SCANNING_PUBLIC_KEYS",
+  "SECRET_SCANNING_KEYS_URL",
 ] as const satisfies readonly (keyof Env)[];
 
 // Built on first use: a new isolate pays for it with its first request, not at start-up.
@@ -89,6 +96,32 @@ const buildSchema = () =>
         return z.NEVER;
       }),
     AUTH_FAILURE_PERIOD_SECONDS: whole("AUTH_FAILURE_PERIOD_SECONDS", 1, 3_600, 60),
+    SECRET_SCANNING_PUBLIC_KEYS: z
+      .string()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined || raw.trim() === "") return null;
+        try {
+          return parsePublicKeysDocument(raw);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : "SECRET_SCANNING_PUBLIC_KEYS is not valid" });
+          return z.NEVER;
+        }
+      }),
+    SECRET_SCANNING_KEYS_URL: z
+      .string()
+      .trim()
+      .optional()
+      .transform((raw, ctx) => {
+        // An empty var means "not set", as with the other vars.
+        if (raw === undefined || raw === "") return DEFAULT_PUBLIC_KEYS_URL;
+        if (!URL.canParse(raw) || !/^https?:$/.test(new URL(raw).protocol)) {
+          // Not echoed: a URL can carry credentials.
+          ctx.addIssue({ code: "custom", message: "SECRET_SCANNING_KEYS_URL must be an http or https URL" });
+          return z.NEVER;
+        }
+        return raw;
+      }),
   } satisfies Record<(typeof OPTION_VARS)[number], z.ZodType>);
 
 /**
@@ -97,7 +130,7 @@ const buildSchema = () =>
  * send the Origin header in lower case. `*` and `null` are never honoured: a
  * wildcard would let any page drive an admin's session token.
  */
-export function allowedOrigins(value: string | undefined): Set<string> {
+function allowedOrigins(value: string | undefined): Set<string> {
   return new Set(
     (value ?? "")
       .split(",")
@@ -123,10 +156,25 @@ export function parseOptions(env: Partial<Record<keyof Env, unknown>>): AppOptio
     corsAllowedOrigins: o.CORS_ALLOWED_ORIGINS,
     logSuccesses: o.LOG_SUCCESSES,
     authFailurePeriodSeconds: o.AUTH_FAILURE_PERIOD_SECONDS,
+    secretScanningKeys: { document: o.SECRET_SCANNING_PUBLIC_KEYS, url: o.SECRET_SCANNING_KEYS_URL },
   };
 }
 
+let latest: { signature: string; options: AppOptions } | undefined;
+
+/**
+ * The options of this environment, parsed once per isolate: the Workers
+ * runtime hands every request (and a Durable Object) the same env, so the
+ * same object comes back until the values change (a redeploy changes the
+ * isolate anyway). Throws OptionsError naming every bad value, as parseOptions.
+ */
+export function readOptions(env: Partial<Record<keyof Env, unknown>>): AppOptions {
+  const signature = optionsSignature(env);
+  if (latest?.signature !== signature) latest = { signature, options: parseOptions(env) };
+  return latest.options;
+}
+
 /** The options' source values, as a cache key: two envs with the same values share one parse. */
-export function optionsSignature(env: Partial<Record<keyof Env, unknown>>): string {
+function optionsSignature(env: Partial<Record<keyof Env, unknown>>): string {
   return JSON.stringify(OPTION_VARS.map((name) => env[name] ?? null));
 }

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import { clientBucket, isLoopback } from "../src/auth/failed-auth-throttle";
 import type { Env } from "../src/env";
-import { clientBucket, isLoopback } from "../src/http/auth-throttle";
 import { call, createKey, freezeClock, freshWs, problem, session, signToken } from "./helpers";
 import { buildRequest, isolate, type RequestInit } from "./isolate";
 import { fetchWith } from "./worker";

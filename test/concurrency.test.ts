@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { kvKey } from "../src/keys/cached-key-store";
-import { hashKey } from "../src/keys/hash";
+import { hashKey } from "../src/keys/format/hash";
+import { kvKey } from "../src/keys/verify/kv-copy";
 import { call, createKey, freshWs, session } from "./helpers";
 import { buildRequest, freshIsolate, Isolate } from "./isolate";
 import { counted, fetchWith, gate, hangingD1 } from "./worker";

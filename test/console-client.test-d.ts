@@ -8,7 +8,6 @@
  */
 import { expectTypeOf } from "vitest";
 import type { z } from "zod";
-import type { AuditEventListSchema } from "../src/audit/schemas";
 import type {
   ApiError,
   CreatedKey,
@@ -32,10 +31,13 @@ import type {
 } from "../src/console/app/api";
 import type { ProblemSchema } from "../src/http/openapi";
 import type { ProblemCode } from "../src/http/problem";
-import type { RollKeyBody } from "../src/keys/rotation-routes";
-import type { CreatedKeySchema, CreateKeyBody, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "../src/keys/schemas";
-import type { UpdateKeyBody } from "../src/keys/update-route";
-import type { KeyUsageSchema, WorkspaceUsageSchema } from "../src/usage/schemas";
+import type { CreateKeyBody } from "../src/routes/api-keys/create";
+import type { RollKeyBody } from "../src/routes/api-keys/roll";
+import type { CreatedKeySchema, KeyListSchema, KeyRecordSchema, ListKeysQuery } from "../src/routes/api-keys/schemas";
+import type { UpdateKeyBody } from "../src/routes/api-keys/update";
+import type { KeyUsageSchema } from "../src/routes/api-keys/usage";
+import type { AuditEventListSchema } from "../src/routes/audit-events/list";
+import type { WorkspaceUsageSchema } from "../src/routes/key-usage/list";
 
 // Success bodies, as hc<AppType> infers them from the routes.
 expectTypeOf<KeyPage>().toEqualTypeOf<z.output<typeof KeyListSchema>>();

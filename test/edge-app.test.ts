@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app";
-import { createEdgeApp } from "../src/edge-app";
+import { createEdgeApp } from "../src/edge";
 import { parseOptions } from "../src/options";
 import { createKey, freshWs, session } from "./helpers";
 import { buildRequest, Isolate } from "./isolate";

@@ -355,7 +355,8 @@ describe("the worker entry (src/index.ts)", () => {
       const res = await worker.fetch(buildRequest("GET", path, { token }) as Parameters<typeof worker.fetch>[0], misconfigured, ctx);
       await waitOnExecutionContext(ctx);
       expect(res.status, path).toBe(503);
-      expect(res.headers.get("Retry-After")).toBe("60");
+      // The problem table's own `unavailable`, as every other 503.
+      expect(res.headers.get("Retry-After")).toBe("1");
       const body = await problem(res);
       expect(body).toMatchObject({ status: 503, code: "unavailable" });
       expect(JSON.stringify(body)).not.toContain("LOG_SUCCESSES");
@@ -370,6 +371,26 @@ describe("the worker entry (src/index.ts)", () => {
     // The same entry with a sound env serves again.
     const ctx = createExecutionContext();
     expect((await worker.fetch(buildRequest("GET", "/health") as Parameters<typeof worker.fetch>[0], env, ctx)).status).toBe(200);
+  });
+
+  it("the secret scanning vars are options like the others: a bad value is a 503 naming the var in the log, never its value", async () => {
+    for (const [name, value] of [
+      ["SECRET_SCANNING_PUBLIC_KEYS", '{"public_keys":[]}'],
+      ["SECRET_SCANNING_PUBLIC_KEYS", "{not json"],
+      ["SECRET_SCANNING_KEYS_URL", "ftp://user:hunter2@keys.example/"],
+    ] as const) {
+      const logs = captureConsole();
+      const ctx = createExecutionContext();
+      const request = buildRequest("POST", "/v1/secret-scanning/github", { body: "[]" }) as Parameters<typeof worker.fetch>[0];
+      const res = await worker.fetch(request, { ...env, [name]: value }, ctx);
+      await waitOnExecutionContext(ctx);
+      logs.restore();
+      expect(res.status, value).toBe(503);
+      expect(await problem(res)).toMatchObject({ status: 503, code: "unavailable" });
+      const logged = logs.events().find((e) => e.event === "invalid_configuration");
+      expect(String(logged?.error), value).toContain(name);
+      expect(String(logged?.error)).not.toContain("hunter2");
+    }
   });
 });
 

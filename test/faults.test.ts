@@ -1,9 +1,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { kvKey } from "../src/keys/cached-key-store";
-import { generateKey } from "../src/keys/format";
-import { hashKey } from "../src/keys/hash";
+import { hashKey } from "../src/keys/format/hash";
+import { generateKey } from "../src/keys/format/key";
+import { kvKey } from "../src/keys/verify/kv-copy";
 import { call, captureConsole, createKey, freezeClock, freshWs, problem, session } from "./helpers";
 import { buildRequest, freshIsolate, isolate } from "./isolate";
 import {

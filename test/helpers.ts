@@ -96,7 +96,7 @@ export const freshWs = (label = "ws") => `${label}_${++wsCounter}_${crypto.rando
 
 /**
  * SHA-256 in hex through WebCrypto: an implementation independent of the
- * service's own (src/keys/hash.ts), to check what it stores.
+ * service's own (src/keys/format/hash.ts), to check what it stores.
  */
 export async function sha256Hex(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
@@ -186,5 +186,5 @@ export async function walkPages<T>(
 }
 
 /** The key record and audit event as the API documents them: one definition, the server's own schemas. */
-export type KeyRecord = import("zod").infer<typeof import("../src/keys/schemas").KeyRecordSchema>;
-export type AuditEvent = import("zod").infer<typeof import("../src/audit/schemas").AuditEventSchema>;
+export type KeyRecord = import("zod").infer<typeof import("../src/routes/api-keys/schemas").KeyRecordSchema>;
+export type AuditEvent = import("zod").infer<typeof import("../src/routes/audit-events/list").AuditEventSchema>;

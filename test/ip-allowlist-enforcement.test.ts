@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { kvKey } from "../src/keys/cached-key-store";
-import { hashKey } from "../src/keys/hash";
+import { hashKey } from "../src/keys/format/hash";
+import { kvKey } from "../src/keys/verify/kv-copy";
 import { createGuardedKey, type KeyRecord, rateHeaders } from "./guard-keys";
 import { call, freshWs, problem, session } from "./helpers";
 import { freshIsolate } from "./isolate";

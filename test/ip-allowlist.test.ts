@@ -3,10 +3,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Json } from "../src/docs/examples";
 import { fieldErrors } from "../src/http/openapi";
-import { generateKey } from "../src/keys/format";
-import { IpAllowlistSchema, MAX_IP_ALLOWLIST_ENTRIES } from "../src/net/allowlist-schema";
-import { allowlistMatches, compileAllowlist, formatCidr, parseCidr } from "../src/net/cidr";
-import { formatIp, type ParsedIp, parseIp } from "../src/net/ip";
+import { generateKey } from "../src/keys/format/key";
+import { IpAllowlistSchema, MAX_IP_ALLOWLIST_ENTRIES } from "../src/keys/guard-rails/schemas";
+import { allowlistMatches, compileAllowlist, formatCidr, parseCidr } from "../src/lib/cidr";
+import { formatIp, type ParsedIp, parseIp } from "../src/lib/ip";
 
 /**
  * Per-key IP allowlists: strict parsing, canonical text, and matching on

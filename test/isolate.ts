@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach } from "vitest";
 import { createApp } from "../src/app";
 import type { Env } from "../src/env";
-import { CachedKeyStore, type CachedKeyStoreOptions } from "../src/keys/cached-key-store";
+import { CachedKeyStore, type CachedKeyStoreOptions } from "../src/keys/verify/cached-key-store";
 import { parseOptions } from "../src/options";
 import { WindowRateLimiter } from "../src/ratelimit/limiter";
 import type { KeyRateLimiter } from "../src/ratelimit/types";

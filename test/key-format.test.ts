@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import { BASE62, encodeBase62Fixed, randomBase62 } from "../src/keys/base62";
-import { crc32 } from "../src/keys/crc32";
-import { CHECKSUM_LENGTH, displayPrefix, generateKey, isWellFormedKey, KEY_PREFIX, RANDOM_LENGTH } from "../src/keys/format";
+import { crc32 } from "../src/keys/format/checksum";
+import { CHECKSUM_LENGTH, displayPrefix, generateKey, isWellFormedKey, KEY_PREFIX, RANDOM_LENGTH } from "../src/keys/format/key";
+import { BASE62, encodeBase62Fixed, randomBase62 } from "../src/lib/base62";
 import { call, createKey, problem, session } from "./helpers";
 
 const KEY_RE = /^sk_live_[0-9A-Za-z]{38}$/;

@@ -1,9 +1,10 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { UseBatch } from "../src/env";
 import { CoalescingReporter } from "../src/usage/coalescing-reporter";
 import { type LastUsedRecorder, MAX_ROWS_PER_FLUSH } from "../src/usage/last-used-recorder";
-import { recorderShard, type UseBatch } from "../src/usage/recorder-protocol";
+import { recorderShard } from "../src/usage/recorder-protocol";
 import { call, createKey, freezeClock, freshWs, session } from "./helpers";
 import { freshIsolate, isolate } from "./isolate";
 import { counted, fetchWith, gate, recorderStub, unreachableD1 } from "./worker";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Memo } from "../src/keys/memo";
+import { Memo } from "../src/keys/verify/memo";
 
 describe("Memo", () => {
   it("evicts the least recently used entry when full", () => {

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Json } from "../src/docs/examples";
-import { kvKey } from "../src/keys/cached-key-store";
-import { hashKey } from "../src/keys/hash";
+import { hashKey } from "../src/keys/format/hash";
+import { kvKey } from "../src/keys/verify/kv-copy";
 import { createGuardedKey, type KeyRecord, rateHeaders } from "./guard-keys";
 import { type AuditEvent, call, freshWs, problem, session } from "./helpers";
 import { Isolate } from "./isolate";

@@ -2,18 +2,11 @@ import { createExecutionContext, runDurableObjectAlarm, runInDurableObject, wait
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import {
-  localRateLimiter,
-  noopRateLimiter,
-  type RateDecision,
-  type RateLimitCounter,
-  type RateLimitEnv,
-  rateLimitHeaders,
-  rateLimitPolicyValue,
-  rateLimitValue,
-  WindowRateLimiter,
-  type WindowRateLimiterOptions,
-} from "../src/ratelimit";
+import type { RateLimitCounter } from "../src/ratelimit/counter";
+import { rateLimitHeaders, rateLimitPolicyValue, rateLimitValue } from "../src/ratelimit/headers";
+import { WindowRateLimiter, type WindowRateLimiterOptions } from "../src/ratelimit/limiter";
+import type { KeyRateLimiter, RateDecision, RateLimitEnv } from "../src/ratelimit/types";
+import { normalizePolicy, secondsUntil, windowStartOf } from "../src/ratelimit/window";
 
 /*
  * Time is always the tests' own: every limiter gets a clock the test sets,
@@ -55,6 +48,19 @@ async function flush(): Promise<void> {
 
 const immediate = async () => {};
 
+/** The limiter without the Durable Object: exact within the isolate, nothing else. */
+const localRateLimiter = (options: Omit<WindowRateLimiterOptions, "sync"> = {}) => new WindowRateLimiter({ ...options, sync: false });
+
+/** Allows everything and counts nothing; its decisions still carry well-formed header values. */
+const noopRateLimiter: KeyRateLimiter = {
+  take(_keyId, rawPolicy, _ctx, _env, now = Date.now()) {
+    const { limit, periodSeconds } = normalizePolicy(rawPolicy);
+    const periodMs = periodSeconds * 1000;
+    const end = windowStartOf(now, periodMs) + periodMs;
+    return { allowed: true, limit, remaining: limit, resetSeconds: secondsUntil(end, now, periodSeconds), periodSeconds };
+  },
+};
+
 /** A limiter with the tests' clock; syncs that wait for the interval go at once unless the test passes its own sleep. */
 function limiter(now: () => number, options: WindowRateLimiterOptions = {}) {
   return new WindowRateLimiter({ clock: now, sleep: immediate, ...options });
@@ -80,7 +86,7 @@ function heldNamespace() {
         new Promise<number>((answer, fail) => calls.push({ keyId, periodSeconds, windowStart, count, answer, fail })),
     }),
   };
-  return { env: { RATE_LIMITS: ns as unknown as DurableObjectNamespace<RateLimitCounter> } satisfies RateLimitEnv, calls };
+  return { env: { RATE_LIMITS: ns as unknown as NonNullable<RateLimitEnv["RATE_LIMITS"]> } satisfies RateLimitEnv, calls };
 }
 
 /** A sleep that ends only when the test says so. */
@@ -362,7 +368,7 @@ describe("sync with the RateLimitCounter", () => {
             return p;
           },
         }),
-      } as unknown as DurableObjectNamespace<RateLimitCounter>,
+      } as unknown as NonNullable<RateLimitEnv["RATE_LIMITS"]>,
     };
     const limit = 100;
     const T = Math.ceil(limit / 10);
@@ -400,7 +406,7 @@ describe("the RateLimitCounter unreachable", () => {
         idFromName: () => {
           throw new Error("Durable Objects are down");
         },
-      } as unknown as DurableObjectNamespace<RateLimitCounter>,
+      } as unknown as NonNullable<RateLimitEnv["RATE_LIMITS"]>,
     };
     const c = clock(T2030 + 1_000);
     const rl = limiter(c.now);

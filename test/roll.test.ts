@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { kvKey } from "../src/keys/cached-key-store";
-import { isWellFormedKey } from "../src/keys/format";
-import { hashKey } from "../src/keys/hash";
+import { hashKey } from "../src/keys/format/hash";
+import { isWellFormedKey } from "../src/keys/format/key";
+import { kvKey } from "../src/keys/verify/kv-copy";
 import { type AuditEvent, call, createKey, freshWs, type KeyRecord, problem, session } from "./helpers";
 import { freshIsolate } from "./isolate";
 import { fetchWith, unreachableD1 } from "./worker";

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Env } from "../src/env";
-import { generateKey } from "../src/keys/format";
+import { generateKey } from "../src/keys/format/key";
 import { type GithubSigner, githubSigner, publicKeysDocument, toHex } from "./github-signing";
 import { type AuditEvent, call, createKey, freshWs, type KeyRecord, problem, session } from "./helpers";
 import { freshIsolate } from "./isolate";

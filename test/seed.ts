@@ -1,11 +1,11 @@
 import { env } from "cloudflare:workers";
 import { database } from "../src/db/client";
 import { type ApiKeyRow, apiKeys } from "../src/db/schema";
-import { newId } from "../src/ids";
-import { kvKey } from "../src/keys/cached-key-store";
-import { displayPrefix, generateKey } from "../src/keys/format";
-import { hashKey } from "../src/keys/hash";
+import { hashKey } from "../src/keys/format/hash";
+import { displayPrefix, generateKey } from "../src/keys/format/key";
 import { toVerifiedKey } from "../src/keys/records";
+import { kvKey } from "../src/keys/verify/kv-copy";
+import { newId } from "../src/lib/ids";
 
 /**
  * `n` active keys of `workspaceId`, written straight to D1 (one batch) and KV,

@@ -1,7 +1,7 @@
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { kvKey } from "../src/keys/cached-key-store";
+import { kvKey } from "../src/keys/verify/kv-copy";
 import { captureConsole, createKey, session, sha256Hex } from "./helpers";
 import type { RequestInit } from "./isolate";
 import { fetchWith } from "./worker";

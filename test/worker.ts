@@ -1,6 +1,5 @@
 import { env } from "cloudflare:workers";
-import type { Env } from "../src/env";
-import type { UseBatch } from "../src/usage/recorder-protocol";
+import type { Env, UseBatch } from "../src/env";
 import { isolate, type RequestInit } from "./isolate";
 
 /**

@@ -1,9 +1,10 @@
 // Bench-only worker: N SHA-256s of a fresh key per request, with @noble/hashes
-// (what src/keys/hash.ts uses) or WebCrypto, so the load generator can compare
+// (what src/keys/format/hash.ts uses) or WebCrypto, so the load generator can compare
 // their cost inside workerd. Timers do not advance during CPU work in workerd,
 // so the comparison is made from outside, as requests per second.
-import { generateKey } from "../../src/keys/format";
-import { hashKey } from "../../src/keys/hash";
+
+import { hashKey } from "../../src/keys/format/hash";
+import { generateKey } from "../../src/keys/format/key";
 
 const hex = (buf: ArrayBuffer) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 

@@ -16,21 +16,22 @@
 //   part:*   one step of the key middleware or of the response, alone
 import { Hono } from "hono";
 import { createApp } from "../../src/app";
-import { createEdgeApp } from "../../src/edge-app";
+import { bearerToken } from "../../src/auth/bearer";
+import type { Services } from "../../src/context";
+import { createEdgeApp } from "../../src/edge";
 import type { Env } from "../../src/env";
-import { bearerToken } from "../../src/http/bearer";
 import { apiCors } from "../../src/http/cors";
 import { openApiRouter } from "../../src/http/openapi";
 import { requestContext } from "../../src/http/request-context";
-import { CachedKeyStore } from "../../src/keys/cached-key-store";
-import { callingKeyRoutes } from "../../src/keys/calling-key-route";
-import { generateKey, isWellFormedKey } from "../../src/keys/format";
-import { hashKey } from "../../src/keys/hash";
-import type { VerifiedKey } from "../../src/keys/verified-key";
-import { log } from "../../src/log";
+import { hashKey } from "../../src/keys/format/hash";
+import { generateKey, isWellFormedKey } from "../../src/keys/format/key";
+import { CachedKeyStore } from "../../src/keys/verify/cached-key-store";
+import type { VerifiedKey } from "../../src/keys/verify/verified-key";
+import { log } from "../../src/lib/log";
 import { type AppOptions, parseOptions } from "../../src/options";
 import { WindowRateLimiter } from "../../src/ratelimit/limiter";
-import type { Services } from "../../src/services";
+import { OPERATIONS } from "../../src/routes";
+import { mount } from "../../src/routes/operation";
 import { CoalescingReporter } from "../../src/usage/coalescing-reporter";
 import { utcDay } from "../../src/usage/use-reporter";
 
@@ -102,6 +103,11 @@ function build(env: Env): Parts {
   openapiOnly.get("/v1/key", (c) => c.json(body, 200));
   const keyRoute = openApiRouter();
   keyRoute.use("*", setParts);
+  // GET /v1/key as the full app mounts it (its entry of the route list), alone on a router.
+  const callingKeyRoutes = mount(
+    openApiRouter(),
+    OPERATIONS.filter((op) => op.operationId === "getCallingKey"),
+  );
   keyRoute.route("/", callingKeyRoutes);
   const withContext = openApiRouter();
   withContext.use("*", requestContext(options, services));

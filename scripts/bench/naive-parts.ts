@@ -1,10 +1,11 @@
 import { eq } from "drizzle-orm";
-import { database, storage } from "../../src/db/client";
+import { database } from "../../src/db/client";
 import { apiKeys } from "../../src/db/schema";
+import { storage } from "../../src/db/storage";
 import type { Env } from "../../src/env";
-import { readKeyByHash } from "../../src/keys/key-by-hash";
-import type { KeyStore } from "../../src/keys/key-store";
-import type { VerifiedKey } from "../../src/keys/verified-key";
+import { readKeyByHash } from "../../src/keys/verify/d1-lookup";
+import type { KeyStore } from "../../src/keys/verify/key-store";
+import type { VerifiedKey } from "../../src/keys/verify/verified-key";
 import type { KeyUse, UnsentUse, UseReporter } from "../../src/usage/use-reporter";
 
 /**

@@ -1,5 +1,5 @@
-import { escapeHtml as esc } from "../html/escape";
 import { SCOPE_DESCRIPTIONS, SCOPES } from "../keys/scopes";
+import { escapeHtml as esc } from "../lib/html";
 
 /**
  * The console's one page: Settings · API keys. A static shell, rendered once

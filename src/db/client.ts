@@ -14,5 +14,3 @@ export function database(d1: D1Database): Db {
   }
   return db;
 }
-
-export { storage } from "./storage";

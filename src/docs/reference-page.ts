@@ -5,7 +5,7 @@
  * body fields, responses and examples (built from the schemas' own examples)
  * and a curl line; the error codes and schemas follow.
  */
-import { escapeHtml as esc } from "../html/escape";
+import { escapeHtml as esc } from "../lib/html";
 import { exampleOf, type Json, resolveRef } from "./examples";
 
 /** The little Markdown the descriptions use: paragraphs, `code` and **bold**. */

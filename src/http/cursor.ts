@@ -13,7 +13,7 @@ export interface Cursor {
 
 const cursorSchema = z.object({ t: z.number().int().nonnegative(), id: z.string().min(1).max(64) });
 
-export function encodeCursor(cursor: Cursor): string {
+function encodeCursor(cursor: Cursor): string {
   return btoa(JSON.stringify(cursor)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 

@@ -1,16 +1,15 @@
 import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { AppEnv } from "../app-env";
-import { errorMessage, log } from "../log";
-import { throttleFailedAuth } from "./auth-throttle";
+import type { AppEnv } from "../context";
+import { errorMessage, log } from "../lib/log";
 import { Problem, problemResponse } from "./problem";
 
 /** The one place where any failure becomes an RFC 9457 problem response. */
-export async function onError(error: Error, c: Context<AppEnv>): Promise<Response> {
+export function onError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof Problem) {
     // The log-only reason says what the client is not told (e.g. which setting is missing).
     if (error.reason) log("warn", "problem_reason", { requestId: c.get("requestId"), code: error.code, reason: error.reason });
-    return problemResponse(c, await throttleFailedAuth(c, error));
+    return problemResponse(c, error);
   }
   if (error instanceof HTTPException) return problemResponse(c, fromHttpException(error));
   // Unexpected: log what happened (never request headers or bodies) and say little.

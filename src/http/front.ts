@@ -1,7 +1,6 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../app-env";
+import type { AppEnv, Services } from "../context";
 import type { AppOptions } from "../options";
-import type { Services } from "../services";
 import { apiCors } from "./cors";
 import { requestContext } from "./request-context";
 

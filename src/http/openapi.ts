@@ -1,6 +1,6 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../context";
 import {
   type FieldError,
   invalidRequest,

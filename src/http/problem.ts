@@ -186,7 +186,8 @@ export function problemBody(p: Problem, requestId?: string) {
 // is for GitHub's webhook, which authenticates by signature, not by bearer token.
 const NO_CHALLENGE: ReadonlySet<ProblemCode> = new Set(["invalid_signature"]);
 
-export function problemResponse(c: Context, p: Problem): Response {
+/** The headers of a problem's answer: its own (Retry-After, RateLimit…), the media type, and the bearer challenge of a 401. */
+export function problemHeaders(p: Problem): Headers {
   const headers = new Headers(p.headers);
   headers.set("Content-Type", "application/problem+json");
   headers.set("Cache-Control", "no-store");
@@ -194,6 +195,10 @@ export function problemResponse(c: Context, p: Problem): Response {
   if (p.code === "missing_credentials") headers.set("WWW-Authenticate", "Bearer");
   if (p.code === "insufficient_scope")
     headers.set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="${p.extra.requiredScope}"`);
+  return headers;
+}
+
+export function problemResponse(c: Context, p: Problem): Response {
   c.set("outcome", p.code);
-  return c.body(JSON.stringify(problemBody(p, c.get("requestId"))), p.status as 400, Object.fromEntries(headers));
+  return c.body(JSON.stringify(problemBody(p, c.get("requestId"))), p.status as 400, Object.fromEntries(problemHeaders(p)));
 }

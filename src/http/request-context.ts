@@ -1,12 +1,11 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
-import type { AppEnv } from "../app-env";
-import { log } from "../log";
+import type { AppEnv, Services } from "../context";
+import { log } from "../lib/log";
 import type { AppOptions } from "../options";
-import type { Services } from "../services";
 
-export const REQUEST_ID_HEADER = "X-Request-Id";
+const REQUEST_ID_HEADER = "X-Request-Id";
 
 /**
  * The outermost middleware: gives every request an id, stamps it and the
@@ -34,7 +33,7 @@ export function requestContext(options: AppOptions, services: Services) {
     // On a finished response, hono's c.header() copies the whole Response on
     // every call (a response from fetch, such as the console page's asset, has
     // read-only headers). One copy is enough: the first header goes through
-    // c.header(), the others onto that copy's headers. (~4 µs per copy saved.)
+    // c.header(), the others onto that copy's headers.
     c.header(REQUEST_ID_HEADER, requestId);
     const headers = c.res.headers;
     headers.set("X-Content-Type-Options", "nosniff");

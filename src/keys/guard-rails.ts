@@ -1,85 +1,98 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
-import { Problem, unavailable } from "../http/problem";
-import { errorMessage, log } from "../log";
-import { type AllowlistMatcher, allowlistMatches, compileAllowlist } from "../net/cidr";
-import { rateLimitHeaders } from "../ratelimit/headers";
 import type { RatePolicy } from "../ratelimit/types";
-import type { VerifiedKey } from "./verified-key";
+import type { KeyCall } from "./guard-rails/call";
+import { isStringList, requireAllowedAddress, sameList } from "./guard-rails/ip-allowlist";
+import { isRatePolicy, samePolicy, takeRateLimit } from "./guard-rails/rate-limit";
 
 /**
- * The per-key guard rails, checked by requireKey once a key is known to be
- * active: where it may be used from, and how often. The caller only calls in
- * when the key has an allowlist or a limit, so a key without either pays two
- * property reads and nothing else.
- */
-
-/**
- * Compiled allowlists, one per cached key record. The key store hands out the
- * same VerifiedKey object for as long as it keeps the key (memo hits), and a
- * new object when it reads a new copy (a refresh, a change published by this
- * isolate), so keying on the object compiles each version of a list once and
- * never serves a list that is out of date. A WeakMap holds nothing the memo
- * has dropped. `null` marks a stored list that does not compile.
- */
-const compiled = new WeakMap<VerifiedKey, AllowlistMatcher | null>();
-
-function matcherFor(key: VerifiedKey): AllowlistMatcher | null {
-  let matcher = compiled.get(key);
-  if (matcher === undefined) {
-    try {
-      matcher = compileAllowlist(key.ipAllowlist);
-    } catch (error) {
-      // Only validated, normalised entries are ever written, so this is
-      // damaged data. Guessing would either let every address in or lock the
-      // key out for a reason nobody can see; refuse as storage failing does.
-      log("error", "ip_allowlist_corrupt", { keyId: key.id, error: errorMessage(error) });
-      matcher = null;
-    }
-    compiled.set(key, matcher);
-  }
-  return matcher;
-}
-
-/**
- * The caller's address must be in the key's allowlist (which is not empty).
+ * THE per-key guard rails: what a key may be restricted by, each declared
+ * once. From this table come the key record and the create body (every rail;
+ * on create optional, with its default), the PATCH body (the `patchable`
+ * ones), what a roll copies to the new key (`rollInherits`), the verified key
+ * cached in KV and the memo (and how a KV copy is checked), and requireKey's
+ * checks, in table order.
  *
- * The address is Cloudflare's CF-Connecting-IP, as received: the edge sets it
- * from the connection itself and overwrites any value a client sends, whereas
- * X-Forwarded-For is whatever the client (or any proxy) wrote, so trusting it
- * would let anyone claim an allowed address. A request without the header
- * never matches: "unknown" must not mean "allowed".
+ * Adding a rail: a row here and its check (a file in guard-rails/ if it needs
+ * one), its API schemas in guard-rails/schemas.ts (the compiler asks for them),
+ * and its column on api_keys under the same name, stored as JSON
+ * (src/db/schema.ts plus a migration). Nothing else changes.
+ *
+ * This module is on the start-up path (requireKey at the edge): it must not
+ * import schemas (zod) or the query layer (drizzle).
  */
-export function requireAllowedAddress(key: VerifiedKey, clientIp: string | undefined): void {
-  const matcher = matcherFor(key);
-  if (matcher === null)
-    throw unavailable(
-      "This API key's settings cannot be read; the request was not processed.",
-      `ip allowlist of ${key.id} does not compile`,
-    );
-  // Synchronous on purpose: the matcher parses into one buffer shared by the isolate.
-  if (!allowlistMatches(matcher, clientIp)) {
-    throw new Problem("ip_not_allowed", "This API key may not be used from this address.");
-  }
+export interface GuardRail<V> {
+  /** What a key created without the rail has: the rail is off. */
+  default: V;
+  /** A roll gives the new key the old key's value. */
+  rollInherits: boolean;
+  /** PATCH may change it (and its audit event names it when it does). */
+  patchable: boolean;
+  /**
+   * When the check runs. false: before the call is reported as a use, so a
+   * call the rail refuses is not a use of the key (neither its last use nor
+   * a count toward its rate limit). true: after, so a refused call still counts.
+   */
+  refusalIsAUse: boolean;
+  /** Whether the key has the rail on: a key with no rail on pays this test and nothing else. */
+  active(value: V): boolean;
+  /** Throws the problem that refuses the call. */
+  check(value: V, call: KeyCall): void;
+  /** A value read back from KV has the rail's shape (else the copy is a miss and D1 answers). */
+  isValid(value: unknown): boolean;
+  /** Same value: PATCH writes and records only the fields whose value changes. */
+  same(a: V, b: V): boolean;
 }
 
-/**
- * Counts the call against the key's limit and decides it, without waiting
- * on anything (the limiter syncs with other isolates in the background).
- * The RateLimit headers go on the context, not on one response, so whatever
- * answers the request next (the route, a 403 for the scope, a 404, the 429
- * below) carries them.
- */
-export function takeRateLimit(c: Context<AppEnv>, keyId: string, policy: RatePolicy): void {
-  const decision = c.var.services.limiter.take(keyId, policy, c.executionCtx, c.env);
-  const headers = rateLimitHeaders(decision);
-  for (const name in headers) c.header(name, headers[name]);
-  if (!decision.allowed) {
-    throw new Problem(
-      "rate_limited",
-      `This API key's rate limit of ${decision.limit} calls per ${decision.periodSeconds} seconds is used up; retry in ${decision.resetSeconds} seconds.`,
-      {},
-      headers,
-    );
-  }
-}
+/** A row of the table: typed as a GuardRail of its value, its flags kept literal (the body types follow them). */
+const rail =
+  <V>() =>
+  <const R extends GuardRail<V>>(row: R) =>
+    row;
+
+export const GUARD_RAILS = {
+  /**
+   * Normalised CIDRs the key may be used from; [] = anywhere. A call from
+   * outside the allowlist is not an authenticated use of the key: it neither
+   * shows as the key's last use nor counts toward its rate limit. Otherwise
+   * whoever holds a leaked copy of the key, from anywhere, could spend the
+   * quota of the integration it belongs to.
+   */
+  ipAllowlist: rail<string[]>()({
+    default: [],
+    rollInherits: true,
+    patchable: true,
+    refusalIsAUse: false,
+    active: (list) => list.length !== 0,
+    check: requireAllowedAddress,
+    isValid: isStringList,
+    same: sameList,
+  }),
+  /**
+   * At most `limit` calls per `periodSeconds`; null = unlimited. Taken after
+   * the use is reported and before the scope check, so that refused calls
+   * count too: a client retrying a 403 in a loop is held to the key's limit
+   * like any other.
+   */
+  rateLimit: rail<RatePolicy | null>()({
+    default: null,
+    rollInherits: true,
+    patchable: true,
+    refusalIsAUse: true,
+    active: (policy) => policy !== null,
+    check: (policy, call) => takeRateLimit(policy!, call),
+    isValid: (v) => v === null || isRatePolicy(v),
+    same: samePolicy,
+  }),
+};
+
+export type GuardRailField = keyof typeof GUARD_RAILS;
+/** Each rail's value, as a key holds it. */
+export type GuardRailValues = { [F in GuardRailField]: Parameters<(typeof GUARD_RAILS)[F]["active"]>[0] };
+
+type AnyRail = GuardRail<unknown> & { field: GuardRailField };
+
+/** The rails in table order, each with its field name. */
+export const RAILS: readonly AnyRail[] = (Object.keys(GUARD_RAILS) as GuardRailField[]).map((field) => ({
+  ...(GUARD_RAILS[field] as GuardRail<unknown>),
+  field,
+}));
+export const GUARD_RAIL_FIELDS: readonly GuardRailField[] = RAILS.map((r) => r.field);

@@ -1,6 +1,7 @@
 import type { ApiKeyRow } from "../db/schema";
+import { GUARD_RAIL_FIELDS, type GuardRailValues } from "./guard-rails";
 import type { Scope } from "./scopes";
-import type { VerifiedKey } from "./verified-key";
+import type { VerifiedKey } from "./verify/verified-key";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -20,13 +21,13 @@ export function toKeyRecord(row: ApiKeyRow) {
     revocationReason: row.revocationReason,
     rolledFrom: row.rolledFrom,
     rolledTo: row.rolledTo,
-    ipAllowlist: row.ipAllowlist,
-    rateLimit: row.rateLimit,
+    ...guardRails(row),
     lastUsedIp: row.lastUsedIp,
     lastUsedCountry: row.lastUsedCountry,
   };
 }
 
+/** What verification needs of a key: its identity, its state and every guard rail, in this order (that of its KV copy). */
 export function toVerifiedKey(row: ApiKeyRow): VerifiedKey {
   return {
     id: row.id,
@@ -36,7 +37,13 @@ export function toVerifiedKey(row: ApiKeyRow): VerifiedKey {
     scopes: row.scopes as Scope[],
     expiresAt: row.expiresAt,
     revokedAt: row.revokedAt,
-    ipAllowlist: row.ipAllowlist,
-    rateLimit: row.rateLimit,
+    ...guardRails(row),
   };
+}
+
+/** The key's guard rails (keys/guard-rails.ts), in table order. */
+function guardRails(row: ApiKeyRow): GuardRailValues {
+  const rails: Record<string, unknown> = {};
+  for (const field of GUARD_RAIL_FIELDS) rails[field] = row[field];
+  return rails as GuardRailValues;
 }

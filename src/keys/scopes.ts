@@ -1,5 +1,3 @@
-import { z } from "zod";
-
 export const SCOPES = ["sources:read", "sources:write", "sources:delete"] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -8,5 +6,3 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   "sources:write": "Create and update sources.",
   "sources:delete": "Remove sources.",
 };
-
-export const scopeSchema = z.enum(SCOPES);

@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
+import type { Env, RateLimitCounterRpc } from "../env";
 import { MAX_PERIOD_SECONDS, MIN_PERIOD_SECONDS } from "./types";
 
 /** Largest batch one isolate may report at once; far above any real batch, it only keeps sums exact integers. */
-export const MAX_BATCH = 1_000_000_000;
+const MAX_BATCH = 1_000_000_000;
 
 /**
  * The global count of one API key's calls, per fixed window, summed over every
@@ -23,7 +23,7 @@ export const MAX_BATCH = 1_000_000_000;
  *
  * Internals are `#private`, so RPC exposes `add` and nothing else.
  */
-export class RateLimitCounter extends DurableObject<Env> {
+export class RateLimitCounter extends DurableObject<Env> implements RateLimitCounterRpc {
   readonly #sql: SqlStorage;
   #tableReady = false;
   /** The alarm as last read or set (undefined: not read yet); saves a storage read per report. */

@@ -12,11 +12,11 @@ import type { RateDecision, RatePolicy } from "./types";
  *   RateLimit-Policy: "key";q=100;w=60   quota q per window of w seconds
  *   RateLimit: "key";r=42;t=17           r left in this window, which ends in t seconds
  */
-export const RATE_LIMIT_POLICY_NAME = "key";
+const RATE_LIMIT_POLICY_NAME = "key";
 
 export const RATE_LIMIT_POLICY_HEADER = "RateLimit-Policy";
 export const RATE_LIMIT_HEADER = "RateLimit";
-export const RETRY_AFTER_HEADER = "Retry-After";
+const RETRY_AFTER_HEADER = "Retry-After";
 
 /** `"key";q=<limit>;w=<periodSeconds>` */
 export function rateLimitPolicyValue(policy: RatePolicy): string {
@@ -29,7 +29,7 @@ export function rateLimitValue(decision: Pick<RateDecision, "remaining" | "reset
 }
 
 /** Retry-After as delay-seconds: the window's end, when the count starts again from zero. */
-export function retryAfterValue(decision: Pick<RateDecision, "resetSeconds">): string {
+function retryAfterValue(decision: Pick<RateDecision, "resetSeconds">): string {
   return String(sfInteger(decision.resetSeconds));
 }
 

@@ -1,5 +1,5 @@
 import type { WaitUntil } from "../env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { type Entry, EntryTable, estimate, newEntry, resetEntry } from "./table";
 import type { KeyRateLimiter, RateDecision, RateLimitEnv, RatePolicy } from "./types";
 import { normalizePolicy, secondsUntil, windowStartOf } from "./window";
@@ -235,18 +235,3 @@ async function send(ns: NonNullable<RateLimitEnv["RATE_LIMITS"]>, keyId: string,
   if (typeof total !== "number" || !Number.isFinite(total)) throw new TypeError("the counter did not answer with a count");
   return total;
 }
-
-/** The same limiter without the Durable Object: exact within the isolate, nothing else. For tests and local tools. */
-export function localRateLimiter(options: Omit<WindowRateLimiterOptions, "sync"> = {}): WindowRateLimiter {
-  return new WindowRateLimiter({ ...options, sync: false });
-}
-
-/** Allows everything and counts nothing; its decisions still carry well-formed header values. */
-export const noopRateLimiter: KeyRateLimiter = {
-  take(_keyId, rawPolicy, _ctx, _env, now = Date.now()) {
-    const { limit, periodSeconds } = normalizePolicy(rawPolicy);
-    const periodMs = periodSeconds * 1000;
-    const end = windowStartOf(now, periodMs) + periodMs;
-    return { allowed: true, limit, remaining: limit, resetSeconds: secondsUntil(end, now, periodSeconds), periodSeconds };
-  },
-};

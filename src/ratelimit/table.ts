@@ -1,3 +1,5 @@
+import { BoundedMap } from "../lib/bounded-map";
+
 /**
  * One key's counter in one isolate, for one window.
  *
@@ -64,7 +66,7 @@ export function estimate(e: Entry): number {
 }
 
 /** How many of the 16 least recently used entries eviction looks at. */
-export const EVICTION_SAMPLE = 16;
+const EVICTION_SAMPLE = 16;
 
 /**
  * The isolate's counters, bounded in number.
@@ -89,53 +91,44 @@ export const EVICTION_SAMPLE = 16;
  * isolate's cached view until that sync lands (see docs/rate-limits.md).
  */
 export class EntryTable {
-  readonly #entries = new Map<string, Entry>();
-  readonly #max: number;
+  readonly #entries: BoundedMap<string, Entry>;
 
   constructor(maxEntries: number) {
-    this.#max = Math.max(1, Math.floor(maxEntries));
+    this.#entries = new BoundedMap({ maxEntries });
   }
 
   get size(): number {
     return this.#entries.size;
   }
 
-  /** The key's entry, marked most recently used (a Map iterates in insertion order, so re-inserting is the LRU move). */
+  /** The key's entry, marked most recently used. */
   touch(keyId: string): Entry | undefined {
-    const e = this.#entries.get(keyId);
-    if (e) {
-      this.#entries.delete(keyId);
-      this.#entries.set(keyId, e);
-    }
-    return e;
+    return this.#entries.touch(keyId);
   }
 
   insert(keyId: string, e: Entry, now: number): void {
-    if (this.#entries.size >= this.#max) this.#evictOne(now);
-    this.#entries.set(keyId, e);
-  }
-
-  #evictOne(now: number): void {
-    let victim: string | undefined;
-    let victimShare = Infinity;
-    let seen = 0;
-    for (const [keyId, e] of this.#entries) {
-      if (e.windowStart + e.periodMs <= now) {
-        victim = keyId;
-        break;
-      }
-      const share = estimate(e) / e.limit;
-      if (share < victimShare) {
-        victim = keyId;
-        victimShare = share;
-      }
-      if (++seen >= EVICTION_SAMPLE) break;
-    }
-    if (victim !== undefined) this.#entries.delete(victim);
+    this.#entries.set(keyId, e, 1, (oldestFirst) => victim(oldestFirst, now));
   }
 
   /** Whether a counter for the key is held. */
   has(keyId: string): boolean {
     return this.#entries.has(keyId);
   }
+}
+
+/** Among the EVICTION_SAMPLE least recently used entries: one whose window has ended, else the smallest share of its limit used. */
+function victim(oldestFirst: IterableIterator<[string, Entry]>, now: number): string | undefined {
+  let chosen: string | undefined;
+  let chosenShare = Infinity;
+  let seen = 0;
+  for (const [keyId, e] of oldestFirst) {
+    if (e.windowStart + e.periodMs <= now) return keyId;
+    const share = estimate(e) / e.limit;
+    if (share < chosenShare) {
+      chosen = keyId;
+      chosenShare = share;
+    }
+    if (++seen >= EVICTION_SAMPLE) break;
+  }
+  return chosen;
 }

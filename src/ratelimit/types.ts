@@ -1,5 +1,4 @@
-import type { WaitUntil } from "../env";
-import type { RateLimitCounter } from "./counter";
+import type { RateLimitCounterRpc, WaitUntil } from "../env";
 
 /** A key's rate limit, as stored on the key: `limit` calls per `periodSeconds`. */
 export interface RatePolicy {
@@ -26,7 +25,7 @@ export interface RateDecision {
 
 /** The one binding the limiter uses; absent (or no env at all): enforce within the isolate only. */
 export interface RateLimitEnv {
-  RATE_LIMITS?: DurableObjectNamespace<RateLimitCounter>;
+  RATE_LIMITS?: DurableObjectNamespace<RateLimitCounterRpc>;
 }
 
 export interface KeyRateLimiter {

@@ -1,7 +1,8 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { z } from "zod";
-import { errorMessage, log } from "../log";
+import { BoundedMap } from "../lib/bounded-map";
+import { errorMessage, log } from "../lib/log";
 
 /**
  * GitHub's secret scanning public keys, by key identifier (the
@@ -16,16 +17,16 @@ import { errorMessage, log } from "../log";
  */
 
 export const DEFAULT_PUBLIC_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning";
-export const PUBLIC_KEYS_CACHE_PREFIX = "secret-scanning:github-public-keys";
+const PUBLIC_KEYS_CACHE_PREFIX = "secret-scanning:github-public-keys";
 export const PUBLIC_KEYS_TTL_SECONDS = 3_600;
-export const FETCH_TIMEOUT_MS = 5_000;
+const FETCH_TIMEOUT_MS = 5_000;
 /**
  * A copy of the document younger than this is not refetched for an unknown
  * identifier: it is as good as a fresh one. Without it every request with a
  * made-up identifier would cost a request to GitHub (whose unauthenticated
  * rate limit is per egress IP) and let anyone spend that limit for us.
  */
-export const MIN_REFETCH_INTERVAL_MS = 60_000;
+const MIN_REFETCH_INTERVAL_MS = 60_000;
 /** GitHub's document is ~1 KiB; anything much bigger is not it. */
 const MAX_DOCUMENT_BYTES = 64 * 1024;
 
@@ -43,8 +44,8 @@ export interface PublicKeySource {
 }
 
 export interface PublicKeySourceOptions {
-  /** SECRET_SCANNING_PUBLIC_KEYS: the keys document as JSON text; when set (non-blank), nothing is fetched. */
-  inline?: string;
+  /** SECRET_SCANNING_PUBLIC_KEYS: the keys document (or its JSON text); when set (non-blank), nothing is fetched. */
+  inline?: string | PublicKeysDocument | undefined;
   /** SECRET_SCANNING_KEYS_URL, normally DEFAULT_PUBLIC_KEYS_URL. */
   url: string;
   cache: KVNamespace;
@@ -71,7 +72,7 @@ const PublicKeysDocument = z.object({
     .min(1)
     .max(100),
 });
-type PublicKeysDocument = z.infer<typeof PublicKeysDocument>;
+export type PublicKeysDocument = z.infer<typeof PublicKeysDocument>;
 
 const CachedDocument = z.object({ fetchedAt: z.number(), document: PublicKeysDocument });
 type CachedDocument = z.infer<typeof CachedDocument>;
@@ -79,29 +80,49 @@ type CachedDocument = z.infer<typeof CachedDocument>;
 // In-isolate state, per URL: one fetch at a time (concurrent misses share it)
 // and when this isolate last forced a refetch, which still throttles when KV
 // serves an older copy than the one we just wrote (reads are edge-cached).
-const inflight = new Map<string, Promise<PublicKeysDocument>>();
-const lastRefetchAt = new Map<string, number>();
 const MAX_TRACKED_URLS = 8;
+const inflight = new BoundedMap<string, Promise<PublicKeysDocument>>({ maxEntries: MAX_TRACKED_URLS });
+const lastRefetchAt = new BoundedMap<string, number>({ maxEntries: MAX_TRACKED_URLS });
 
 /** The KV key of a URL's document: a hash, so any URL fits KV's 512-byte limit and a changed URL never reads the old one's copy. */
 export function publicKeysCacheKey(url: string): string {
   return `${PUBLIC_KEYS_CACHE_PREFIX}:${bytesToHex(sha256(utf8ToBytes(url))).slice(0, 32)}`;
 }
 
-/**
- * Throws at construction when `inline` is set but is not a valid document:
- * that is a deployment mistake, and a plain Error (a 500, not a 503) with the
- * reason says so at once instead of refusing every GitHub request as unsigned.
- */
+/** Throws at construction when `inline` is text that is not a valid document (see parsePublicKeysDocument). */
 export function createPublicKeySource(options: PublicKeySourceOptions): PublicKeySource {
-  if (options.inline !== undefined && options.inline.trim() !== "") {
-    const document = parseInline(options.inline);
+  const inline = typeof options.inline === "string" && options.inline.trim() === "" ? undefined : options.inline;
+  if (inline !== undefined) {
+    const document = typeof inline === "string" ? parsePublicKeysDocument(inline) : inline;
     return { keyFor: async (identifier) => find(document, identifier) };
   }
   return new FetchedKeys(options);
 }
 
-function parseInline(text: string): PublicKeysDocument {
+/** Where the keys come from, as AppOptions holds it: the pinned document, or the URL to fetch it from. */
+export interface PublicKeysConfig {
+  document: PublicKeysDocument | null;
+  url: string;
+}
+
+const sources = new WeakMap<KVNamespace, { config: PublicKeysConfig; source: PublicKeySource }>();
+
+/** The isolate's source for this configuration and KV namespace, built once (options are parsed once per isolate). */
+export function publicKeySource(config: PublicKeysConfig, cache: KVNamespace): PublicKeySource {
+  const held = sources.get(cache);
+  if (held?.config === config) return held.source;
+  const source = createPublicKeySource({ inline: config.document ?? undefined, url: config.url, cache });
+  sources.set(cache, { config, source });
+  return source;
+}
+
+/**
+ * SECRET_SCANNING_PUBLIC_KEYS, parsed. A malformed document is a deployment
+ * mistake: the Error names the variable (the options parser turns it into a
+ * refusal of the configuration, so the worker answers 503 and says why in
+ * the log), instead of every GitHub report being refused as unsigned.
+ */
+export function parsePublicKeysDocument(text: string): PublicKeysDocument {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -149,7 +170,7 @@ class FetchedKeys implements PublicKeySource {
     const interval = this.options.minRefetchIntervalMs ?? MIN_REFETCH_INTERVAL_MS;
     const newest = Math.max(cached.fetchedAt, lastRefetchAt.get(this.options.url) ?? -Infinity);
     if (this.now() - newest < interval) return null;
-    remember(lastRefetchAt, this.options.url, this.now());
+    lastRefetchAt.set(this.options.url, this.now());
     return find(await this.fetchShared(), identifier);
   }
 
@@ -175,7 +196,7 @@ class FetchedKeys implements PublicKeySource {
       pending = this.fetchAndStore().finally(() => {
         if (inflight.get(url) === pending) inflight.delete(url);
       });
-      remember(inflight, url, pending);
+      inflight.set(url, pending);
     }
     return pending;
   }
@@ -237,14 +258,4 @@ class FetchedKeys implements PublicKeySource {
     log("warn", "secret_scanning_keys_unavailable", { url: this.options.url, reason });
     return new PublicKeysUnavailable(`GitHub public keys unavailable (${reason})`, { cause });
   }
-}
-
-/** Sets a per-URL entry, dropping the oldest when the (tiny) map is full. */
-function remember<V>(map: Map<string, V>, url: string, value: V): void {
-  map.delete(url);
-  if (map.size >= MAX_TRACKED_URLS) {
-    const oldest = map.keys().next().value;
-    if (oldest !== undefined) map.delete(oldest);
-  }
-  map.set(url, value);
 }

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { fieldErrors } from "../http/openapi";
-import { invalidRequest, Problem } from "../http/problem";
+import { invalidRequest, Problem, unavailable } from "../http/problem";
+import { type PublicKeySource, PublicKeysUnavailable } from "./public-keys";
+import { verifyGithubSignature } from "./signature";
 
 /**
  * The body of a GitHub secret scanning alert: a JSON array of the tokens it
@@ -46,4 +48,29 @@ export function parseReport(body: Uint8Array): ReportEntry[] {
   const parsed = z.array(ReportEntrySchema).safeParse(json);
   if (!parsed.success) throw invalidRequest("The report is not valid.", fieldErrors(parsed.error));
   return parsed.data;
+}
+
+/** The report is GitHub's: signed, over exactly these bytes, by a key GitHub lists under this identifier. */
+export async function verifyReport(
+  keys: () => PublicKeySource,
+  body: Uint8Array,
+  identifier: string | undefined,
+  signature: string | undefined,
+) {
+  if (!identifier || !signature) {
+    throw new Problem("invalid_signature", "The Github-Public-Key-Identifier and Github-Public-Key-Signature headers are required.");
+  }
+  let pem: string | null;
+  try {
+    pem = await keys().keyFor(identifier);
+  } catch (error) {
+    // Without GitHub's keys nothing can be verified: 503, and GitHub retries later.
+    if (error instanceof PublicKeysUnavailable)
+      throw unavailable("GitHub's public keys could not be obtained; nothing was done. Retry later.");
+    throw error;
+  }
+  // An unknown identifier and a bad signature get the same answer: neither is GitHub.
+  if (pem === null || !(await verifyGithubSignature(body, signature, pem))) {
+    throw new Problem("invalid_signature", "The report's signature does not verify.");
+  }
 }

@@ -1,3 +1,4 @@
+import { BoundedMap } from "../lib/bounded-map";
 import { derToRawSignature } from "./der";
 
 /**
@@ -25,7 +26,7 @@ const MAX_PEM_LENGTH = 4_096;
  * fails to import is cached as null (the failure is deterministic).
  */
 const MAX_CACHED_KEYS = 16;
-const importedKeys = new Map<string, Promise<CryptoKey | null>>();
+const importedKeys = new BoundedMap<string, Promise<CryptoKey | null>>({ maxEntries: MAX_CACHED_KEYS });
 
 /**
  * True only when `signatureB64` is a valid signature of `rawBody` by the key
@@ -59,11 +60,7 @@ function importPublicKey(pem: string): Promise<CryptoKey | null> {
   let pending = importedKeys.get(pem);
   if (!pending) {
     pending = importSpki(pem);
-    // Map order is insertion order: drop the oldest entry when full.
-    if (importedKeys.size >= MAX_CACHED_KEYS) {
-      const oldest = importedKeys.keys().next().value;
-      if (oldest !== undefined) importedKeys.delete(oldest);
-    }
+    // When full, the oldest import is dropped.
     importedKeys.set(pem, pending);
   }
   return pending;

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { cursorQuery, limitQuery, listSchema } from "../http/openapi";
 
-export const MAX_CONTENT_LENGTH = 100_000;
+const MAX_CONTENT_LENGTH = 100_000;
 
 const name = z.string().trim().min(1).max(200).openapi({ description: "1–200 characters after trimming.", example: "Help center" });
 const url = z

@@ -1,17 +1,18 @@
 import { and, desc, eq, type SQL } from "drizzle-orm";
-import { database, storage } from "../db/client";
+import { database } from "../db/client";
 import { after } from "../db/keyset";
 import { type SourceRow, sources } from "../db/schema";
+import { storage } from "../db/storage";
 import type { Env } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import { fieldErrors } from "../http/openapi";
 import { invalidRequest, notFound } from "../http/problem";
-import { newId } from "../ids";
+import { newId } from "../lib/ids";
 import { CreateSourceBody } from "./schemas";
 
 type SourceInput = { type: "url"; name: string; url: string } | { type: "text"; name: string; content: string };
 
-export function toSource(row: SourceRow) {
+function toSource(row: SourceRow) {
   return {
     id: row.id,
     name: row.name,

@@ -1,6 +1,6 @@
-import type { Env, WaitUntil } from "../env";
-import { errorMessage, log } from "../log";
-import { RECORDER_SHARDS, recorderShard, type UseBatch, type UseEntry } from "./recorder-protocol";
+import type { Env, UseBatch, UseEntry, WaitUntil } from "../env";
+import { errorMessage, log } from "../lib/log";
+import { RECORDER_SHARDS, recorderShard } from "./recorder-protocol";
 import { type KeyUse, type UnsentUse, type UseReporter, utcDay } from "./use-reporter";
 
 export interface CoalescingReporterOptions {

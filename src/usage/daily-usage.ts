@@ -1,9 +1,10 @@
 import { and, eq, gte } from "drizzle-orm";
-import { database, storage } from "../db/client";
+import { database } from "../db/client";
 import { keyUsageDaily } from "../db/schema";
-import type { Env } from "../env";
-import { errorMessage, log } from "../log";
-import { askEveryShard, type DailyCount } from "./recorder-protocol";
+import { storage } from "../db/storage";
+import type { DailyCount, Env } from "../env";
+import { errorMessage, log } from "../lib/log";
+import { askEveryShard } from "./recorder-protocol";
 import { type UseReporter, utcDay } from "./use-reporter";
 
 const DAY_MS = 86_400_000;

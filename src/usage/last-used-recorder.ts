@@ -1,7 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
-import { errorMessage, log } from "../log";
-import type { DailyCount, RecordedUse, UseBatch } from "./recorder-protocol";
+import type { DailyCount, Env, LastUsedRecorderRpc, RecordedUse, UseBatch } from "../env";
+import { errorMessage, log } from "../lib/log";
 
 type DailyRow = { key_id: string; day: string; requests: number };
 
@@ -14,7 +13,7 @@ import { utcDay } from "./use-reporter";
  */
 export const MAX_ROWS_PER_FLUSH = 5_000;
 /** Daily counts older than this many days are deleted from D1 by flushes. */
-export const USAGE_RETENTION_DAYS = 90;
+const USAGE_RETENTION_DAYS = 90;
 /** Old daily rows one flush deletes at most, so retention never makes a flush slow. */
 export const MAX_EXPIRED_ROWS_PER_FLUSH = 500;
 /** Batch ids remembered to refuse a resent batch; far longer than any resend. */
@@ -31,7 +30,7 @@ const DAY_MS = 86_400_000;
  * are written as this shard's absolute totals, so a flush retried after a
  * failure never counts a use twice.
  */
-export class LastUsedRecorder extends DurableObject<Env> {
+export class LastUsedRecorder extends DurableObject<Env> implements LastUsedRecorderRpc {
   readonly #sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -211,8 +210,8 @@ export class LastUsedRecorder extends DurableObject<Env> {
 
   async #flushIntervalMs(): Promise<number> {
     // Loaded when first needed: the worker's start-up (which exports this class) stays free of the schema library.
-    const { parseOptions } = await import("../options");
-    return parseOptions(this.env).lastUsedFlushSeconds * 1000;
+    const { readOptions } = await import("../options");
+    return readOptions(this.env).lastUsedFlushSeconds * 1000;
   }
 
   #getMeta(name: string): string | null {

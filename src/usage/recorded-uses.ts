@@ -1,5 +1,5 @@
 import type { Env } from "../env";
-import { errorMessage, log } from "../log";
+import { errorMessage, log } from "../lib/log";
 import { askEveryShard } from "./recorder-protocol";
 import type { UseReporter } from "./use-reporter";
 

@@ -11,37 +11,6 @@ import type { Env } from "../env";
  */
 export const RECORDER_SHARDS = 16;
 
-/** A key's uses gathered by one isolate. */
-export interface UseEntry {
-  keyId: string;
-  workspaceId: string;
-  /** Latest use, epoch ms, and the caller of that use. */
-  at: number;
-  ip: string | null;
-  country: string | null;
-  /** Uses per UTC day ("YYYY-MM-DD"). */
-  days: Record<string, number>;
-}
-
-/** One message's worth of uses; the recorder applies a batch id once. */
-export interface UseBatch {
-  id: string;
-  uses: UseEntry[];
-}
-
-export interface RecordedUse {
-  at: number;
-  ip: string | null;
-  country: string | null;
-}
-
-/** A shard's (or D1's per-shard) total of uses of a key on a UTC day. */
-export interface DailyCount {
-  keyId: string;
-  day: string;
-  requests: number;
-}
-
 export const recorderShard = (env: Env, shard: number) => env.LAST_USED.get(env.LAST_USED.idFromName(`shard:${shard}`));
 
 /** Every shard's answer to `read`, with the shard's number; a shard that fails is left out and reported to `onError`. */

@@ -1,0 +1,435 @@
+import { and, eq, exists, getTableColumns, inArray, isNull, type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { type AuditedBy, auditRow, insertAuditEventIf } from "../audit/events";
+import { inChunks } from "../db/chunks";
+import { type Db, database } from "../db/client";
+import { type ApiKeyRow, apiKeys } from "../db/schema";
+import { storage } from "../db/storage";
+import { notFound, Problem } from "../http/problem";
+import { newId } from "../lib/ids";
+import { type Actor, actorId } from "./actor";
+import { hashKey } from "./format/hash";
+import { displayPrefix, generateKey } from "./format/key";
+import { GUARD_RAIL_FIELDS, GUARD_RAILS, type GuardRailField, type GuardRailValues } from "./guard-rails";
+import { type Committed, type PublishDeps, publish } from "./publish";
+import type { Scope } from "./scopes";
+
+/**
+ * THE write path of keys. Every change to a key (create, revoke by an admin,
+ * by the key itself or for a leak, roll, PATCH) is one `KeyChange`, made by
+ * an `Actor`, and goes through the same two steps:
+ *
+ *   1. its statements, run as ONE D1 batch (one transaction) through the one
+ *      storage wrapper: the row write(s), the audit event (inserted only if
+ *      the change happened: insertAuditEventIf), and a re-read of the rows;
+ *   2. once D1 has committed, publish: this isolate's memo at once, then KV.
+ *
+ * A change that also needs its own record of itself (a change log, with the
+ * key's new version) adds its statement to step 1, in the same batch; moving
+ * KV delivery out of the request changes step 2 only.
+ */
+
+export type RevocationReason = NonNullable<ApiKeyRow["revocationReason"]>;
+
+/** What a new key is given (a guard rail left out gets the table's default); the rest (id, secret, prefix, times) is made here. */
+export type NewKey = {
+  name: string;
+  scopes: Scope[];
+  /** Epoch ms; null: never. */
+  expiresAt: number | null;
+} & { [F in GuardRailField]?: GuardRailValues[F] | undefined };
+
+/** The fields PATCH may change, in the order the audit event names them: the name and the patchable guard rails. */
+const UPDATABLE_FIELDS = ["name", ...GUARD_RAIL_FIELDS.filter((f) => GUARD_RAILS[f].patchable)] as const;
+type UpdatableField = "name" | GuardRailField;
+
+/** What PATCH may change; a field left out keeps its value. Scopes are not here: they never change (create another key). */
+export type KeyUpdate = { [F in UpdatableField]?: ApiKeyRow[F] | undefined };
+
+export type KeyChange =
+  | { kind: "create"; workspaceId: string; fields: NewKey }
+  | { kind: "revoke"; workspaceId: string; keyId: string; reason: RevocationReason; details?: { url: string | null } }
+  | { kind: "roll"; workspaceId: string; keyId: string; overlapSeconds: number; expiresAt: number | null }
+  | { kind: "update"; workspaceId: string; keyId: string; fields: KeyUpdate };
+
+type RevokeChange = Extract<KeyChange, { kind: "revoke" }>;
+
+/** What a change answers: the key as D1 now holds it, and for a new key (create, roll) its secret, this once. */
+export type KeyChangeResult<C extends KeyChange> = C extends { kind: "create" | "roll" }
+  ? { row: ApiKeyRow; key: string }
+  : { row: ApiKeyRow };
+
+export type KeyChangeDeps = PublishDeps;
+
+/** The actor as the audit trail records it. For a system actor the event's workspace is the key's own. */
+const audited = (actor: Actor): AuditedBy => ({ actorId: actorId(actor), clientIp: actor.clientIp, userAgent: actor.userAgent });
+
+/** The longest overlap a roll allows: a week, time enough to redeploy anything that holds the old key. */
+export const MAX_OVERLAP_SECONDS = 604_800;
+
+/** Attempts of a PATCH when another change to the same key lands between its read and its write. */
+const MAX_UPDATE_ATTEMPTS = 3;
+
+/**
+ * One planned change: the statements of its batch, and what the batch's
+ * results mean (the rows to publish and the answer; or a refusal).
+ */
+interface Plan<R> {
+  op: string;
+  statements: BatchItem<"sqlite">[];
+  conflicts?: Record<string, () => Problem>;
+  settle(results: unknown[]): { committed: Committed; result: R } | { retry: ApiKeyRow | undefined };
+}
+
+export async function applyKeyChange<C extends KeyChange>(deps: KeyChangeDeps, change: C, actor: Actor): Promise<KeyChangeResult<C>> {
+  const db = database(deps.env.DB);
+  switch (change.kind) {
+    case "create":
+      return run(deps, db, planCreate(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
+    case "revoke":
+      return run(deps, db, planRevoke(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
+    case "roll":
+      return run(deps, db, planRoll(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
+    case "update":
+      return update(deps, db, change as Extract<KeyChange, { kind: "update" }>, actor) as Promise<KeyChangeResult<C>>;
+  }
+  throw new Error("unknown key change");
+}
+
+/**
+ * Many revokes in one batch (the leak path: GitHub reports up to 1 000
+ * tokens), then each key published. Keys already revoked keep their first
+ * revocation and event. Answers the rows as D1 now holds them.
+ */
+export async function applyRevokes(deps: KeyChangeDeps, changes: RevokeChange[], actor: Actor): Promise<ApiKeyRow[]> {
+  if (changes.length === 0) return [];
+  const db = database(deps.env.DB);
+  const now = Date.now();
+  const revocations = changes.flatMap((change) => revokeStatements(db, change, actor, now));
+  const rereads = inChunks(changes.map((c) => c.keyId)).map((ids) => db.select().from(apiKeys).where(inArray(apiKeys.id, ids)));
+  const plan: Plan<ApiKeyRow[]> = {
+    op: REVOKE_OPS[changes[0]!.reason],
+    statements: [...revocations, ...rereads],
+    settle: (results) => {
+      // What D1 now holds: a key revoked concurrently by someone else keeps that revoke, and is published as it is.
+      const rows = (results.slice(revocations.length) as ApiKeyRow[][]).flat();
+      return { committed: { changed: rows, created: [] }, result: rows };
+    },
+  };
+  return run(deps, db, plan);
+}
+
+/** Step 1, one batch; step 2, publish. */
+async function run<R>(deps: KeyChangeDeps, db: Db, plan: Plan<R>): Promise<R> {
+  const outcome = await commit(db, plan);
+  if ("retry" in outcome) throw new Error(`${plan.op}: nothing to retry`);
+  await publish(deps, outcome.committed);
+  return outcome.result;
+}
+
+async function commit<R>(db: Db, plan: Plan<R>) {
+  const statements = plan.statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]];
+  const results: unknown[] = await storage(plan.op, () => db.batch(statements), { unique: plan.conflicts });
+  return plan.settle(results);
+}
+
+// --- create -----------------------------------------------------------------
+
+/** Each guard rail as given, or the table's default. */
+function guardRails(fields: NewKey): GuardRailValues {
+  return Object.fromEntries(GUARD_RAIL_FIELDS.map((f) => [f, fields[f] ?? GUARD_RAILS[f].default])) as GuardRailValues;
+}
+
+function planCreate(
+  db: Db,
+  change: Extract<KeyChange, { kind: "create" }>,
+  actor: Actor,
+  now: number,
+): Plan<{ row: ApiKeyRow; key: string }> {
+  const key = generateKey();
+  const { fields } = change;
+  const row: ApiKeyRow = {
+    id: newId("key"),
+    workspaceId: change.workspaceId,
+    name: fields.name,
+    prefix: displayPrefix(key),
+    keyHash: hashKey(key),
+    scopes: fields.scopes,
+    createdAt: now,
+    createdBy: actorId(actor),
+    lastUsedAt: null,
+    expiresAt: fields.expiresAt,
+    revokedAt: null,
+    revokedBy: null,
+    revocationReason: null,
+    rolledFrom: null,
+    rolledTo: null,
+    ...guardRails(fields),
+    lastUsedIp: null,
+    lastUsedCountry: null,
+  };
+  return {
+    op: "create_key",
+    // The key never exists without its audit event, nor the event without the key.
+    statements: [
+      db.insert(apiKeys).values(row),
+      insertAuditEventIf(db, auditRow("api_key.created", audited(actor), row.workspaceId, row.id, now), keyExists(row.id)),
+    ],
+    settle: () => ({ committed: { changed: [], created: [row] }, result: { row, key } }),
+  };
+}
+
+// --- revoke -----------------------------------------------------------------
+
+/**
+ * Revocation is final and idempotent: the audit event is inserted only while
+ * the key is active, then the update, which only the first revoke makes. So
+ * of concurrent revokes, whatever their reasons, only the first is recorded
+ * (the unique index on revoke events is the second line), and revokedAt,
+ * revokedBy and the reason never change afterwards.
+ */
+function revokeStatements(db: Db, change: RevokeChange, actor: Actor, at: number) {
+  const { workspaceId, keyId, reason } = change;
+  const active = and(eq(apiKeys.id, keyId), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt))!;
+  return [
+    insertAuditEventIf(
+      db,
+      auditRow("api_key.revoked", audited(actor), workspaceId, keyId, at, { reason, ...change.details }),
+      keyWhere(db, active),
+    ),
+    db
+      .update(apiKeys)
+      .set({ revokedAt: at, revokedBy: actorId(actor), revocationReason: reason })
+      .where(active),
+  ];
+}
+
+const REVOKE_OPS: Record<RevocationReason, string> = { admin: "revoke_key", self: "self_revoke_key", leaked: "revoke_leaked_keys" };
+
+function planRevoke(db: Db, change: RevokeChange, actor: Actor, now: number): Plan<{ row: ApiKeyRow }> {
+  return {
+    op: REVOKE_OPS[change.reason],
+    statements: [...revokeStatements(db, change, actor, now), selectKey(db, change.workspaceId, change.keyId)],
+    settle: (results) => {
+      const row = (results.at(-1) as ApiKeyRow[])[0];
+      // A self-revoke's key was verified a moment ago and keys are never
+      // deleted: only a storage fault could get here, and it must not look like success.
+      if (!row || row.revokedAt === null) throw notFound("No API key with this id in this workspace.");
+      return { committed: { changed: [row], created: [] }, result: { row } };
+    },
+  };
+}
+
+// --- roll -------------------------------------------------------------------
+
+/**
+ * What the new key takes from the old one, read inside the database by the
+ * insert itself: the roll never reads the old key first and writes after, so
+ * nothing can change between a read and the write.
+ */
+const INHERITED = ["workspaceId", "name", "scopes", ...GUARD_RAIL_FIELDS.filter((f) => GUARD_RAILS[f].rollInherits)];
+type Inherited = "workspaceId" | "name" | "scopes" | GuardRailField;
+
+/**
+ * Rolls a key: a new key with the old one's name, scopes and the guard rails
+ * a roll inherits (allowlist, rate limit), and the old key set to stop at the end of the overlap. The new key,
+ * the old key's change and both audit events are written together or not at all.
+ *
+ * Of concurrent rolls of one key exactly one succeeds, decided by the database:
+ * the new key is inserted only while the old one is active and not yet rolled
+ * (D1 runs batches one at a time), and the partial unique index on rolled_from
+ * refuses a second successor should two inserts ever overlap (a 409, not a 503).
+ */
+function planRoll(db: Db, change: Extract<KeyChange, { kind: "roll" }>, actor: Actor, now: number): Plan<{ row: ApiKeyRow; key: string }> {
+  const { workspaceId, keyId: oldId, overlapSeconds } = change;
+  const key = generateKey();
+  const oldStopsAt = now + overlapSeconds * 1000;
+  const fresh: Omit<ApiKeyRow, Inherited> = {
+    id: newId("key"),
+    prefix: displayPrefix(key),
+    keyHash: hashKey(key),
+    createdAt: now,
+    createdBy: actorId(actor),
+    lastUsedAt: null,
+    expiresAt: change.expiresAt,
+    revokedAt: null,
+    revokedBy: null,
+    revocationReason: null,
+    rolledFrom: oldId,
+    rolledTo: null,
+    lastUsedIp: null,
+    lastUsedCountry: null,
+  };
+  const newKeyExists = keyExists(fresh.id);
+  // Only an active key that was never rolled can be rolled.
+  const rollable = and(
+    eq(apiKeys.id, oldId),
+    eq(apiKeys.workspaceId, workspaceId),
+    sql`${apiKeys.revokedAt} is null and ${apiKeys.rolledTo} is null`,
+  )!;
+  return {
+    op: "roll_key",
+    conflicts: { "api_keys.rolled_from": () => new Problem("conflict", "This API key was rolled by a concurrent request.") },
+    statements: [
+      insertSuccessor(db, fresh, rollable),
+      insertAuditEventIf(db, auditRow("api_key.created", audited(actor), workspaceId, fresh.id, now), newKeyExists),
+      insertAuditEventIf(
+        db,
+        auditRow("api_key.rolled", audited(actor), workspaceId, oldId, now, { newKeyId: fresh.id, overlapSeconds }),
+        newKeyExists,
+      ),
+      db
+        .update(apiKeys)
+        // The earlier of the key's own expiry and the end of the overlap: a
+        // roll never lets a key live longer than it would have.
+        .set({ rolledTo: fresh.id, expiresAt: sql`min(coalesce(${apiKeys.expiresAt}, ${oldStopsAt}), ${oldStopsAt})` })
+        .where(and(eq(apiKeys.id, oldId), eq(apiKeys.workspaceId, workspaceId), newKeyExists)),
+      db
+        .select()
+        .from(apiKeys)
+        .where(and(eq(apiKeys.workspaceId, workspaceId), inArray(apiKeys.id, [oldId, fresh.id]))),
+    ],
+    settle: (results) => {
+      const rows = results.at(-1) as ApiKeyRow[];
+      const old = rows.find((r) => r.id === oldId);
+      const created = rows.find((r) => r.id === fresh.id);
+      if (!old) throw notFound("No API key with this id in this workspace.");
+      if (!created) throw notRollable(old);
+      // The old key's new expiry takes effect like a revoke: at once here, via KV elsewhere.
+      return { committed: { changed: [old], created: [created] }, result: { row: created, key } };
+    },
+  };
+}
+
+function notRollable(old: ApiKeyRow): Problem {
+  if (old.revokedAt !== null) return new Problem("conflict", "This API key is revoked; it cannot be rolled.");
+  return new Problem("conflict", `This API key was already rolled (to ${old.rolledTo ?? "another key"}); roll that key instead.`);
+}
+
+/**
+ * INSERT INTO api_keys SELECT … FROM api_keys WHERE <old key is rollable>:
+ * the inherited columns come from the old row, the rest are the new key's
+ * values. Columns are listed in the table's own order, as the insert expects.
+ */
+function insertSuccessor(db: Db, fresh: Omit<ApiKeyRow, Inherited>, where: SQL) {
+  const inherited = new Set<string>(INHERITED);
+  const values = fresh as Record<string, unknown>;
+  const selected = Object.entries(getTableColumns(apiKeys)).map(([field, column]) =>
+    inherited.has(field) ? sql`${column}` : sql`${values[field] ?? null}`,
+  );
+  return db.insert(apiKeys).select(sql`select ${sql.join(selected, sql`, `)} from ${apiKeys} where ${where}`);
+}
+
+// --- update (PATCH) ---------------------------------------------------------
+
+type Changes = Partial<Pick<ApiKeyRow, UpdatableField>>;
+
+const revokedConflict = () => new Problem("conflict", "This API key is revoked; it cannot be changed. Create a new key instead.");
+
+/**
+ * Changes a key's name or its patchable guard rails (IP allowlist, rate limit).
+ *
+ * The key is read first, to answer 404 or 409 and to find which fields the
+ * body really changes: those are what the audit event names, and a body that
+ * changes nothing writes nothing (no event, no cache write). The write is one
+ * D1 batch, the update and its audit event, both conditional on the key
+ * being exactly as read and still active; if another change got in between,
+ * nothing was written and the comparison starts over from the new state. So
+ * every event names precisely the fields its own write changed, and a key
+ * revoked meanwhile is answered 409 without a change or an event.
+ */
+async function update(
+  deps: KeyChangeDeps,
+  db: Db,
+  change: Extract<KeyChange, { kind: "update" }>,
+  actor: Actor,
+): Promise<{ row: ApiKeyRow }> {
+  const { workspaceId, keyId } = change;
+  let current = await storage("get_key", () => selectKey(db, workspaceId, keyId).get());
+  for (let attempt = 1; ; attempt++) {
+    if (!current) throw notFound("No API key with this id in this workspace.");
+    if (current.revokedAt !== null) throw revokedConflict();
+    const changes = changedFields(current, change.fields);
+    const fields = UPDATABLE_FIELDS.filter((f) => f in changes);
+    if (fields.length === 0) return { row: current };
+
+    const unchanged = sameAs(current);
+    const plan: Plan<{ row: ApiKeyRow }> = {
+      op: "update_key",
+      statements: [
+        // The event goes first: it checks the key as read, before the update changes it.
+        insertAuditEventIf(
+          db,
+          auditRow("api_key.updated", audited(actor), workspaceId, keyId, Date.now(), { fields }),
+          keyWhere(db, unchanged),
+        ),
+        db.update(apiKeys).set(changes).where(unchanged),
+        selectKey(db, workspaceId, keyId),
+      ],
+      settle: (results) => {
+        const updated = results[1] as D1Result;
+        const row = (results[2] as ApiKeyRow[])[0];
+        if (updated.meta.changes === 1 && row) return { committed: { changed: [row], created: [] }, result: { row } };
+        return { retry: row };
+      },
+    };
+    const outcome = await commit(db, plan);
+    if (!("retry" in outcome)) {
+      await publish(deps, outcome.committed);
+      return outcome.result;
+    }
+    if (attempt === MAX_UPDATE_ATTEMPTS) {
+      throw new Problem("conflict", "The key was changed by another request at the same time; read it again and retry.");
+    }
+    current = outcome.retry;
+  }
+}
+
+/** The body's fields whose values differ from the row's; the values as they will be stored. */
+function changedFields(row: ApiKeyRow, input: KeyUpdate): Changes {
+  const changes: Record<string, unknown> = {};
+  for (const field of UPDATABLE_FIELDS) {
+    const value = input[field];
+    if (value === undefined) continue;
+    const same =
+      field === "name" ? value === row.name : (GUARD_RAILS[field].same as (a: unknown, b: unknown) => boolean)(value, row[field]);
+    if (!same) changes[field] = value;
+  }
+  return changes as Changes;
+}
+
+/**
+ * The key's row, still active, with the updatable fields exactly as in `row`.
+ * A guard rail is stored as JSON and compared as such: json() drops any
+ * spacing, and the value read is written back as it was read (JSON.parse and
+ * JSON.stringify keep the members' order), so the text drizzle happened to
+ * write compares equal to itself and to nothing else.
+ */
+function sameAs(row: ApiKeyRow): SQL {
+  const columns = getTableColumns(apiKeys);
+  return and(
+    eq(apiKeys.id, row.id),
+    eq(apiKeys.workspaceId, row.workspaceId),
+    isNull(apiKeys.revokedAt),
+    eq(apiKeys.name, row.name),
+    ...UPDATABLE_FIELDS.filter((f) => f !== "name").map((field) => {
+      const value = row[field];
+      return value === null ? isNull(columns[field]) : sql`json(${columns[field]}) = json(${JSON.stringify(value)})`;
+    }),
+  )!;
+}
+
+// --- shared -----------------------------------------------------------------
+
+function selectKey(db: Db, workspaceId: string, id: string) {
+  return db
+    .select()
+    .from(apiKeys)
+    .where(and(eq(apiKeys.id, id), eq(apiKeys.workspaceId, workspaceId)));
+}
+
+/** True inside the batch once a key with this id exists (here: was inserted by an earlier statement). */
+const keyExists = (id: string) => sql`exists (select 1 from ${apiKeys} as successor where successor.id = ${id})`;
+
+/** True inside the batch while a key matches `condition`. */
+const keyWhere = (db: Db, condition: SQL) => exists(db.select({ one: sql`1` }).from(apiKeys).where(condition));

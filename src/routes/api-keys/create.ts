@@ -1,0 +1,50 @@
+import { z } from "@hono/zod-openapi";
+import { adminActor } from "../../auth/actor";
+import { jsonResponse } from "../../http/openapi";
+import { applyKeyChange } from "../../keys/change";
+import { toKeyRecord } from "../../keys/records";
+import { changeDeps } from "../change-deps";
+import { adminOperation } from "../operation";
+import { CreatedKeySchema, guardRailFields, KeyName, ScopeSchema } from "./schemas";
+
+export const CreateKeyBody = z
+  .object({
+    name: KeyName,
+    scopes: z
+      .array(ScopeSchema)
+      .min(1)
+      .refine((s) => new Set(s).size === s.length, "Scopes must not repeat.")
+      .openapi({ description: "At least one scope, no repeats. Pick the smallest set the integration needs.", example: ["sources:read"] }),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .refine((v) => Date.parse(v) > Date.now(), "expiresAt must be in the future.")
+      .nullable()
+      .optional()
+      .openapi({ description: "When the key stops working (ISO 8601); omit or null for never.", example: "2027-06-30T00:00:00Z" }),
+    ...guardRailFields("create"),
+  })
+  .openapi("CreateApiKey");
+
+export const createApiKey = adminOperation(
+  {
+    method: "post",
+    path: "/v1/api-keys",
+    tags: ["API keys"],
+    operationId: "createApiKey",
+    summary: "Create an API key",
+    description: "Returns the key record plus `key`, the full secret, which is never shown again.",
+    request: { body: { required: true, content: { "application/json": { schema: CreateKeyBody } } } },
+    responses: { 201: jsonResponse(CreatedKeySchema, "The new key, with its secret this once.") },
+  },
+  async (c) => {
+    const session = c.var.session;
+    const { expiresAt, ...fields } = c.req.valid("json");
+    const { row, key } = await applyKeyChange(
+      changeDeps(c),
+      { kind: "create", workspaceId: session.ws, fields: { ...fields, expiresAt: expiresAt ? Date.parse(expiresAt) : null } },
+      adminActor(c, session),
+    );
+    c.header("Cache-Control", "no-store");
+    return c.json({ ...toKeyRecord(row), key }, 201);
+  },
+);
