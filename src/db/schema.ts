@@ -32,9 +32,21 @@ export const apiKeys = sqliteTable(
     rateLimit: text("rate_limit", { mode: "json" }).$type<{ limit: number; periodSeconds: number } | null>(),
     lastUsedIp: text("last_used_ip"),
     lastUsedCountry: text("last_used_country"),
+    // Bumped by every change to the key (src/keys/change.ts). Caches compare
+    // versions so that no copy ever replaces a newer state with an older one.
+    version: integer("version").notNull().default(1),
+    // The rate-limit budget the key draws from: null for its own (its id); a
+    // rolled key's successor shares its predecessor's, so a roll's overlap
+    // never doubles what the key may do.
+    budgetId: text("budget_id"),
+    // The version KV holds (written by the change courier only); null until
+    // the courier has written this key's copy.
+    kvVersion: integer("kv_version"),
   },
   (t) => [
     uniqueIndex("api_keys_key_hash_unique").on(t.keyHash),
+    // Keys whose KV copy the courier has yet to write.
+    index("api_keys_kv_pending_idx").on(t.id).where(sql`${t.kvVersion} IS NULL`),
     // A key is rolled once: of two concurrent rolls the database refuses the second new key.
     uniqueIndex("api_keys_rolled_from_unique").on(t.rolledFrom).where(sql`${t.rolledFrom} IS NOT NULL`),
     // Active list: newest first, keyset cursor on (created_at, id).
@@ -114,7 +126,71 @@ export const keyUsageDaily = sqliteTable(
   ],
 );
 
+/**
+ * The change log: one row per change to a key, written in the same D1 batch
+ * as the change (src/keys/change.ts), in commit order (seq). It is what
+ * carries a change to every location: the courier delivers it to KV
+ * (kv_delivered_at), isolates follow its recent part (src/keys/verify/
+ * change-feed.ts), and webhook events are produced from it (events_at).
+ */
+export const keyChanges = sqliteTable(
+  "key_changes",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    keyId: text("key_id").notNull(),
+    workspaceId: text("workspace_id").notNull(),
+    // The key's version after this change.
+    version: integer("version").notNull(),
+    kind: text("kind", { enum: ["created", "updated", "rolled", "revoked"] }).notNull(),
+    at: integer("at").notNull(),
+    actorId: text("actor_id").notNull(),
+    // revoked {reason, url?}, rolled {newKeyId, overlapSeconds}, updated {fields}; null when none.
+    details: text("details", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    // Null until KV holds this version or a newer one.
+    kvDeliveredAt: integer("kv_delivered_at"),
+    kvAttempts: integer("kv_attempts").notNull().default(0),
+    kvNextAttemptAt: integer("kv_next_attempt_at").notNull(),
+    // Null until the webhook events of this change were produced.
+    eventsAt: integer("events_at"),
+  },
+  (t) => [
+    // The change feed: changes of the last minutes, by commit time and by delivery time.
+    index("key_changes_at_idx").on(t.at),
+    index("key_changes_kv_delivered_idx").on(t.kvDeliveredAt),
+    // The courier's work: changes KV does not hold yet, next attempt first.
+    index("key_changes_kv_pending_idx").on(t.kvNextAttemptAt).where(sql`${t.kvDeliveredAt} IS NULL`),
+    index("key_changes_events_pending_idx").on(t.seq).where(sql`${t.eventsAt} IS NULL`),
+  ],
+);
+
+/**
+ * Events about a key that are not changes to it (a revoked key presented, a
+ * key about to expire or expired, a key idle): an outbox from which webhook
+ * events are produced (events_at). `dedupe` makes "sent once" a fact of the
+ * database: a second insert of the same signal does nothing.
+ */
+export const keySignals = sqliteTable(
+  "key_signals",
+  {
+    id: text("id").primaryKey(),
+    keyId: text("key_id").notNull(),
+    workspaceId: text("workspace_id").notNull(),
+    kind: text("kind", { enum: ["used_after_revoke", "expiring", "expired", "idle"] }).notNull(),
+    dedupe: text("dedupe").notNull(),
+    at: integer("at").notNull(),
+    data: text("data", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    eventsAt: integer("events_at"),
+  },
+  (t) => [
+    uniqueIndex("key_signals_dedupe_unique").on(t.dedupe),
+    index("key_signals_key_at_idx").on(t.keyId, t.at),
+    index("key_signals_events_pending_idx").on(t.at).where(sql`${t.eventsAt} IS NULL`),
+  ],
+);
+
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type KeyChangeRow = typeof keyChanges.$inferSelect;
+export type KeySignalRow = typeof keySignals.$inferSelect;
 export type SourceRow = typeof sources.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type KeyUsageDailyRow = typeof keyUsageDaily.$inferSelect;

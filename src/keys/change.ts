@@ -167,6 +167,9 @@ function planCreate(
     ...guardRails(fields),
     lastUsedIp: null,
     lastUsedCountry: null,
+    version: 1,
+    budgetId: null,
+    kvVersion: null,
   };
   return {
     op: "create_key",
@@ -259,6 +262,9 @@ function planRoll(db: Db, change: Extract<KeyChange, { kind: "roll" }>, actor: A
     rolledTo: null,
     lastUsedIp: null,
     lastUsedCountry: null,
+    version: 1,
+    budgetId: null,
+    kvVersion: null,
   };
   const newKeyExists = keyExists(fresh.id);
   // Only an active key that was never rolled can be rolled.
