@@ -9,6 +9,7 @@ import { OptionsError } from "./options-error";
 import { WindowRateLimiter } from "./ratelimit/limiter";
 import { CoalescingReporter } from "./usage/coalescing-reporter";
 
+export { ChangeCourier } from "./delivery/change-courier";
 export { RateLimitCounter } from "./ratelimit/counter";
 export { LastUsedRecorder } from "./usage/last-used-recorder";
 
@@ -57,6 +58,9 @@ async function loadFullApp(parts: AppParts) {
 }
 
 export default {
+  scheduled(controller, env, ctx) {
+    ctx.waitUntil(import("./scheduled").then(({ runScheduledJobs }) => runScheduledJobs(env, controller.scheduledTime)));
+  },
   fetch(request, env, ctx) {
     const app = byEnv.get(env);
     if (app) return app.fetch(request, env, ctx);
