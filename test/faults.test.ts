@@ -1,11 +1,10 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hashKey } from "../src/keys/format/hash";
 import { generateKey } from "../src/keys/format/key";
 import { kvKey } from "../src/keys/verify/kv-copy";
 import { call, captureConsole, createKey, freezeClock, freshWs, problem, session } from "./helpers";
-import { buildRequest, freshIsolate, isolate } from "./isolate";
+import { freshIsolate, isolate } from "./isolate";
 import {
   d1FailingOnExecute,
   fetchWith,
