@@ -7,6 +7,7 @@ import { generateKey } from "../src/keys/format/key";
 import { parseOptions } from "../src/options";
 import { OptionsError } from "../src/options-error";
 import { OPERATIONS } from "../src/routes";
+import { createPublicKeySource, PublicKeysUnavailable } from "../src/secret-scanning/public-keys";
 import { type GithubSigner, githubSigner, publicKeysDocument } from "./github-signing";
 import { call, captureConsole, createKey, expectInvalid, freshWs, session } from "./helpers";
 import { exampleRequest, type ListedOperation } from "./operations";
@@ -256,5 +257,22 @@ describe("configuration errors", () => {
       expect(message, name).toContain(name);
       expectNoLeak(secret, message, name);
     }
+  });
+});
+
+describe("configuration values in logs", () => {
+  it("a keys URL carrying credentials is logged by its origin only when the fetch fails", async () => {
+    const [user, password, token] = [generateKey(), generateKey(), generateKey()];
+    const url = `https://${user}:${password}@keys.test/${crypto.randomUUID()}/${token}?access_token=${token}`;
+    const source = createPublicKeySource({
+      url,
+      cache: env.KEY_CACHE,
+      fetch: async () => new Response("no", { status: 401 }),
+    });
+    await expect(source.keyFor("any")).rejects.toBeInstanceOf(PublicKeysUnavailable);
+    expect(capture.events()).toContainEqual(
+      expect.objectContaining({ event: "secret_scanning_keys_unavailable", origin: "https://keys.test" }),
+    );
+    for (const secret of [user, password, token]) for (const line of capture.lines) expectNoLeak(secret, line, "log line");
   });
 });

@@ -167,6 +167,11 @@ export function parsePublicKeysDocument(text: string): PublicKeysDocument {
   return parsed.data;
 }
 
+/** The scheme, host and port of a URL, for the logs. */
+function originOf(url: string): string {
+  return URL.canParse(url) ? new URL(url).origin : "(not a URL)";
+}
+
 function find(document: PublicKeysDocument, identifier: string): string | null {
   return document.public_keys.find((k) => k.key_identifier === identifier)?.key ?? null;
 }
@@ -348,9 +353,10 @@ class FetchedKeys implements PublicKeySource {
   }
 
   private unavailable(reason: string, cause?: unknown): PublicKeysUnavailable {
-    // The URL and reason only: the document holds public keys, and no request
-    // data (token, signature) ever reaches this module.
-    log("warn", "secret_scanning_keys_unavailable", { url: this.options.url, reason });
+    // The URL's origin and the reason only: the document holds public keys, no
+    // request data (token, signature) ever reaches this module, and the rest
+    // of the URL may carry credentials (user info, a token in the query).
+    log("warn", "secret_scanning_keys_unavailable", { origin: originOf(this.options.url), reason });
     return new PublicKeysUnavailable(`GitHub public keys unavailable (${reason})`, {
       cause,
       retryAfterSeconds: Math.ceil(this.interval / 1000),
