@@ -309,7 +309,8 @@ class FetchedKeys implements PublicKeySource {
 
   /** A failure remembered: not logged again (its fetch was), and GitHub is told when the next fetch may happen. */
   private stillUnavailable(failedAt: number): PublicKeysUnavailable {
-    const retryAfterSeconds = Math.max(1, Math.ceil((failedAt + this.interval - this.now()) / 1000));
+    const remaining = Math.min(this.interval, failedAt + this.interval - this.now()); // (another isolate's clock may run ahead)
+    const retryAfterSeconds = Math.max(1, Math.ceil(remaining / 1000));
     return new PublicKeysUnavailable("GitHub public keys unavailable (a fetch failed moments ago)", { retryAfterSeconds });
   }
 
