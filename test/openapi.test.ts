@@ -208,6 +208,7 @@ describe("GET /openapi.json", () => {
       "rolledFrom",
       "rolledTo",
       "scopes",
+      "usedAfterRevokeAt",
     ];
     const get = doc.paths["/v1/api-keys/{id}"].get.responses["200"].content["application/json"].schema;
     expect([...propertyNames(doc, get)].sort()).toEqual(recordFields);
