@@ -108,6 +108,7 @@ describe("GET /openapi.json", () => {
     expect(keyPaths.sort()).toEqual([
       "/v1/api-keys",
       "/v1/api-keys/{id}",
+      "/v1/api-keys/{id}/requests",
       "/v1/api-keys/{id}/revoke",
       "/v1/api-keys/{id}/roll",
       "/v1/api-keys/{id}/usage",
