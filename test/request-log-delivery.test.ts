@@ -134,7 +134,7 @@ describe("budgets: over them, calls are counted, not logged, and nothing waits",
       { refused: 1, n: 1 },
     ]);
     expect(dropped()).toEqual([
-      { level: "warn", event: "request_log_dropped", shard: n, isolate: 0, batch: 1, rate: 0, full: 0, erased: 0 },
+      { level: "warn", event: "request_log_dropped", shard: n, isolate: 0, batch: 1, rate: 0, evicted: 0, erased: 0 },
     ]);
 
     // In the same second, what the shard's rate has left, then nothing.

@@ -4,7 +4,14 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import type { LoggedCall, UseBatch, UseEntry } from "../src/env";
 import { generateKey } from "../src/keys/format/key";
 import { recorderShard } from "../src/usage/recorder-protocol";
-import { CALLS_KEPT, CALLS_MAX_AGE_MS, MAX_CALLS_PER_BATCH } from "../src/usage/request-log-store";
+import {
+  CALLS_KEPT,
+  CALLS_MAX_AGE_MS,
+  MAX_CALLS_PER_BATCH,
+  type NewCall,
+  RequestLogStore,
+  TRIM_SLACK,
+} from "../src/usage/request-log-store";
 import { call, captureConsole, createKey, expectNotFound, freezeClock, freshWs, problem, session, walkPages } from "./helpers";
 import { BASE, freshIsolate, isolate } from "./isolate";
 import { gate, recorderStub } from "./worker";
@@ -319,11 +326,19 @@ describe("retention", () => {
     ]);
     expect(await wholeLog(admin, k.id)).toHaveLength(2 * CALLS_KEPT);
 
-    // One served call more: the oldest served one goes, no refused one.
-    clock.advance(1);
+    // Past the limit, within the slack: the newest 1 000 are there, and at most TRIM_SLACK more.
+    const t2 = t + 1_000;
+    clock.advance(1_000);
+    await store(11, k.id, ws, calls(TRIM_SLACK, OK, t2));
+    expect(await storedRows(11, k.id)).toEqual([
+      { refused: 0, n: CALLS_KEPT + TRIM_SLACK, oldest: t - CALLS_KEPT + 1 },
+      { refused: 1, n: CALLS_KEPT, oldest: t - 10_000 - CALLS_KEPT + 1 },
+    ]);
+    // One more: the write trims the class back to its newest 1 000, and leaves the refused ones.
+    clock.advance(1_000);
     await store(11, k.id, ws, calls(1, OK, Date.now()));
     expect(await storedRows(11, k.id)).toEqual([
-      { refused: 0, n: CALLS_KEPT, oldest: t - CALLS_KEPT + 2 },
+      { refused: 0, n: CALLS_KEPT, oldest: t - CALLS_KEPT + 1 + TRIM_SLACK + 1 },
       { refused: 1, n: CALLS_KEPT, oldest: t - 10_000 - CALLS_KEPT + 1 },
     ]);
 
@@ -371,6 +386,30 @@ describe("retention", () => {
     expect(await runDurableObjectAlarm(shard(12))).toBe(true);
     expect(await storedRows(12, k.id)).toEqual([]);
     expect(await log()).toEqual([]);
+  });
+
+  it("a full shard evicts its oldest entries, whatever their key, as many as a write adds, and counts them", async () => {
+    const ws = freshWs();
+    const { first, second, rows } = await runInDurableObject(shard(5), (_i, state) => {
+      // The shard's store as it would be with room for 10 entries.
+      const log = new RequestLogStore(state.storage.sql, { maxRows: 10 });
+      const now = Date.now();
+      const some = (keyId: string, n: number, from: number) =>
+        Array.from({ length: n }, (_, i): NewCall => [keyId, ws, from + i, 0, 0, "GET", "/v1/key", 200, null, null]);
+      const first = log.add(some("key_a", 8, now - 100), now);
+      const second = log.add(some("key_b", 5, now - 50), now);
+      const rows = state.storage.sql
+        .exec<{ key_id: string; at: number }>("SELECT key_id, at - ? AS at FROM calls WHERE workspace_id = ? ORDER BY seq", now, ws)
+        .toArray()
+        .map((r) => `${r.key_id}@${r.at}`);
+      return { first, second, rows };
+    });
+    expect(first.evicted).toBe(0);
+    expect(second.evicted).toBe(3);
+    expect(rows).toEqual([
+      ...[-97, -96, -95, -94, -93].map((at) => `key_a@${at}`),
+      ...[-50, -49, -48, -47, -46].map((at) => `key_b@${at}`),
+    ]);
   });
 });
 

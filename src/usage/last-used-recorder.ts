@@ -113,7 +113,7 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
   /** Applies batches of calls sent to shard number `shard`; a batch id already applied is ignored. */
   async record(shard: number, batches: UseBatch[]): Promise<void> {
     const now = Date.now();
-    const dropped = { isolate: 0, batch: 0, rate: 0, full: 0, erased: 0 };
+    const dropped = { isolate: 0, batch: 0, rate: 0, evicted: 0, erased: 0 };
     try {
       this.ctx.storage.transactionSync(() => {
         if (Number.isSafeInteger(shard)) this.#setMeta("shard", String(shard));
@@ -125,7 +125,7 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
           const d = this.#log.add(calls, now);
           dropped.batch += d.batch;
           dropped.rate += d.rate;
-          dropped.full += d.full;
+          dropped.evicted += d.evicted;
           dropped.erased += d.erased;
         }
         this.#sql.exec(`DELETE FROM batches WHERE at < ?`, now - SEEN_BATCH_MS);
@@ -134,7 +134,7 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
       this.#log.forgetCache(); // the transaction rolled back: what the store counted in memory did not happen
       throw error;
     }
-    if (dropped.isolate + dropped.batch + dropped.rate + dropped.full + dropped.erased > 0) {
+    if (dropped.isolate + dropped.batch + dropped.rate + dropped.evicted + dropped.erased > 0) {
       log("warn", "request_log_dropped", { shard: this.#shard(), ...dropped });
     }
     const flushAt = Math.max(now, Number(this.#getMeta("last_flush") ?? 0) + (await this.#flushIntervalMs()));

@@ -2,6 +2,13 @@ import type { CallQuery, StoredCall } from "../env";
 
 /** Entries kept per key per shard, served and refused apart: at least the newest this many of each. */
 export const CALLS_KEPT = 1_000;
+/**
+ * How far past CALLS_KEPT a key's class may grow before it is trimmed back
+ * to CALLS_KEPT: one delete per TRIM_SLACK entries of a key instead of one
+ * per message (a message often brings a key one or two calls). A key and
+ * class holds at most CALLS_KEPT + TRIM_SLACK entries on a shard.
+ */
+export const TRIM_SLACK = 100;
 /** Entries older than this are never answered, and are deleted by the writes that follow. */
 export const CALLS_MAX_AGE_MS = 30 * 86_400_000;
 /** Entries one batch may add; the rest are dropped and counted (an isolate sends at most this many). */
@@ -13,9 +20,10 @@ export const MAX_CALLS_PER_BATCH = 5_000;
  */
 export const CALLS_PER_SECOND = 10_000;
 /**
- * Entries a shard stores at most (~200 bytes each with the index: ~4 GB of a
- * Durable Object's 10 GB). Past it, new entries are dropped and counted until
- * retention frees room.
+ * Entries a shard stores at most (~190 bytes each with the index: ~4 GB of a
+ * Durable Object's 10 GB). A write that would pass it evicts the shard's
+ * oldest entries, whatever their key, as many as it adds (counted): the log
+ * stays current and its retention shortens (docs/capacity.md).
  */
 export const MAX_CALL_ROWS = 20_000_000;
 /** Expired entries a write deletes at least (and at least twice what it adds), so retention never falls behind the writes. */
@@ -32,8 +40,8 @@ export interface Dropped {
   batch: number;
   /** Over the shard's rate (CALLS_PER_SECOND). */
   rate: number;
-  /** The shard is full (MAX_CALL_ROWS). */
-  full: number;
+  /** Older entries of any key evicted because the shard was full (MAX_CALL_ROWS). */
+  evicted: number;
   /** Of a workspace erased since they were made. */
   erased: number;
 }
@@ -41,8 +49,9 @@ export interface Dropped {
 /**
  * A recorder shard's part of the request log: the calls it heard of, in its
  * own SQLite storage. Retention is part of every write, in the same
- * transaction: per key and class (served, refused) only the newest CALLS_KEPT
- * entries stay, and each write deletes expired entries (older than
+ * transaction: per key and class (served, refused) the newest CALLS_KEPT
+ * entries stay (a class past CALLS_KEPT + TRIM_SLACK is trimmed back to
+ * CALLS_KEPT), and each write deletes expired entries (older than
  * CALLS_MAX_AGE_MS) at least twice as fast as it adds new ones. A per-key
  * counter per class (call_counts) makes the trim a bounded delete of the
  * oldest rows instead of a count.
@@ -52,6 +61,7 @@ export interface Dropped {
  */
 export class RequestLogStore {
   readonly #sql: SqlStorage;
+  readonly #maxRows: number;
   #tokens = CALLS_PER_SECOND;
   #tokensAt = 0;
   /** Rows stored (the sum of call_counts), read once when first needed. */
@@ -59,8 +69,10 @@ export class RequestLogStore {
   /** Erased workspaces and the time before which their entries are refused. */
   #erased: Map<string, number> | null = null;
 
-  constructor(sql: SqlStorage) {
+  /** `maxRows` is MAX_CALL_ROWS but in tests of a full shard. */
+  constructor(sql: SqlStorage, { maxRows = MAX_CALL_ROWS }: { maxRows?: number } = {}) {
     this.#sql = sql;
+    this.#maxRows = maxRows;
     sql.exec(`CREATE TABLE IF NOT EXISTS calls (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, workspace_id TEXT NOT NULL, at INTEGER NOT NULL,
       outcome INTEGER NOT NULL, refused INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL,
@@ -75,11 +87,11 @@ export class RequestLogStore {
 
   /**
    * Adds one batch's entries (inside the caller's transaction), refused ones
-   * first when not all fit, then trims and expires. Never waits: what does
-   * not fit is dropped and counted.
+   * first when not all fit; expires, evicts when full, trims. Never waits:
+   * what does not fit is dropped and counted.
    */
   add(calls: NewCall[], now: number): Dropped {
-    const dropped: Dropped = { batch: 0, rate: 0, full: 0, erased: 0 };
+    const dropped: Dropped = { batch: 0, rate: 0, evicted: 0, erased: 0 };
     const erased = this.#erasedMap(now);
     let fresh = calls.filter((c) => c[2] >= now - CALLS_MAX_AGE_MS);
     if (erased.size > 0) {
@@ -100,15 +112,12 @@ export class RequestLogStore {
       dropped.rate = take - Math.floor(this.#tokens);
       take = Math.floor(this.#tokens);
     }
-    const room = Math.max(0, MAX_CALL_ROWS - this.#rowCount());
-    if (take > room) {
-      dropped.full = take - room;
-      take = room;
-    }
     const accepted = take < fresh.length ? fresh.slice(0, take) : fresh;
     this.#tokens -= accepted.length;
-    if (accepted.length > 0) this.#insert(accepted);
     this.expire(now, Math.max(MIN_EXPIRED_PER_WRITE, 2 * accepted.length));
+    const over = this.#rowCount() + accepted.length - this.#maxRows;
+    if (over > 0) dropped.evicted = this.#deleteOldest(Math.min(over, accepted.length), null);
+    if (accepted.length > 0) this.#insert(accepted);
     return dropped;
   }
 
@@ -139,7 +148,7 @@ export class RequestLogStore {
         JSON.stringify([...added.values()]),
       )
       .toArray()
-      .filter((r) => r.n > CALLS_KEPT);
+      .filter((r) => r.n > CALLS_KEPT + TRIM_SLACK);
     // One bounded delete per key and class over its limit: its oldest entries, by the index.
     for (const r of over) {
       this.#sql.exec(
@@ -165,12 +174,17 @@ export class RequestLogStore {
    * made, and trims delete the oldest), and answers how many it deleted.
    */
   expire(now: number, limit: number): number {
+    return this.#deleteOldest(limit, now - CALLS_MAX_AGE_MS);
+  }
+
+  /** Deletes up to `limit` of the shard's oldest entries (only those made before `before`, if given), keeping the counters exact. */
+  #deleteOldest(limit: number, before: number | null): number {
     this.#rowCount();
     const gone = this.#sql
       .exec<{ key_id: string; refused: number }>(
         `DELETE FROM calls WHERE seq IN (SELECT seq FROM calls ORDER BY seq LIMIT ?) AND at < ? RETURNING key_id, refused`,
         limit,
-        now - CALLS_MAX_AGE_MS,
+        before ?? Number.MAX_SAFE_INTEGER,
       )
       .toArray();
     if (gone.length === 0) return 0;
