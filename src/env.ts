@@ -42,8 +42,11 @@ export interface LastUsedRecorderRpc extends Rpc.DurableObjectBranded {
   dailyCounts(workspaceId: string, keyId: string | null, fromDay: string): Promise<DailyCount[]>;
   /** A page of one key's request log as this shard (number `shard`) holds it, newest first. */
   calls(shard: number, workspaceId: string, keyId: string, query: CallQuery): Promise<StoredCall[]>;
-  /** Deletes every request log entry of the workspace, and refuses entries made before `before` that arrive later; answers how many were deleted. */
-  erase(workspaceId: string, before: number): Promise<number>;
+  /**
+   * Erases the workspace's request log entries made before `before`: none is answered or accepted from now on, and
+   * at most `limit` (default MAX_ERASED_PER_CALL) are deleted per call; `done` once none is left.
+   */
+  erase(workspaceId: string, before: number, limit?: number): Promise<{ deleted: number; done: boolean }>;
 }
 
 /** What a RATE_LIMITS counter answers over RPC (src/ratelimit/counter.ts). */

@@ -551,3 +551,29 @@ describe("DELETE /v1/request-log", () => {
     expect((await requestLog(admin, mine.id)).data).toHaveLength(1);
   });
 });
+
+describe("erasing a big log", () => {
+  it("goes a bounded chunk per call, and from the first call nothing erased is answered", async () => {
+    const ws = freshWs();
+    const admin = await session(ws);
+    const k = await createKey(admin);
+    const other = freshWs();
+    const t = Date.now();
+    await store(6, k.id, ws, [...calls(15, OK, t - 100), ...calls(10, REVOKED, t - 100)]);
+    await store(6, "key_other", other, calls(3, OK, t));
+    const left = () =>
+      runInDurableObject(shard(6), (_i, state) =>
+        state.storage.sql
+          .exec<{ workspace_id: string; n: number }>("SELECT workspace_id, count(*) AS n FROM calls GROUP BY workspace_id ORDER BY n")
+          .toArray()
+          .map((r) => [r.workspace_id, r.n]),
+      );
+    const erase = () => shard(6).erase(ws, t + 1, 10);
+    expect(await erase()).toEqual({ deleted: 10, done: false });
+    // Not all deleted yet, but none answered.
+    expect((await requestLog(admin, k.id)).data).toEqual([]);
+    expect(await erase()).toEqual({ deleted: 10, done: false });
+    expect(await erase()).toEqual({ deleted: 5, done: true });
+    expect(await left()).toEqual([[other, 3]]);
+  });
+});

@@ -268,10 +268,14 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
     return this.#log.list(shard, workspaceId, keyId, query);
   }
 
-  /** Deletes the workspace's request log entries here, and refuses its entries made before `before` that arrive later. */
-  async erase(workspaceId: string, before: number): Promise<number> {
+  /**
+   * Erases the workspace's request log entries made before `before` here: none
+   * is answered or accepted from now on, and a bounded number are deleted per
+   * call; the caller calls again until `done`.
+   */
+  async erase(workspaceId: string, before: number, limit?: number): Promise<{ deleted: number; done: boolean }> {
     try {
-      return this.ctx.storage.transactionSync(() => this.#log.erase(workspaceId, before, Date.now()));
+      return this.ctx.storage.transactionSync(() => this.#log.erase(workspaceId, before, Date.now(), limit));
     } catch (error) {
       this.#log.forgetCache();
       throw error;

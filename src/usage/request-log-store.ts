@@ -28,8 +28,14 @@ export const CALLS_PER_SECOND = 10_000;
 export const MAX_CALL_ROWS = 20_000_000;
 /** Expired entries a write deletes at least (and at least twice what it adds), so retention never falls behind the writes. */
 const MIN_EXPIRED_PER_WRITE = 500;
-/** How long an erased workspace's late entries (sent before the erasure, arriving after) are refused. */
-const ERASED_MEMORY_MS = 3_600_000;
+/**
+ * How long an erasure is remembered: entries made before it are refused if
+ * they arrive late and never answered if the chunked deletion has not reached
+ * them yet. Past CALLS_MAX_AGE_MS every such entry has expired anyway.
+ */
+const ERASED_MEMORY_MS = CALLS_MAX_AGE_MS;
+/** Entries one erase call deletes at most (a call's time stays bounded; the caller calls again until done). */
+export const MAX_ERASED_PER_CALL = 100_000;
 
 /** One entry to add: key, workspace, time, outcome index, refused (0 or 1), method, path, status, ip, country. */
 export type NewCall = [string, string, number, number, 0 | 1, string, string, number, string | null, string | null];
@@ -213,9 +219,11 @@ export class RequestLogStore {
 
   /** A page of one key's entries, newest first, as shard number `shard` holds them. */
   list(shard: number, workspaceId: string, keyId: string, query: CallQuery): StoredCall[] {
+    // An erased workspace's older entries are gone for readers, even before the deletion has reached them all.
+    const since = Math.max(query.since, this.#erasedMap(Date.now()).get(workspaceId) ?? 0);
     const classes = query.outcome === null ? [0, 1] : [query.outcome === 0 ? 0 : 1];
     const conditions = ["key_id = ?1", "refused = ?2", "workspace_id = ?3", "at >= ?4"];
-    const params: (string | number)[] = [keyId, 0, workspaceId, query.since, query.limit];
+    const params: (string | number)[] = [keyId, 0, workspaceId, since, query.limit];
     if (query.outcome !== null) {
       params.push(query.outcome);
       conditions.push(`outcome = ?${params.length}`);
@@ -255,24 +263,12 @@ export class RequestLogStore {
   }
 
   /**
-   * Deletes every entry of the workspace (inside the caller's transaction),
-   * and refuses its entries made before `before` that are still on their
-   * way. Answers how many entries were deleted.
+   * Erases the workspace's entries made before `before` (inside the caller's
+   * transaction): from now on none is answered or accepted, and up to `limit`
+   * of them are deleted; answers how many were, and whether none is left.
    */
-  erase(workspaceId: string, before: number, now: number): number {
+  erase(workspaceId: string, before: number, now: number, limit = MAX_ERASED_PER_CALL): { deleted: number; done: boolean } {
     this.#rowCount();
-    const keys = this.#sql
-      .exec<{ key_id: string; refused: number; n: number }>(
-        `SELECT key_id, refused, n FROM call_counts WHERE workspace_id = ?`,
-        workspaceId,
-      )
-      .toArray();
-    let deleted = 0;
-    for (const k of keys) {
-      this.#sql.exec(`DELETE FROM calls WHERE key_id = ? AND refused = ? AND workspace_id = ?`, k.key_id, k.refused, workspaceId);
-      deleted += k.n;
-    }
-    this.#sql.exec(`DELETE FROM call_counts WHERE workspace_id = ?`, workspaceId);
     this.#sql.exec(`DELETE FROM erased WHERE before < ?`, now - ERASED_MEMORY_MS);
     this.#sql.exec(
       `INSERT INTO erased (workspace_id, before) VALUES (?, ?) ON CONFLICT (workspace_id) DO UPDATE SET before = max(before, excluded.before)`,
@@ -280,8 +276,31 @@ export class RequestLogStore {
       before,
     );
     this.#erased = null;
-    this.#rows = this.#rowCount() - deleted;
-    return deleted;
+    const keys = this.#sql
+      .exec<{ key_id: string; refused: number }>(`SELECT key_id, refused FROM call_counts WHERE workspace_id = ?`, workspaceId)
+      .toArray();
+    let deleted = 0;
+    for (const k of keys) {
+      if (deleted === limit) return { deleted, done: false };
+      const gone = this.#sql
+        .exec(
+          `DELETE FROM calls WHERE seq IN (
+             SELECT seq FROM calls WHERE key_id = ? AND refused = ? AND workspace_id = ? AND at < ? LIMIT ?)
+           RETURNING seq`,
+          k.key_id,
+          k.refused,
+          workspaceId,
+          before,
+          limit - deleted,
+        )
+        .toArray().length;
+      if (gone === 0) continue;
+      deleted += gone;
+      this.#rows! -= gone;
+      this.#sql.exec(`UPDATE call_counts SET n = n - ? WHERE key_id = ? AND refused = ?`, gone, k.key_id, k.refused);
+    }
+    this.#sql.exec(`DELETE FROM call_counts WHERE n <= 0`);
+    return { deleted, done: deleted < limit };
   }
 
   /** Forgets what it holds in memory (after a transaction that rolled back): it is read again from storage. */

@@ -72,22 +72,35 @@ export async function listRequests(
   }));
 }
 
+/** Calls to one shard an erasure makes at most, each deleting up to MAX_ERASED_PER_CALL entries. */
+const MAX_ERASE_CALLS_PER_SHARD = 20;
+
 /**
- * Deletes a workspace's request log on every shard, and has each shard refuse
- * the workspace's entries made before `before` that arrive later. Every shard
- * must do it: if one cannot, 503 (calling again is safe). Answers how many
- * entries were deleted.
+ * Erases a workspace's request log on every shard: from the first call on, no
+ * shard answers or accepts an entry of the workspace made before `before`,
+ * and each shard is called until it has deleted them all. If a shard cannot
+ * be reached, or has more than MAX_ERASE_CALLS_PER_SHARD calls' worth, 503:
+ * calling again is safe, and finishes the deletion. Answers how many entries
+ * were deleted.
  */
 export async function eraseRequestLog(env: Env, workspaceId: string, before: number): Promise<number> {
   let failed = false;
   const erased = await askEveryShard(
     env,
-    (s) => s.erase(workspaceId, before),
+    async (s) => {
+      let deleted = 0;
+      for (let call = 0; call < MAX_ERASE_CALLS_PER_SHARD; call++) {
+        const step = await s.erase(workspaceId, before);
+        deleted += step.deleted;
+        if (step.done) return deleted;
+      }
+      throw new Error(`more than ${MAX_ERASE_CALLS_PER_SHARD} erase calls' worth of entries`);
+    },
     (error) => {
       failed = true;
       log("error", "request_log_erase_failed", { workspaceId, error: errorMessage(error) });
     },
   );
-  if (failed) throw unavailable("The request log could not be erased on every shard; call again.");
+  if (failed) throw unavailable("The request log could not be erased on every shard yet; call again to finish.");
   return erased.reduce((sum, [, n]) => sum + n, 0);
 }

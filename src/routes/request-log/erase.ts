@@ -11,10 +11,10 @@ export const eraseWorkspaceRequestLog = adminOperation(
     operationId: "eraseRequestLog",
     summary: "Erase the workspace's request log",
     description:
-      "Deletes every request log entry of every key of the workspace (the calls' times, paths, addresses and countries) at once, on every recorder shard; " +
-      "calls made before this one and still on their way to a shard are refused when they arrive. " +
+      "Deletes every request log entry of every key of the workspace (the calls' times, paths, addresses and countries), on every recorder shard: " +
+      "from this call on none of them is shown, and calls made before it that are still on their way to a shard are refused when they arrive. " +
       `Without it, entries go by themselves after ${CALLS_MAX_AGE_MS / 86_400_000} days. The daily counts (numbers only) and each key's latest use stay. ` +
-      "Safe to repeat: if a shard could not be reached the answer is 503 and nothing is lost by calling again.",
+      "204 once every shard has deleted them; 503 if a shard could not be reached or has more left to delete: calling again is safe and finishes the job.",
     responses: { 204: { description: "Erased; no body." } },
   },
   async (c) => {
