@@ -18,6 +18,7 @@ import { initKeyDialog, openKeyDialog } from "./key-dialog";
 import { initKeyEdit } from "./key-edit";
 import { initKeyRoll } from "./key-roll";
 import { initKeyTables } from "./key-tables";
+import { initRequestLog } from "./request-log";
 import { initSecretDialog } from "./secret-dialog";
 import { initSession, startSession } from "./session";
 import { refreshTimes } from "./time";
@@ -30,6 +31,7 @@ document.addEventListener("DOMContentLoaded", () => {
   initKeyDialog();
   initKeyEdit();
   initKeyRoll();
+  initRequestLog();
   setInterval(refreshTimes, 30_000);
   startSession();
 });
