@@ -1,7 +1,11 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Json } from "../../src/docs/examples";
+import { createEdgeApp } from "../../src/edge";
+import { parseOptions } from "../../src/options";
 import { OPERATIONS, PAGES } from "../../src/routes";
 import { call, createKey, freshWs, problem, session } from "../support/helpers";
+import { isolate } from "../support/isolate";
 import { exampleRequest } from "../support/operations";
 
 /**
@@ -64,6 +68,21 @@ describe("the route list", () => {
       await res.body?.cancel();
     }
     expect((await call("POST", "/v1/key/revoke", { token: key })).status).toBe(200);
+  });
+
+  it("the app serves nothing else: a route mounted any other way than through the list (or the pages) fails here", () => {
+    const key = (method: string, path: string) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ":$1")}`;
+    const listed = [...OPERATIONS.map((op) => key(op.method, op.path)), ...PAGES.map((page) => key(page.method, page.path))];
+    // Hono's own table of what the app answers; middleware (`*` paths) is not an endpoint.
+    const endpoints = (routes: { method: string; path: string }[]) =>
+      [...new Set(routes.filter((r) => r.method !== "ALL" && !r.path.includes("*")).map((r) => key(r.method, r.path)))].sort();
+    expect(endpoints(isolate().app().routes)).toEqual([...listed].sort());
+    // The edge app answers its hot route itself and hands everything else to the full app: what it answers is listed too.
+    const { keys, usage, limiter } = isolate();
+    const edge = createEdgeApp({ options: parseOptions(env), services: { keys, usage, limiter } }, () =>
+      Promise.reject(new Error("not loaded")),
+    );
+    expect(endpoints(edge.routes).filter((endpoint) => !listed.includes(endpoint))).toEqual([]);
   });
 
   it("the pages are served, outside the document", async () => {
