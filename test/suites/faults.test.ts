@@ -1,30 +1,54 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { ApiKeyRow } from "../../src/db/schema";
+import type { Json } from "../../src/docs/examples";
+import type { Env } from "../../src/env";
 import { hashKey } from "../../src/keys/format/hash";
 import { generateKey } from "../../src/keys/format/key";
 import { kvKey } from "../../src/keys/verify/kv-copy";
+import { OPERATIONS } from "../../src/routes";
 import {
   d1FailingOnExecute,
+  failingKv,
+  failingObjects,
   fetchWith,
   gate,
   hangingKv,
   kvReturning,
   recorderStub,
+  stalled,
   throwingKv,
   unreachableD1,
+  unreachableObjects,
   unreachableRecorder,
 } from "../support/bindings";
 import { call, captureConsole, createKey, freezeClock, freshWs, problem, session } from "../support/helpers";
 import { buildRequest, freshIsolate, isolate } from "../support/isolate";
+import {
+  freshWorkspace,
+  type ListedOperation,
+  label,
+  openApiDocument,
+  prepare,
+  requestOf,
+  seededKey,
+  successSchema,
+  successStatus,
+  suiteEnv,
+} from "../support/operations";
 
 const KV_READ_TIMEOUT_MS = 500;
 
 /**
- * Storage faults, inside workerd with replaced bindings. The older
- * fault tests live beside the features they guard: KV failing and D1 down in
- * verification.test.ts, recorder eviction and failed flushes in
- * last-used.test.ts.
+ * Storage faults, inside workerd with replaced bindings. The last part runs
+ * every operation of the route list under every fault (D1, KV, the recorder,
+ * the rate-limit counters, the failed-auth limiter: failing, unreachable or
+ * stalling): fail closed, never a 500, never a request through unverified,
+ * never an answer held by a cache. Older fault tests live beside the
+ * features they guard: KV failing and D1 down in
+ * keys/verify/verification.test.ts, recorder eviction and failed flushes in
+ * usage/last-used.test.ts.
  */
 
 let logs: ReturnType<typeof captureConsole>;
@@ -132,18 +156,11 @@ describe("a revoke whose KV write fails after D1 committed it", () => {
 });
 
 describe("D1 down: not one request is let through unverified", () => {
-  const routes: [string, string, unknown?][] = [
-    ["GET", "/v1/key"],
-    ["GET", "/v1/sources"],
-    ["GET", "/v1/sources/src_any"],
-    ["POST", "/v1/sources", { type: "url", name: "x", url: "https://example.com" }],
-    ["PATCH", "/v1/sources/src_any", { name: "y" }],
-    ["DELETE", "/v1/sources/src_any"],
-  ];
-
-  it("answers 503 (or a refusal) on every public route, for every credential that needs D1, whichever way D1 fails", async () => {
+  it("answers 503 (or a refusal) on every key operation of the route list, for every credential that needs D1, whichever way D1 fails", async () => {
     const clock = freezeClock();
-    const admin = await session(freshWs());
+    const doc = await openApiDocument();
+    const w = await freshWorkspace();
+    const admin = w.admin;
     const valid = await createKey(admin);
     const revoked = await createKey(admin);
     await call("POST", `/v1/api-keys/${revoked.id}/revoke`, { token: admin });
@@ -158,14 +175,18 @@ describe("D1 down: not one request is let through unverified", () => {
     };
     // Nothing cached: every key needs D1 to be verified.
     for (const key of Object.values(credentials)) await env.KEY_CACHE.delete(kvKey(hashKey(key)));
+    const keyOperations = OPERATIONS.filter((op) => op.auth === "key");
+    expect(keyOperations.map((op) => op.operationId)).toEqual(expect.arrayContaining(["getCallingKey", "listSources", "revokeCallingKey"]));
+    // Each operation's request, on resources that exist (made while D1 still answers).
+    const prepared = await Promise.all(keyOperations.map((op) => prepare(doc, op, w)));
 
     for (const down of [unreachableD1, d1FailingOnExecute]) {
       for (const kv of [() => env.KEY_CACHE, throwingKv]) {
         for (const [name, key] of Object.entries(credentials)) {
-          for (const [method, path, body] of routes) {
+          for (const p of prepared) {
             freshIsolate();
-            const res = await fetchWith({ DB: down(), KEY_CACHE: kv() }, method, path, { token: key, body });
-            const what = `${down.name} ${name} ${method} ${path}`;
+            const res = await isolate().fetch(requestOf(p, { Authorization: `Bearer ${key}` }), { DB: down(), KEY_CACHE: kv() });
+            const what = `${down.name} ${name} ${label(p.op)}`;
             expect(res.status, what).not.toBeLessThan(400);
             const body_ = await problem(res);
             if (name === "malformed") expect(body_.code, what).toBe("invalid_credentials");
@@ -198,20 +219,21 @@ describe("D1 down: not one request is let through unverified", () => {
     );
   });
 
-  it("answers 503 on every admin route, audit events included, and never leaks the storage error", async () => {
-    const admin = await session(freshWs());
-    for (const [method, path, body] of [
-      ["GET", "/v1/api-keys"],
-      ["GET", "/v1/api-keys?status=revoked"],
-      ["POST", "/v1/api-keys", { name: "x", scopes: ["sources:read"] }],
-      ["GET", "/v1/api-keys/key_x"],
-      ["POST", "/v1/api-keys/key_x/revoke"],
-      ["GET", "/v1/audit-events"],
-      ["GET", "/v1/audit-events?keyId=key_x"],
-    ] as [string, string, unknown?][]) {
+  it("answers 503 on every admin operation of the route list, audit events included, and never leaks the storage error", async () => {
+    const doc = await openApiDocument();
+    const w = await freshWorkspace();
+    const adminOperations = OPERATIONS.filter((op) => op.auth === "admin");
+    expect(adminOperations.map((op) => op.operationId)).toEqual(expect.arrayContaining(["listAuditEvents", "updateApiKey", "rollApiKey"]));
+    const prepared = await Promise.all(adminOperations.map((op) => prepare(doc, op, w)));
+    // Query variants of the lists, which take other paths to storage.
+    const variants = [
+      { ...prepared.find((p) => p.op.operationId === "listApiKeys")!, path: "/v1/api-keys?status=revoked" },
+      { ...prepared.find((p) => p.op.operationId === "listAuditEvents")!, path: "/v1/audit-events?keyId=key_x" },
+    ];
+    for (const p of [...prepared, ...variants]) {
       for (const down of [unreachableD1, d1FailingOnExecute]) {
-        const res = await fetchWith({ DB: down() }, method, path, { token: admin, body });
-        expect(res.status, `${method} ${path}`).toBe(503);
+        const res = await isolate().fetch(requestOf(p), { DB: down() });
+        expect(res.status, `${label(p.op)} ${p.path}`).toBe(503);
         const text = await res.text();
         expect(text).not.toMatch(/D1_ERROR|Network connection|at .*:\d+/);
       }
@@ -261,5 +283,181 @@ describe("the last-used Durable Object fails: the request does not", () => {
     // The message was sent and is still hanging, yet the answer is out.
     await never.arrived(1);
     expect(never.arrivals).toBe(1);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Every operation of the route list under every fault.
+
+/** `success`: the operation's documented 2xx, as if nothing failed; else that problem. */
+type Outcome = "success" | { status: number; code: string };
+const UNAVAILABLE = { status: 503, code: "unavailable" } as const;
+
+interface Fault {
+  name: string;
+  /** The bindings replaced for the call, made fresh for it; `gate` when they stall rather than fail. */
+  make: () => { bindings: Partial<Env>; gate?: ReturnType<typeof gate> };
+  /** Fields of the calling key (a rate limit, for the rate-limit counters' fault). */
+  keyFields?: Partial<ApiKeyRow>;
+  /** What each operation answers under it: the contract, not what the code happens to do. */
+  expect: (op: ListedOperation) => Outcome;
+}
+
+/** Storage is where requests are verified and changes are made: without it, only what needs no storage is answered. */
+const needsNothing = (op: ListedOperation): Outcome => (op.auth === "none" ? "success" : UNAVAILABLE);
+const unaffected = (): Outcome => "success";
+
+const FAULTS: Fault[] = [
+  { name: "D1 unreachable", make: () => ({ bindings: { DB: unreachableD1() } }), expect: needsNothing },
+  { name: "D1 failing mid-query", make: () => ({ bindings: { DB: d1FailingOnExecute() } }), expect: needsNothing },
+  {
+    name: "D1 stalling, then failing",
+    make: () => {
+      const s = stalled();
+      return { bindings: { DB: s.d1() }, gate: s.gate };
+    },
+    expect: needsNothing,
+  },
+  { name: "KV failing", make: () => ({ bindings: { KEY_CACHE: failingKv() } }), expect: unaffected },
+  { name: "KV throwing", make: () => ({ bindings: { KEY_CACHE: throwingKv() } }), expect: unaffected },
+  {
+    name: "KV stalling",
+    make: () => {
+      const s = stalled();
+      return { bindings: { KEY_CACHE: s.kv() }, gate: s.gate };
+    },
+    expect: unaffected,
+  },
+  { name: "recorder failing", make: () => ({ bindings: { LAST_USED: failingObjects(env.LAST_USED) } }), expect: unaffected },
+  { name: "recorder unreachable", make: () => ({ bindings: { LAST_USED: unreachableObjects<Env["LAST_USED"]>() } }), expect: unaffected },
+  {
+    name: "recorder stalling",
+    make: () => {
+      const s = stalled();
+      return { bindings: { LAST_USED: s.objects(env.LAST_USED) }, gate: s.gate };
+    },
+    expect: unaffected,
+  },
+  {
+    name: "rate-limit counters unreachable",
+    make: () => ({ bindings: { RATE_LIMITS: unreachableObjects<Env["RATE_LIMITS"]>() } }),
+    keyFields: { rateLimit: { limit: 1000, periodSeconds: 60 } },
+    expect: unaffected,
+  },
+  {
+    name: "failed-auth limiter failing",
+    make: () => ({ bindings: { AUTH_FAILURES: { limit: () => Promise.reject(new Error("rate limiting is down")) } as never } }),
+    expect: unaffected,
+  },
+];
+
+/**
+ * Where the code does not yet keep the contract under a fault, as found by
+ * this suite: `held` (the answer waits on a cache or the recorder for as long
+ * as it stalls) or the status answered instead. Each entry is checked to
+ * still be so: when one is fixed this suite fails until the entry goes.
+ */
+const KNOWN_GAPS: Record<string, "held" | number> = {
+  // keys/publish.ts awaits the KV write of a changed key without a bound.
+  "KV stalling: revokeApiKey": "held",
+  "KV stalling: updateApiKey": "held",
+  "KV stalling: rollApiKey": "held",
+  "KV stalling: revokeCallingKey": "held",
+  "KV stalling: reportLeakedKeys": "held",
+  // usage/recorder-protocol.ts askEveryShard lets a namespace that throws synchronously escape as a 500.
+  "recorder unreachable: listApiKeys": 500,
+  "recorder unreachable: getApiKey": 500,
+  "recorder unreachable: revokeApiKey": 500,
+  "recorder unreachable: updateApiKey": 500,
+  "recorder unreachable: getApiKeyUsage": 500,
+  "recorder unreachable: listApiKeyUsage": 500,
+  // The key records' latest use (usage/recorded-uses.ts) and the usage counts read every shard without a bound.
+  "recorder stalling: listApiKeys": "held",
+  "recorder stalling: getApiKey": "held",
+  "recorder stalling: revokeApiKey": "held",
+  "recorder stalling: updateApiKey": "held",
+  "recorder stalling: getApiKeyUsage": "held",
+  "recorder stalling: listApiKeyUsage": "held",
+};
+
+/** Lets every callback, microtask and zero-delay timer that is ready run: what is still pending after it waits on something. */
+async function settleReady() {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+describe("every operation of the route list, under every fault: fail closed, never a 500, never held by a cache", () => {
+  let doc: Json;
+  const gapsSeen = new Set<string>();
+  let casesRun = 0;
+  beforeAll(async () => {
+    doc = await openApiDocument();
+  });
+
+  for (const fault of FAULTS) {
+    for (const op of OPERATIONS) {
+      const name = `${fault.name}: ${op.operationId}`;
+      const gap = KNOWN_GAPS[name];
+      const outcome = fault.expect(op);
+      const expected = outcome === "success" ? "its success" : `${outcome.status} ${outcome.code}`;
+      it(`${fault.name}: ${label(op)} answers ${expected}${gap === undefined ? "" : ` (known gap: ${gap === "held" ? "held" : gap})`}`, async () => {
+        casesRun++;
+        const w = await freshWorkspace("ws_faults");
+        const key = await seededKey(w, fault.keyFields);
+        // Made while storage answers; then nothing is cached, so verifying the key needs D1.
+        const p = await prepare(doc, op, w, { key: key.key });
+        await env.KEY_CACHE.delete(kvKey(hashKey(key.key)));
+        freshIsolate({ keys: { kvReadTimeoutMs: 20 } });
+
+        const { bindings, gate: held } = fault.make();
+        let settled = false;
+        const answer = isolate()
+          .fetch(requestOf(p), await suiteEnv(bindings))
+          .finally(() => (settled = true));
+        if (held) {
+          // Reached the stalled backend, and waits on it?
+          await Promise.race([answer.catch(() => {}), held.arrived(1)]);
+          if (!settled) await settleReady();
+          const waits = !settled;
+          if (gap === "held") {
+            expect(waits, `${name}: still held by the stalled backend (remove it from KNOWN_GAPS if fixed)`).toBe(true);
+            gapsSeen.add(name);
+            held.open();
+          } else if (outcome !== "success") {
+            // Storage stalls: the answer waits for it (or gives up with 503), never goes around it.
+            expect(held.arrivals === 0 || waits || !(await answer).ok, `${name}: answered around a stalled D1`).toBe(true);
+            // D1 gives up: what was waiting fails, and the answer comes.
+            held.open();
+          }
+          // Otherwise the answer must come while the backend still stalls: awaited below with the gate shut
+          // (an answer held by it never comes, and this test times out).
+        }
+        const res = await answer;
+        held?.open(); // what was left waiting in the background
+        const text = await res.text();
+        const where = `${name}: ${res.status} ${text.slice(0, 300)}`;
+        if (typeof gap === "number") {
+          expect(res.status, `${where} (remove it from KNOWN_GAPS if fixed)`).toBe(gap);
+          gapsSeen.add(name);
+          return;
+        }
+        expect(res.status, where).not.toBe(500);
+        if (outcome === "success") {
+          expect(res.status, where).toBe(successStatus(doc, op));
+          const schema = successSchema(op, res.status);
+          if (schema) expect(schema.safeParse(JSON.parse(text)).error, where).toBeUndefined();
+        } else {
+          expect(res.status, where).toBe(outcome.status);
+          expect(JSON.parse(text).code, where).toBe(outcome.code);
+          expect(res.headers.get("Retry-After"), where).toBe("1");
+          expect(text, where).not.toMatch(/D1_ERROR|Network connection|stalled|at .*:\d+/);
+        }
+      });
+    }
+  }
+
+  it("every known gap was met (none is stale)", () => {
+    // Only meaningful when every case ran (not under a -t filter).
+    if (casesRun < FAULTS.length * OPERATIONS.length) return;
+    expect([...gapsSeen].sort()).toEqual(Object.keys(KNOWN_GAPS).sort());
   });
 });

@@ -127,6 +127,57 @@ export function gate() {
   };
 }
 
+/** A Durable Object namespace, as far as addressing an object goes. */
+type Addressable = { idFromName(name: string): DurableObjectId };
+
+/**
+ * Bindings that stall: every call waits at `gate` until the test opens it,
+ * then fails, like a backend that stops answering and is finally given up
+ * on. The test knows when a call reached it (`gate.arrived()`), and can
+ * release what is left waiting at the end.
+ */
+export function stalled() {
+  const held = gate();
+  const stall = async (): Promise<never> => {
+    await held.pass();
+    throw new Error("stalled backend gave up");
+  };
+  /** Any method of it stalls. */
+  const stallingObject = (): object => new Proxy({}, { get: (_t, prop) => (prop === "then" ? undefined : stall) });
+  const statement: object = new Proxy({}, { get: (_t, prop) => (prop === "bind" ? () => statement : prop === "then" ? undefined : stall) });
+  return {
+    gate: held,
+    d1: () =>
+      ({
+        prepare: () => statement,
+        batch: stall,
+        exec: stall,
+        withSession: () => ({ prepare: () => statement, batch: stall }),
+      }) as unknown as D1Database,
+    kv: () => stallingObject() as KVNamespace,
+    /** A Durable Object namespace whose objects can be addressed but never answer. */
+    objects: <N extends Addressable>(real: N) =>
+      ({ idFromName: (name: string) => real.idFromName(name), get: () => stallingObject() }) as unknown as N,
+  };
+}
+
+/** A Durable Object namespace whose objects can be addressed but fail every call (an object that is down). */
+export function failingObjects<N extends Addressable>(real: N): N {
+  const failing = new Proxy(
+    {},
+    { get: (_t, prop) => (prop === "then" ? undefined : () => Promise.reject(new Error("Durable Object is down"))) },
+  );
+  return { idFromName: (name: string) => real.idFromName(name), get: () => failing } as unknown as N;
+}
+
+/** A Durable Object namespace that cannot even be addressed: idFromName and get throw. */
+export function unreachableObjects<N>(): N {
+  const fail = () => {
+    throw new Error("Durable Object namespace unavailable");
+  };
+  return { idFromName: fail, get: fail } as unknown as N;
+}
+
 /** Counts calls to every method of a binding while delegating to the real one. */
 export function counted<T extends object>(target: T): { binding: T; calls: Record<string, number> } {
   const calls: Record<string, number> = {};

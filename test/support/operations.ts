@@ -172,7 +172,12 @@ export async function prepare(
   { params, key }: { params?: Record<string, string>; key?: string } = {},
 ): Promise<Prepared> {
   const { method, path, body } = exampleRequest(doc, op, params ?? (await freshParams(op, w)));
-  const raw = body === undefined ? undefined : JSON.stringify(body);
+  let raw = body === undefined ? undefined : JSON.stringify(body);
+  // A body that carries an API key (a leak report) carries a real one of the workspace, as a real report would.
+  if (raw?.includes('"sk_live_')) {
+    const real = (await seededKey(w)).key;
+    raw = JSON.stringify(body, (_k, v: unknown) => (typeof v === "string" && v.startsWith("sk_live_") ? real : v));
+  }
   const headers = { ...(raw === undefined ? {} : { "Content-Type": "application/json" }), ...(await AUTHENTICATE[op.auth](w, raw, key)) };
   return { op, method, path, body: raw, headers };
 }
