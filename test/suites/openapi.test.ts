@@ -1,47 +1,74 @@
 import { describe, expect, it } from "vitest";
+import { OPERATIONS } from "../../src/routes";
+import type { AuthKind } from "../../src/routes/operation";
 import { call } from "../support/helpers";
+import { type ListedOperation, label } from "../support/operations";
 
 /** GET /openapi.json and GET /docs: the API reference the service serves. */
 
 // biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is untyped JSON walked by key.
 type Json = Record<string, any>;
 
-/** Every route the service offers, with its methods and the security scheme it uses. */
-const ROUTES: Record<string, Record<string, "sessionToken" | "apiKey" | null>> = {
-  "/health": { get: null },
-  "/v1/api-keys": { get: "sessionToken", post: "sessionToken" },
-  "/v1/api-keys/{id}": { get: "sessionToken", patch: "sessionToken" },
-  "/v1/api-keys/{id}/revoke": { post: "sessionToken" },
-  "/v1/api-keys/{id}/usage": { get: "sessionToken" },
-  "/v1/key-usage": { get: "sessionToken" },
-  "/v1/api-keys/{id}/roll": { post: "sessionToken" },
-  "/v1/key/revoke": { post: "apiKey" },
-  "/v1/secret-scanning/github": { post: null },
-  "/v1/sources": { get: "apiKey", post: "apiKey" },
-  "/v1/sources/{id}": { get: "apiKey", patch: "apiKey", delete: "apiKey" },
-  "/v1/key": { get: "apiKey" },
-};
 const HTTP_METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
+/**
+ * The contract's success status of each operation (../shared contract: 201
+ * for what creates a key or a source, 204 for a delete, 200 otherwise), by
+ * operationId. Every operation of the route list must be here: a new one
+ * fails "states the success status of every listed operation" until its
+ * status is.
+ */
 const SUCCESS: Record<string, string> = {
-  "post /v1/api-keys": "201",
-  "get /v1/api-keys": "200",
-  "get /v1/api-keys/{id}": "200",
-  "patch /v1/api-keys/{id}": "200",
-  "post /v1/api-keys/{id}/revoke": "200",
-  "get /v1/api-keys/{id}/usage": "200",
-  "get /v1/key-usage": "200",
-  "post /v1/api-keys/{id}/roll": "201",
-  "post /v1/key/revoke": "200",
-  "post /v1/secret-scanning/github": "200",
-  "get /v1/sources": "200",
-  "post /v1/sources": "201",
-  "get /v1/sources/{id}": "200",
-  "patch /v1/sources/{id}": "200",
-  "delete /v1/sources/{id}": "204",
-  "get /v1/key": "200",
-  "get /health": "200",
+  createApiKey: "201",
+  listApiKeys: "200",
+  getApiKey: "200",
+  updateApiKey: "200",
+  revokeApiKey: "200",
+  getApiKeyUsage: "200",
+  listApiKeyUsage: "200",
+  rollApiKey: "201",
+  revokeCallingKey: "200",
+  reportLeakedKeys: "200",
+  listSources: "200",
+  createSource: "201",
+  getSource: "200",
+  updateSource: "200",
+  deleteSource: "204",
+  getCallingKey: "200",
+  health: "200",
+  listAuditEvents: "200",
 };
+
+/** The security scheme each auth kind is documented with (null: none). */
+const SCHEME: Record<AuthKind, "sessionToken" | "apiKey" | null> = {
+  admin: "sessionToken",
+  key: "apiKey",
+  none: null,
+  github_signature: null,
+};
+
+/**
+ * The problems the contract gives each auth kind, by status: every listed
+ * operation of that kind must document each of them (with an example).
+ */
+const AUTH_PROBLEMS: Record<AuthKind, (op: ListedOperation) => Record<string, string[]>> = {
+  admin: () => ({
+    "401": ["missing_credentials", "invalid_credentials", "expired_credentials"],
+    "403": ["forbidden"],
+    "429": ["too_many_requests"],
+  }),
+  key: (op) => ({
+    "401": ["missing_credentials", "invalid_credentials", "revoked_api_key", "expired_credentials"],
+    "403": [...(op.scope ? ["insufficient_scope"] : []), "ip_not_allowed"],
+    "429": ["rate_limited", "too_many_requests"],
+  }),
+  none: () => ({}),
+  github_signature: () => ({ "401": ["invalid_signature"] }),
+};
+/** A body is validated, size-checked and must be JSON. */
+const BODY_PROBLEMS = { "400": ["invalid_request"], "413": ["payload_too_large"] };
+/** What any operation may answer when storage is down. */
+const STORAGE_PROBLEMS = { "503": ["unavailable"] };
 
 let cached: Json | undefined;
 async function openapi(): Promise<Json> {
@@ -73,6 +100,17 @@ function propertyNames(doc: Json, schema: Json): Set<string> {
   return new Set(Object.keys(s.properties ?? {}));
 }
 
+/** A schema with an example of its own, or whose every field (or item) has one. */
+function hasExample(doc: Json, schema: Json | undefined): boolean {
+  const s = resolve(doc, schema);
+  if (s.example !== undefined || s.examples !== undefined) return true;
+  const parts: Json[] | undefined = s.allOf ?? s.anyOf ?? s.oneOf;
+  if (parts) return parts.every((p) => p.type === "null" || hasExample(doc, p));
+  if (s.properties) return Object.values<Json>(s.properties).every((p) => hasExample(doc, p));
+  if (s.items) return hasExample(doc, s.items);
+  return false;
+}
+
 function requestBodySchema(doc: Json, path: string, method: string): Json {
   const body = doc.paths[path][method].requestBody;
   expect(body, `${method} ${path} requestBody`).toBeDefined();
@@ -93,27 +131,23 @@ describe("GET /openapi.json", () => {
     expect(typeof doc.paths).toBe("object");
   });
 
-  it("lists every route with exactly the right methods", async () => {
+  it("documents every listed operation, and on each path exactly the listed methods", async () => {
     const doc = await openapi();
-    for (const [path, methods] of Object.entries(ROUTES)) {
-      expect(doc.paths[path], path).toBeDefined();
-      const documented = Object.keys(doc.paths[path]).filter((k) => HTTP_METHODS.includes(k));
-      expect(documented.sort(), path).toEqual(Object.keys(methods).sort());
+    for (const op of OPERATIONS) {
+      expect(doc.paths[op.path]?.[op.method], label(op)).toBeDefined();
+      const documented = Object.keys(doc.paths[op.path]).filter((k) => HTTP_METHODS.includes(k));
+      const listed = OPERATIONS.filter((o) => o.path === op.path).map((o) => o.method);
+      expect(documented.sort(), op.path).toEqual([...listed].sort());
     }
+    // And nothing else: test/routes/route-list.test.ts holds the document to the list the other way round.
+    expect(Object.keys(doc.paths).sort()).toEqual([...new Set(OPERATIONS.map((op) => op.path))].sort());
   });
 
-  it("documents no other key route (nothing un-revokes a key)", async () => {
+  it("documents no route that un-revokes a key", async () => {
     const doc = await openapi();
-    const keyPaths = Object.keys(doc.paths).filter((p) => p === "/v1/api-keys" || p.startsWith("/v1/api-keys/"));
-    expect(keyPaths.sort()).toEqual([
-      "/v1/api-keys",
-      "/v1/api-keys/{id}",
-      "/v1/api-keys/{id}/revoke",
-      "/v1/api-keys/{id}/roll",
-      "/v1/api-keys/{id}/usage",
-    ]);
     // No operation anywhere reactivates, restores or un-revokes something.
     for (const path of Object.keys(doc.paths)) expect(path).not.toMatch(/un-?revoke|reactivat|restore|activate/i);
+    for (const op of OPERATIONS) expect(`${op.operationId} ${op.route.summary ?? ""}`).not.toMatch(/un-?revoke|reactivat|restore/i);
   });
 
   it("declares both bearer schemes: sessionToken and apiKey", async () => {
@@ -127,23 +161,69 @@ describe("GET /openapi.json", () => {
     expect(schemes.sessionToken.bearerFormat).toMatch(/JWT/i);
   });
 
-  it("marks each route with the security scheme it takes (none for /health)", async () => {
+  it("marks each listed operation with the security scheme of its auth kind (none for /health and secret scanning)", async () => {
     const doc = await openapi();
-    for (const [path, methods] of Object.entries(ROUTES)) {
-      for (const [method, scheme] of Object.entries(methods)) {
-        const op = doc.paths[path][method];
-        const names = (op.security ?? doc.security ?? []).flatMap((s: Json) => Object.keys(s));
-        if (scheme === null) expect(names, `${method} ${path}`).toEqual([]);
-        else expect(names, `${method} ${path}`).toEqual([scheme]);
+    for (const op of OPERATIONS) {
+      const entry = doc.paths[op.path][op.method];
+      const names = (entry.security ?? doc.security ?? []).flatMap((s: Json) => Object.keys(s));
+      const scheme = SCHEME[op.auth];
+      if (scheme === null) expect(names, label(op)).toEqual([]);
+      else expect(names, label(op)).toEqual([scheme]);
+    }
+  });
+
+  it("states the success status of every listed operation, and documents it", async () => {
+    const doc = await openapi();
+    expect(Object.keys(SUCCESS).sort(), "SUCCESS names every listed operation, and only those").toEqual(
+      OPERATIONS.map((op) => op.operationId).sort(),
+    );
+    for (const op of OPERATIONS) {
+      const statuses = Object.keys(doc.paths[op.path][op.method].responses ?? {});
+      expect(statuses, label(op)).toContain(SUCCESS[op.operationId]);
+      expect(
+        statuses.filter((s) => s.startsWith("2")),
+        `${label(op)}: one success status`,
+      ).toEqual([SUCCESS[op.operationId]]);
+    }
+  });
+
+  it("documents, on every listed operation, each problem its auth kind, its body and storage can give, each with its example", async () => {
+    const doc = await openapi();
+    for (const op of OPERATIONS) {
+      const entry = doc.paths[op.path][op.method];
+      const bearer = op.auth === "admin" || op.auth === "key";
+      const expected: Record<string, string[]>[] = [AUTH_PROBLEMS[op.auth](op), op.auth === "none" ? {} : STORAGE_PROBLEMS];
+      if (entry.requestBody) expected.push(BODY_PROBLEMS, bearer ? { "415": ["unsupported_media_type"] } : {});
+      for (const problems of expected) {
+        for (const [status, codes] of Object.entries(problems)) {
+          const response = entry.responses?.[status];
+          expect(response, `${label(op)} ${status}`).toBeDefined();
+          const content = response.content?.["application/problem+json"];
+          expect(content?.schema?.$ref, `${label(op)} ${status} is a Problem`).toBe("#/components/schemas/Problem");
+          for (const code of codes) {
+            const example = content.examples?.[code]?.value;
+            expect(example, `${label(op)} ${status} has an example of ${code}`).toMatchObject({ status: Number(status), code });
+          }
+        }
       }
     }
   });
 
-  it("documents each route's success status", async () => {
+  it("gives every listed operation examples: each parameter, the request body, and every response with a body", async () => {
     const doc = await openapi();
-    for (const [route, status] of Object.entries(SUCCESS)) {
-      const [method, path] = route.split(" ") as [string, string];
-      expect(Object.keys(doc.paths[path][method].responses ?? {}), route).toContain(status);
+    for (const op of OPERATIONS) {
+      const entry = doc.paths[op.path][op.method];
+      for (const p of (entry.parameters ?? []) as Json[]) {
+        expect(p.example ?? p.schema?.example, `${label(op)} parameter ${p.name}`).toBeDefined();
+      }
+      const body = entry.requestBody?.content?.["application/json"];
+      if (body) expect(body.example !== undefined || hasExample(doc, body.schema), `${label(op)} request body`).toBe(true);
+      for (const [status, response] of Object.entries<Json>(entry.responses ?? {})) {
+        for (const [type, content] of Object.entries<Json>(response.content ?? {})) {
+          const example = content.example !== undefined || content.examples !== undefined || hasExample(doc, content.schema);
+          expect(example, `${label(op)} ${status} ${type}`).toBe(true);
+        }
+      }
     }
   });
 
@@ -179,12 +259,10 @@ describe("GET /openapi.json", () => {
     expect(byName.limit?.in).toBe("query");
     expect(byName.limit.schema).toMatchObject({ minimum: 1, maximum: 100, default: 50 });
     expect(byName.cursor?.in).toBe("query");
-    for (const [path, methods] of Object.entries(ROUTES)) {
-      if (!path.includes("{id}")) continue;
-      for (const method of Object.keys(methods)) {
-        const id = (doc.paths[path][method].parameters ?? []).find((p: Json) => p.name === "id");
-        expect(id, `${method} ${path}`).toMatchObject({ in: "path", required: true });
-      }
+    for (const op of OPERATIONS) {
+      if (!op.path.includes("{id}")) continue;
+      const id = (doc.paths[op.path][op.method].parameters ?? []).find((p: Json) => p.name === "id");
+      expect(id, label(op)).toMatchObject({ in: "path", required: true });
     }
   });
 
@@ -220,13 +298,11 @@ describe("GET /openapi.json", () => {
 
   it("documents errors as application/problem+json with type, title, status, detail, code", async () => {
     const doc = await openapi();
-    for (const [path, methods] of Object.entries(ROUTES)) {
-      for (const [method, scheme] of Object.entries(methods)) {
-        if (scheme === null) continue;
-        const r401 = doc.paths[path][method].responses?.["401"];
-        expect(r401, `${method} ${path} 401`).toBeDefined();
-        const schema = r401.content?.["application/problem+json"]?.schema;
-        expect(schema, `${method} ${path} 401 problem+json`).toBeDefined();
+    for (const op of OPERATIONS) {
+      for (const [status, response] of Object.entries<Json>(doc.paths[op.path][op.method].responses ?? {})) {
+        if (Number(status) < 400) continue;
+        const schema = response.content?.["application/problem+json"]?.schema;
+        expect(schema, `${label(op)} ${status} problem+json`).toBeDefined();
         for (const field of ["type", "title", "status", "detail", "code"]) expect(propertyNames(doc, schema)).toContain(field);
       }
     }
@@ -270,15 +346,11 @@ describe("GET /docs", () => {
     expect(html).toMatch(/<\/html>\s*$/i);
   });
 
-  it("mentions every route path and method", async () => {
+  it("mentions every listed operation: its method and path, in its own section", async () => {
     const html = await page();
-    for (const [path, methods] of Object.entries(ROUTES)) {
-      expect(html, path).toContain(path);
-      for (const method of Object.keys(methods)) {
-        expect(html, `${method} ${path}`).toMatch(
-          new RegExp(`${method.toUpperCase()}[^<]*(<[^>]*>[^<]*){0,4}${path.replace(/[{}]/g, "\\$&")}`),
-        );
-      }
+    for (const op of OPERATIONS) {
+      expect(html, label(op)).toContain(`id="${op.operationId}"`);
+      expect(html, label(op)).toMatch(new RegExp(`${op.method.toUpperCase()}[^<]*(<[^>]*>[^<]*){0,4}${op.path.replace(/[{}]/g, "\\$&")}`));
     }
   });
 
