@@ -110,12 +110,19 @@ function operation(doc: Json, path: string, method: string, op: Json): string {
       return `<tr><td><code class="s s${esc(status[0])}">${esc(status)}</code></td><td>${md(r.description)}</td><td>${schema ? typeOf(doc, schema) : "no body"}</td></tr>`;
     })
     .join("");
+  // Each status's own examples: a named one per problem code where the document gives them, else the schema's.
   const examples = responses
     .filter(([, r]) => r.content)
-    .map(([status, r], i) => {
+    .flatMap(([status, r]) => {
       const [type, content] = Object.entries<Json>(r.content)[0]!;
-      const example = content.example ?? exampleOf(doc, content.schema);
-      return `<details${i === 0 ? " open" : ""}><summary><code>${esc(status)}</code> <small>${esc(type)}</small></summary>${json(example)}</details>`;
+      const named = Object.entries<Json>(content.examples ?? {});
+      if (named.length === 0) return [{ status, type, name: "", value: content.example ?? exampleOf(doc, content.schema) }];
+      return named.map(([name, example]) => ({ status, type, name, value: example.value }));
+    })
+    .map(({ status, type, name, value }, i) => {
+      const named = name ? ` data-example="${esc(name)}"` : "";
+      const label = name ? ` <code>${esc(name)}</code>` : "";
+      return `<details${i === 0 ? " open" : ""} data-status="${esc(status)}"${named}><summary><code>${esc(status)}</code>${label} <small>${esc(type)}</small></summary>${json(value)}</details>`;
     })
     .join("");
   return `<section class="op" id="${esc(id)}" data-operation="${esc(id)}">

@@ -332,6 +332,11 @@ describe("GET /openapi.json", () => {
   });
 });
 
+/** The /docs section of one operation. */
+const sectionOf = (html: string, operationId: string) => html.split(`data-operation="${operationId}"`)[1]?.split("</section>")[0] ?? "";
+const unescapeHtml = (text: string) =>
+  text.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[e]!);
+
 describe("GET /docs", () => {
   async function page() {
     const res = await call("GET", "/docs");
@@ -359,6 +364,29 @@ describe("GET /docs", () => {
     expect(html).toContain("sessionToken");
     expect(html).toContain("apiKey");
     for (const scope of ["sources:read", "sources:write", "sources:delete"]) expect(html).toContain(scope);
+  });
+
+  it("shows each status's own examples: every named example of every listed operation, under its status", async () => {
+    const [html, doc] = [await page(), await openapi()];
+    let shown = 0;
+    for (const op of OPERATIONS) {
+      const section = sectionOf(html, op.operationId);
+      for (const [status, response] of Object.entries<Json>(doc.paths[op.path][op.method].responses ?? {})) {
+        for (const content of Object.values<Json>(response.content ?? {})) {
+          for (const [name, example] of Object.entries<Json>(content.examples ?? {})) {
+            const block = new RegExp(
+              `<details[^>]* data-status="${status}" data-example="${name}"><summary>.*?</summary><pre><code>([^<]*)</code></pre>`,
+            );
+            const rendered = block.exec(section)?.[1];
+            expect(rendered, `${label(op)} ${status} ${name}`).toBeDefined();
+            expect(JSON.parse(unescapeHtml(rendered!)), `${label(op)} ${status} ${name}`).toEqual(example.value);
+            shown++;
+          }
+        }
+      }
+    }
+    // Every problem of every operation has its example (a few per status): far more than one per route.
+    expect(shown).toBeGreaterThan(OPERATIONS.length * 5);
   });
 
   it("loads nothing from another origin", async () => {
