@@ -145,8 +145,13 @@ export const cursorQuery = z.string().max(200).optional().openapi({
   example: "eyJ0IjoxNzY0MTUxMjAwMDAwLCJpZCI6ImtleV8zayJ9",
 });
 
+/** One entry per bad field; a field the body may not have (a strict body) is named as the field. */
 export function fieldErrors(error: ZodError): FieldError[] {
-  return error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }));
+  return error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ path: [...issue.path, key].map(String).join("."), message: "Not a field of this body." }))
+      : [{ path: issue.path.map(String).join("."), message: issue.message }],
+  );
 }
 
 /** An OpenAPIHono whose validation failures become 400 problem+json. */

@@ -689,6 +689,7 @@ describe("POST /v1/api-keys/{id}/revoke", () => {
     const revoked = (await (await revoke(admin, created.id)).json()) as KeyRecord;
     const attempts: [string, string, unknown?][] = [
       ["PATCH", `/v1/api-keys/${created.id}`, { revokedAt: null, revokedBy: null }],
+      ["PATCH", `/v1/api-keys/${created.id}`, { name: "back again" }],
       ["PUT", `/v1/api-keys/${created.id}`, { name: "x", scopes: ["sources:read"], revokedAt: null }],
       ["DELETE", `/v1/api-keys/${created.id}`],
       ["DELETE", `/v1/api-keys/${created.id}/revoke`],
@@ -707,8 +708,12 @@ describe("POST /v1/api-keys/{id}/revoke", () => {
         // Revoking again is allowed, and stays revoked.
         expect(res.status, label).toBe(200);
         expect(((await res.json()) as KeyRecord).revokedAt, label).toBe(revoked.revokedAt);
+      } else if (method === "PATCH" && path === `/v1/api-keys/${created.id}` && JSON.stringify(body).includes("revokedAt")) {
+        // revokedAt and revokedBy are not fields PATCH takes: refused by name.
+        const p = await expectInvalid(res, "revokedAt");
+        expect(p.errors!.map((e) => e.path)).toContain("revokedBy");
       } else if (method === "PATCH" && path === `/v1/api-keys/${created.id}`) {
-        // Editing exists, but a revoked key cannot be edited at all (and revokedAt is not a field it takes).
+        // Editing exists, but a revoked key cannot be edited at all.
         expect(res.status, label).toBe(409);
         expect((await problem(res)).code, label).toBe("conflict");
       } else {

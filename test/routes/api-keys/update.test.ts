@@ -5,7 +5,7 @@ import { hashKey } from "../../../src/keys/format/hash";
 import { kvKey } from "../../../src/keys/verify/kv-copy";
 import { fetchWith } from "../../support/bindings";
 import { createGuardedKey, type KeyRecord, rateHeaders } from "../../support/guard-keys";
-import { type AuditEvent, call, freshWs, problem, session } from "../../support/helpers";
+import { type AuditEvent, call, expectInvalid, freshWs, problem, session } from "../../support/helpers";
 import { Isolate } from "../../support/isolate";
 
 /** PATCH /v1/api-keys/{id}: name, IP allowlist and rate limit; never scopes; never a revoked key. */
@@ -112,13 +112,21 @@ describe("PATCH /v1/api-keys/{id}: changes", () => {
     ]);
   });
 
-  it("an empty body, or one with only fields PATCH does not take, changes nothing: 200 with the record as it is", async () => {
+  it("an empty body changes nothing: 200 with the record as it is", async () => {
     const admin = await session(freshWs(), "admin", "usr_real");
     const k = await createGuardedKey(admin, { name: "keep" });
     const before = await record(admin, k.id);
     expect(await patched(admin, k.id, {})).toEqual(before);
-    // Server-owned fields are ignored, never written.
-    const sneaky = await patched(admin, k.id, {
+    expect(await record(admin, k.id)).toEqual(before);
+    expect(await updates(admin, k.id)).toEqual([]);
+  });
+
+  it("a field PATCH does not take is refused, naming it, and nothing is written: server-owned fields and typos alike", async () => {
+    const admin = await session(freshWs(), "admin", "usr_real");
+    const k = await createGuardedKey(admin, { name: "keep" });
+    const before = await record(admin, k.id);
+    // Server-owned fields are never written.
+    const sneaky = {
       id: "key_chosenbyclient",
       prefix: "sk_live_chos",
       createdBy: "usr_someone_else",
@@ -131,8 +139,19 @@ describe("PATCH /v1/api-keys/{id}: changes", () => {
       rolledTo: "key_x",
       workspaceId: "ws_other",
       keyHash: "0".repeat(64),
-    });
-    expect(sneaky).toEqual(before);
+    };
+    const refused = await expectInvalid(await patch(admin, k.id, sneaky), "id");
+    expect(refused.errors!.map((e) => e.path).sort()).toEqual(Object.keys(sneaky).sort());
+    // A misspelt guard rail would otherwise leave the key unrestricted while the admin believes it is not.
+    for (const [typo, value] of [
+      ["ipAllowList", ["203.0.113.0/24"]],
+      ["ratelimit", { limit: 1, periodSeconds: 60 }],
+      ["Name", "renamed"],
+    ] as const) {
+      const res = await patch(admin, k.id, { name: "renamed", [typo]: value });
+      const p = await expectInvalid(res, typo);
+      expect(p.errors!.find((e) => e.path === typo)!.message).toMatch(/not a field/i);
+    }
     expect(await record(admin, k.id)).toEqual(before);
     expect(await updates(admin, k.id)).toEqual([]);
     expect((await calling(k.key)).status).toBe(200);
@@ -272,7 +291,9 @@ describe("PATCH refusals", () => {
     const admin = await session(freshWs());
     const k = await createGuardedKey(admin);
     const revoked = (await (await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin })).json()) as KeyRecord;
-    for (const body of [{ name: "resurrected" }, { ipAllowlist: [] }, { rateLimit: null }, {}, { revokedAt: null }]) {
+    // (`{ revokedAt: null }` is refused before the key is looked at: not a field PATCH takes.)
+    expect((await patch(admin, k.id, { revokedAt: null })).status).toBe(400);
+    for (const body of [{ name: "resurrected" }, { ipAllowlist: [] }, { rateLimit: null }, {}]) {
       const res = await patch(admin, k.id, body);
       expect(res.status, JSON.stringify(body)).toBe(409);
       const p = await problem(res);
@@ -360,6 +381,8 @@ describe("OpenAPI", () => {
     const schema = doc.components.schemas[ref.split("/").pop()!];
     expect(Object.keys(schema.properties).sort()).toEqual(["ipAllowlist", "name", "rateLimit"]);
     expect(schema.required ?? []).toEqual([]);
+    // Unknown fields are refused, and the document says so.
+    expect(schema.additionalProperties).toBe(false);
     expect(schema.properties.rateLimit.properties.limit).toMatchObject({ minimum: 1, maximum: 100000 });
     expect(schema.properties.rateLimit.properties.periodSeconds).toMatchObject({ minimum: 1, maximum: 3600 });
     expect(schema.properties.ipAllowlist.maxItems).toBe(20);
