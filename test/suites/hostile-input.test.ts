@@ -432,14 +432,22 @@ describe("JSON bodies", () => {
     );
     return fc.record(fields, { requiredKeys: [] });
   }
-  /** A near-valid body for `op`, made from its documented request schema, with server-owned fields added in half of them. */
+  /**
+   * A near-valid body for `op`, made from its documented request schema (each
+   * variant of a union), with server-owned fields added in half of them; and
+   * now and then the documented example itself, so that success paths are walked too.
+   */
   function bodyFor(op: ListedOperation): fc.Arbitrary<unknown> {
     const f = fx(op);
     const schema = resolveRef(doc, documented(doc, op).requestBody?.content?.["application/json"]?.schema) ?? {};
-    if (schema.type === "array") return fc.array(objectOf(f, resolveRef(doc, schema.items) ?? {}, 1), { maxLength: 5 });
-    return fc
-      .tuple(objectOf(f, schema, 0), fc.option(serverOwned(f), { freq: 2 }))
-      .map(([fields, owned]) => (owned ? { ...owned, ...fields } : fields));
+    const example = fc.constant(exampleOf(doc, schema));
+    if (schema.type === "array") {
+      return fc.oneof(example, fc.array(objectOf(f, resolveRef(doc, schema.items) ?? {}, 1), { maxLength: 5 }));
+    }
+    const variants: Json[] = (schema.oneOf ?? schema.anyOf ?? [schema]).map((v: Json) => resolveRef(doc, v) ?? {});
+    const fields = fc.oneof(...variants.map((v) => objectOf(f, v, 0)));
+    const near = fc.tuple(fields, fc.option(serverOwned(f), { freq: 2 })).map(([own, owned]) => (owned ? { ...owned, ...own } : own));
+    return fc.oneof({ arbitrary: near, weight: 5 }, { arbitrary: example, weight: 1 });
   }
 
   const rawBody = fc.oneof(
@@ -530,7 +538,8 @@ describe("JSON bodies", () => {
   /** A field the operation's documented body has. */
   function documentedField(op: ListedOperation, field: string): boolean {
     const schema = resolveRef(doc, documented(doc, op).requestBody?.content?.["application/json"]?.schema) ?? {};
-    return field in (schema.properties ?? {});
+    const variants: Json[] = (schema.oneOf ?? schema.anyOf ?? [schema]).map((v: Json) => resolveRef(doc, v) ?? {});
+    return variants.some((v) => field in (v.properties ?? {}));
   }
 });
 
