@@ -24,10 +24,11 @@ async function expectProblem(res: Response, status: number, code: string) {
 }
 
 /** A JSON body of exactly `bytes` bytes that creates a valid key (the padding field is ignored). */
+/** A valid create body of exactly `bytes` bytes: padded with whitespace (the body takes no other field). */
 function paddedKeyBody(bytes: number) {
-  const head = '{"name":"padded","scopes":["sources:read"],"pad":"';
-  const tail = '"}';
-  return head + "a".repeat(bytes - head.length - tail.length) + tail;
+  const head = '{"name":"padded","scopes":["sources:read"]';
+  const tail = "}";
+  return head + " ".repeat(bytes - head.length - tail.length) + tail;
 }
 
 describe("problem+json on every client error", () => {

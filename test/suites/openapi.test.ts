@@ -233,6 +233,8 @@ describe("GET /openapi.json", () => {
     expect(schema.type).toBe("object");
     expect(Object.keys(schema.properties).sort()).toEqual(["expiresAt", "ipAllowlist", "name", "rateLimit", "scopes"]);
     expect([...(schema.required ?? [])].sort()).toEqual(["name", "scopes"]);
+    // Any other field is refused, and the document says so.
+    expect(schema.additionalProperties).toBe(false);
     // The same constraints the validator enforces.
     expect(schema.properties.name).toMatchObject({ type: "string", minLength: 1, maxLength: 100 });
     const scopes = schema.properties.scopes;

@@ -261,11 +261,9 @@ describe("POST /v1/api-keys", () => {
     expect((await problem(res)).code).toBe("invalid_request");
   });
 
-  it("never lets the client choose server-owned fields: they are ignored and the server's values stand", async () => {
+  it("never lets the client choose server-owned fields: they are refused by name, and no key is made", async () => {
     const admin = await session(freshWs(), "admin", "usr_real");
-    const res = await post(admin, {
-      name: "sneaky",
-      scopes: ["sources:read"],
+    const owned = {
       id: "key_chosenbyclient",
       key: "sk_live_chosenbyclient",
       prefix: "sk_live_chos",
@@ -274,20 +272,28 @@ describe("POST /v1/api-keys", () => {
       revokedAt: null,
       revokedBy: "usr_x",
       lastUsedAt: "2001-01-01T00:00:00.000Z",
-    });
-    expect(res.status).toBe(201);
-    const body = (await res.json()) as KeyRecord & { key: string };
-    expect(body.id).not.toBe("key_chosenbyclient");
-    expect(body.key).not.toBe("sk_live_chosenbyclient");
-    expect(body.key.startsWith(body.prefix)).toBe(true);
-    expect(body.createdBy).toBe("usr_real");
-    expect(body.createdAt).not.toBe("2001-01-01T00:00:00.000Z");
-    expect(body.revokedBy).toBeNull();
-    expect(body.lastUsedAt).toBeNull();
-    // Stored as the server made it, and the server's key is the one that works.
-    const { key, ...record } = body;
-    expect(await getRecord(admin, body.id)).toEqual(record);
-    expect((await call("GET", "/v1/key", { token: key })).status).toBe(200);
+    };
+    const res = await post(admin, { name: "sneaky", scopes: ["sources:read"], ...owned });
+    const p = await expectInvalid(res, "id");
+    expect(p.errors!.map((e) => e.path).sort()).toEqual(Object.keys(owned).sort());
+    const list = (await (await call("GET", "/v1/api-keys", { token: admin })).json()) as { data: KeyRecord[] };
+    expect(list.data).toEqual([]);
+  });
+
+  it("refuses a misspelt field instead of creating a key without it", async () => {
+    const admin = await session(freshWs());
+    for (const [typo, value] of [
+      ["ipAllowList", ["203.0.113.0/24"]],
+      ["ratelimit", { limit: 1, periodSeconds: 60 }],
+      ["expiresat", "2999-01-01T00:00:00Z"],
+      ["scope", ["sources:read"]],
+    ] as const) {
+      const res = await post(admin, { name: "typo", scopes: ["sources:read"], [typo]: value });
+      const p = await expectInvalid(res, typo);
+      expect(p.errors!.find((e) => e.path === typo)!.message).toMatch(/not a field/i);
+    }
+    const list = (await (await call("GET", "/v1/api-keys", { token: admin })).json()) as { data: KeyRecord[] };
+    expect(list.data).toEqual([]);
   });
 });
 
