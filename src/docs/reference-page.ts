@@ -5,6 +5,7 @@
  * body fields, responses and examples (built from the schemas' own examples)
  * and a curl line; the error codes and schemas follow.
  */
+import { errorAnchor } from "../http/problem";
 import { escapeHtml as esc } from "../lib/html";
 import { exampleOf, type Json, resolveRef } from "./examples";
 
@@ -145,7 +146,7 @@ function errorSection(doc: Json): string {
   const rows = (code.enum as string[])
     .map((c) => {
       const [, status = "", meaning = meanings[c] ?? ""] = /^(\d{3}): ([\s\S]*)$/.exec(meanings[c] ?? "") ?? [];
-      return `<tr id="error-${esc(c)}"><td><code>${esc(c)}</code></td><td><code class="s s${esc(status[0] ?? "")}">${esc(status)}</code></td><td>${md(meaning)}</td></tr>`;
+      return `<tr id="${esc(errorAnchor(c))}"><td><code>${esc(c)}</code></td><td><code class="s s${esc(status[0] ?? "")}">${esc(status)}</code></td><td>${md(meaning)}</td></tr>`;
     })
     .join("");
   return `<h2 id="errors">Errors</h2>

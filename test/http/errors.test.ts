@@ -361,6 +361,10 @@ describe("the worker entry (src/index.ts)", () => {
       const body = await problem(res);
       expect(body).toMatchObject({ status: 503, code: "unavailable" });
       expect(JSON.stringify(body)).not.toContain("LOG_SUCCESSES");
+      // Like every problem, it carries the request id: in the body, the header, and the line that logs the cause.
+      expect(body.requestId, path).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.headers.get("X-Request-Id"), path).toBe(body.requestId);
+      expect(logs.events()).toContainEqual(expect.objectContaining({ event: "invalid_configuration", requestId: body.requestId }));
     }
     expect(logs.events()).toContainEqual(
       expect.objectContaining({

@@ -360,6 +360,7 @@ describe("the auth matrix: every listed operation × every kind of caller", () =
         expect(res.headers.get("Content-Type"), where).toBe("application/problem+json");
         const body = JSON.parse(text);
         expect(body.code, where).toBe(outcome.code);
+        expect(body.requestId, where).toBe(res.headers.get("X-Request-Id"));
         expect(undocumented(doc, op, outcome.status, outcome.code), where).toBeNull();
         if (outcome.status === 401) {
           // RFC 6750: a bearer route challenges; GitHub's endpoint authenticates by signature and does not.

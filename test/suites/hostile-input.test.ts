@@ -156,7 +156,7 @@ async function send(req: Sent): Promise<{ status: number; json: Record<string, u
     expect(res.headers.get("Content-Type"), where).toBe("application/problem+json");
     json = JSON.parse(text);
     expect(json, where).toMatchObject({
-      type: expect.stringMatching(/^https:\/\/owlish\.bot\/docs\/errors#[a-z_]+$/),
+      type: `https://owlish.test/docs#error-${json!.code}`,
       title: expect.any(String),
       status: res.status,
       detail: expect.any(String),

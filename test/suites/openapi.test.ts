@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { OPERATIONS } from "../../src/routes";
 import type { AuthKind } from "../../src/routes/operation";
-import { call } from "../support/helpers";
+import { call, freshWs, session } from "../support/helpers";
+import { BASE } from "../support/isolate";
 import { type ListedOperation, label } from "../support/operations";
 
 /** GET /openapi.json and GET /docs: the API reference the service serves. */
@@ -310,6 +311,19 @@ describe("GET /openapi.json", () => {
     }
   });
 
+  it("every problem carries its requestId: the Problem schema requires it, and every documented example has it", async () => {
+    const doc = await openapi();
+    const problem = doc.components.schemas.Problem;
+    expect(problem.required).toEqual(expect.arrayContaining(["type", "title", "status", "detail", "code", "requestId"]));
+    for (const op of OPERATIONS) {
+      for (const [status, response] of Object.entries<Json>(doc.paths[op.path][op.method].responses ?? {})) {
+        for (const [code, example] of Object.entries<Json>(response.content?.["application/problem+json"]?.examples ?? {})) {
+          expect(example.value.requestId, `${label(op)} ${status} ${code}`).toEqual(expect.any(String));
+        }
+      }
+    }
+  });
+
   it("every $ref in the document resolves", async () => {
     const doc = await openapi();
     const refs: string[] = [];
@@ -389,6 +403,39 @@ describe("GET /docs", () => {
     }
     // Every problem of every operation has its example (a few per status): far more than one per route.
     expect(shown).toBeGreaterThan(OPERATIONS.length * 5);
+  });
+
+  it("a problem's type URI resolves: this service's /docs, at the row that explains the problem's code", async () => {
+    const html = await page();
+    const admin = await session(freshWs());
+    // Real problems, of several kinds and from both apps (GET /v1/key is the edge app's).
+    const answers = [
+      await call("GET", "/v1/key"),
+      await call("GET", "/v1/key", { token: "sk_live_nope" }),
+      await call("GET", "/v1/api-keys/key_missing", { token: admin }),
+      await call("POST", "/v1/api-keys", { token: admin, body: { name: "" } }),
+      await call("DELETE", "/health"),
+      await call("GET", "/v1/nowhere"),
+    ];
+    const codes = new Set<string>();
+    for (const res of answers) {
+      const body = (await res.json()) as { type: string; code: string };
+      const type = new URL(body.type);
+      // The origin the request went to, the page the service serves, the row of this code on it.
+      expect(type.origin, body.type).toBe(BASE);
+      const served = await call("GET", type.pathname);
+      expect(served.status, body.type).toBe(200);
+      expect(served.headers.get("Content-Type")).toMatch(/^text\/html/);
+      const row = new RegExp(`<tr id="${type.hash.slice(1)}"><td><code>${body.code}</code></td>`);
+      expect((await served.text()).match(row), body.type).not.toBeNull();
+      codes.add(body.code);
+    }
+    expect([...codes].sort()).toEqual(["invalid_credentials", "invalid_request", "method_not_allowed", "missing_credentials", "not_found"]);
+    // And every code the service can answer has its row, where its type points.
+    const doc = await openapi();
+    for (const code of doc.components.schemas.Problem.properties.code.enum as string[]) {
+      expect(html, code).toMatch(new RegExp(`<tr id="${new URL(`${BASE}/docs#error-${code}`).hash.slice(1)}"><td><code>${code}</code>`));
+    }
   });
 
   it("loads nothing from another origin", async () => {

@@ -87,6 +87,7 @@ export async function problem(res: Response) {
     code: string;
     errors?: { path: string; message: string }[];
     requiredScope?: string;
+    requestId?: string;
   };
 }
 
