@@ -125,8 +125,14 @@ const RETRY_AFTER = {
 
 type StatusOf<C extends ProblemCode> = (typeof PROBLEMS)[C]["status"];
 
-/** Problems any route can answer with, whatever its authentication. */
-export const COMMON_PROBLEMS = ["not_found", "unavailable"] as const satisfies readonly ProblemCode[];
+/**
+ * What any operation can answer from our side, whatever it is: 503 when
+ * storage (or the deploy's configuration) fails it, 500 when something
+ * unexpected does (the error handler's last resort covers every route).
+ */
+export const SERVER_PROBLEMS = ["unavailable", "internal_error"] as const satisfies readonly ProblemCode[];
+/** Problems any authenticated route can answer with. */
+export const COMMON_PROBLEMS = ["not_found", ...SERVER_PROBLEMS] as const satisfies readonly ProblemCode[];
 /** Problems of a route that reads a JSON body, on top of the common ones. */
 export const BODY_PROBLEMS = ["invalid_request", "payload_too_large", "unsupported_media_type"] as const satisfies readonly ProblemCode[];
 

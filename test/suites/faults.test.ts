@@ -24,7 +24,7 @@ import {
   unreachableRecorder,
 } from "../support/bindings";
 import { call, captureConsole, createKey, freezeClock, freshWs, problem, session } from "../support/helpers";
-import { buildRequest, freshIsolate, isolate } from "../support/isolate";
+import { buildRequest, freshIsolate, Isolate, isolate } from "../support/isolate";
 import {
   freshWorkspace,
   type ListedOperation,
@@ -454,6 +454,41 @@ describe("every operation of the route list, under every fault: fail closed, nev
       });
     }
   }
+
+  it("an unexpected failure (a bug, not a backend) answers the documented 500 internal_error, logged, on every operation it reaches", async () => {
+    const reached: string[] = [];
+    for (const op of OPERATIONS) {
+      const w = await freshWorkspace("ws_bugs");
+      const key = await seededKey(w);
+      const p = await prepare(doc, op, w, { key: key.key });
+      // A bug in the isolate's parts: key lookups and the record of unsent uses throw.
+      const bugged = new Isolate();
+      const bug = () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'at')");
+      };
+      Object.assign(bugged.keys, { find: bug });
+      Object.assign(bugged.usage, { unsent: bug });
+      const res = await bugged.fetch(requestOf(p), await suiteEnv());
+      const text = await res.text();
+      const where = `${label(op)}: ${res.status} ${text.slice(0, 200)}`;
+      if (res.status !== 500) {
+        expect(res.status, where).toBe(successStatus(doc, op));
+        continue;
+      }
+      reached.push(op.operationId);
+      const body = JSON.parse(text);
+      expect(body, where).toMatchObject({ status: 500, code: "internal_error", requestId: res.headers.get("X-Request-Id") });
+      expect(text, where).not.toMatch(/TypeError|Cannot read|at .*:\d+/);
+      expect(
+        doc.paths[op.path][op.method].responses["500"]?.content["application/problem+json"].examples.internal_error,
+        where,
+      ).toBeDefined();
+    }
+    // Every key operation looks its key up; the key records read the unsent uses.
+    for (const op of OPERATIONS.filter((o) => o.auth === "key")) expect(reached, label(op)).toContain(op.operationId);
+    expect(reached).toEqual(expect.arrayContaining(["listApiKeys", "getApiKey"]));
+    expect(logs.events()).toContainEqual(expect.objectContaining({ level: "error", event: "unhandled_error" }));
+  });
 
   it("every known gap was met (none is stale)", () => {
     // Only meaningful when every case ran (not under a -t filter).

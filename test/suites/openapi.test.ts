@@ -68,8 +68,12 @@ const AUTH_PROBLEMS: Record<AuthKind, (op: ListedOperation) => Record<string, st
 };
 /** A body is validated, size-checked and must be JSON. */
 const BODY_PROBLEMS = { "400": ["invalid_request"], "413": ["payload_too_large"] };
-/** What any operation may answer when storage is down. */
-const STORAGE_PROBLEMS = { "503": ["unavailable"] };
+/**
+ * What any operation may answer from our side: 503 when storage (or the
+ * deploy's configuration: every route, /health too) fails it, 500 when
+ * anything unexpected does (the error handler's last resort, on every route).
+ */
+const SERVER_PROBLEMS = { "503": ["unavailable"], "500": ["internal_error"] };
 
 let cached: Json | undefined;
 async function openapi(): Promise<Json> {
@@ -188,12 +192,12 @@ describe("GET /openapi.json", () => {
     }
   });
 
-  it("documents, on every listed operation, each problem its auth kind, its body and storage can give, each with its example", async () => {
+  it("documents, on every listed operation, each problem its auth kind, its body and our side (500, 503) can give, each with its example", async () => {
     const doc = await openapi();
     for (const op of OPERATIONS) {
       const entry = doc.paths[op.path][op.method];
       const bearer = op.auth === "admin" || op.auth === "key";
-      const expected: Record<string, string[]>[] = [AUTH_PROBLEMS[op.auth](op), op.auth === "none" ? {} : STORAGE_PROBLEMS];
+      const expected: Record<string, string[]>[] = [AUTH_PROBLEMS[op.auth](op), SERVER_PROBLEMS];
       if (entry.requestBody) expected.push(BODY_PROBLEMS, bearer ? { "415": ["unsupported_media_type"] } : {});
       for (const problems of expected) {
         for (const [status, codes] of Object.entries(problems)) {
