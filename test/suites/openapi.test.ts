@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { exampleOf } from "../../src/docs/examples";
 import { OPERATIONS } from "../../src/routes";
 import type { AuthKind } from "../../src/routes/operation";
 import { call, freshWs, session } from "../support/helpers";
@@ -301,6 +302,24 @@ describe("GET /openapi.json", () => {
     const list = resolve(doc, doc.paths["/v1/api-keys"].get.responses["200"].content["application/json"].schema);
     expect(Object.keys(list.properties).sort()).toEqual(["data", "nextCursor"]);
     expect([...propertyNames(doc, list.properties.data.items)].sort()).toEqual(recordFields);
+  });
+
+  it("shows a new key as it is created: never used (lastUsedAt, lastUsedIp, lastUsedCountry null), with its secret", async () => {
+    const doc = await openapi();
+    for (const [path, method] of [
+      ["/v1/api-keys", "post"],
+      ["/v1/api-keys/{id}/roll", "post"],
+    ] as const) {
+      const content = doc.paths[path][method].responses["201"].content["application/json"];
+      const example = (content.example ?? exampleOf(doc, content.schema)) as Json;
+      expect(example, `${method} ${path}`).toMatchObject({ lastUsedAt: null, lastUsedIp: null, lastUsedCountry: null, revokedAt: null });
+      expect(example.key, `${method} ${path}`).toMatch(/^sk_live_/);
+    }
+    // As the service answers.
+    const created = await (
+      await call("POST", "/v1/api-keys", { token: await session(freshWs()), body: { name: "new", scopes: ["sources:read"] } })
+    ).json();
+    expect(created).toMatchObject({ lastUsedAt: null, lastUsedIp: null, lastUsedCountry: null });
   });
 
   it("documents errors as application/problem+json with type, title, status, detail, code", async () => {
