@@ -1,7 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { AUDIT_ACTIONS } from "../../src/audit/events";
+import { AuditEventSchema } from "../../src/routes/audit-events/list";
 import { fetchWith } from "../support/bindings";
 import { type AuditEvent, call, freshWs, problem, session } from "../support/helpers";
+import { githubSigning } from "../support/operations";
 
 /** The audit trail: who created and revoked which key, when and from where. */
 
@@ -39,6 +42,44 @@ function d1WithBrokenAuditTable(): D1Database {
     },
   });
 }
+
+describe("each action's details have the shape the document gives that action", () => {
+  it("real events of every action (revokes by an admin, by the key itself and by a leak report) parse with AuditEvent, nothing left over", async () => {
+    const admin = await session(freshWs());
+    const leaked = await create(admin);
+    const rolled = await create(admin);
+    const edited = await create(admin);
+    const self = await create(admin);
+    expect((await revoke(admin, (await create(admin)).id)).status).toBe(200);
+    expect((await call("POST", `/v1/api-keys/${rolled.id}/roll`, { token: admin, body: { overlapSeconds: 60 } })).status).toBe(201);
+    expect(
+      (
+        await call("PATCH", `/v1/api-keys/${edited.id}`, {
+          token: admin,
+          body: { name: "edited", rateLimit: { limit: 5, periodSeconds: 60 } },
+        })
+      ).status,
+    ).toBe(200);
+    expect((await call("POST", "/v1/key/revoke", { token: self.key })).status).toBe(200);
+    const report = JSON.stringify([
+      { token: leaked.key, type: "owlish_api_key", url: "https://github.com/octo/leaky/blob/1/.env", source: "content" },
+    ]);
+    const signing = await githubSigning();
+    const headers = { "Content-Type": "application/json", ...(await signing.signer.sign(report)) };
+    expect((await fetchWith(signing.env, "POST", "/v1/secret-scanning/github", { body: report, headers })).status).toBe(200);
+
+    const all = (await events(admin, "?limit=100")).data;
+    for (const event of all) {
+      const parsed = AuditEventSchema.safeParse(event);
+      expect(parsed.error, JSON.stringify(event)).toBeUndefined();
+      // Nothing the schema does not name (an object schema drops unknown fields): details are exactly as documented.
+      expect(parsed.data, JSON.stringify(event)).toEqual(event);
+    }
+    expect([...new Set(all.map((e) => e.action))].sort()).toEqual([...AUDIT_ACTIONS].sort());
+    const reasons = all.flatMap((e) => (e.action === "api_key.revoked" ? [e.details.reason] : []));
+    expect(reasons.sort()).toEqual(["admin", "leaked", "self"]);
+  });
+});
 
 describe("audit events are recorded", () => {
   it("records a creation with actor, workspace, key, client IP, user agent and time", async () => {

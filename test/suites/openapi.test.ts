@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { AUDIT_ACTIONS } from "../../src/audit/events";
 import { exampleOf } from "../../src/docs/examples";
 import { OPERATIONS } from "../../src/routes";
 import type { AuthKind } from "../../src/routes/operation";
@@ -320,6 +321,29 @@ describe("GET /openapi.json", () => {
       await call("POST", "/v1/api-keys", { token: await session(freshWs()), body: { name: "new", scopes: ["sources:read"] } })
     ).json();
     expect(created).toMatchObject({ lastUsedAt: null, lastUsedIp: null, lastUsedCountry: null });
+  });
+
+  it("types an audit event's details per action: one schema per action, told apart by action", async () => {
+    const doc = await openapi();
+    const event = doc.components.schemas.AuditEvent;
+    expect(event.discriminator?.propertyName).toBe("action");
+    expect(Object.keys(event.discriminator.mapping).sort()).toEqual([...AUDIT_ACTIONS].sort());
+    expect(event.oneOf).toHaveLength(AUDIT_ACTIONS.length);
+    for (const [action, ref] of Object.entries<string>(event.discriminator.mapping)) {
+      const variant = resolve(doc, { $ref: ref });
+      expect(variant.properties.action.enum, action).toEqual([action]);
+      const details = resolve(doc, variant.properties.details);
+      // Not "any object": each action says what its details hold (or that there are none).
+      expect(details.additionalProperties, action).toBeUndefined();
+      expect(details.type === "null" || Object.keys(details.properties ?? {}).length > 0, action).toBe(true);
+      expect(variant.required, action).toEqual(expect.arrayContaining(["action", "details"]));
+    }
+    const revoked = resolve(doc, { $ref: event.discriminator.mapping["api_key.revoked"] }).properties.details;
+    expect(Object.keys(revoked.properties).sort()).toEqual(["reason", "url"]);
+    expect(resolve(doc, { $ref: event.discriminator.mapping["api_key.rolled"] }).properties.details.required.sort()).toEqual([
+      "newKeyId",
+      "overlapSeconds",
+    ]);
   });
 
   it("documents errors as application/problem+json with type, title, status, detail, code", async () => {
