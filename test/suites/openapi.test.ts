@@ -400,6 +400,36 @@ const sectionOf = (html: string, operationId: string) => html.split(`data-operat
 const unescapeHtml = (text: string) =>
   text.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" })[e]!);
 
+/** The bounds of a field as /docs shows them: lengths, ranges, item counts (each item's too), default. */
+function boundsOf(doc: Json, schema: Json): string[] {
+  const s = resolve(doc, schema);
+  const own = (x: Json) => {
+    const parts: string[] = [];
+    if (x.minLength !== undefined || x.maxLength !== undefined) parts.push(`length ${x.minLength ?? 0}–${x.maxLength ?? "∞"}`);
+    if (x.minimum !== undefined || x.maximum !== undefined) parts.push(`${x.minimum ?? "−∞"}–${x.maximum ?? "∞"}`);
+    if (x.minItems !== undefined && x.maxItems !== undefined) parts.push(`${x.minItems}–${x.maxItems} items`);
+    else if (x.minItems !== undefined) parts.push(`at least ${x.minItems}`);
+    else if (x.maxItems !== undefined) parts.push(`at most ${x.maxItems} items`);
+    if (x.default !== undefined) parts.push(`default ${JSON.stringify(x.default)}`);
+    return parts;
+  };
+  const items = s.items ? resolve(doc, s.items) : undefined;
+  return [...own(s), ...(items && !items.properties ? own(items).map((b) => `each ${b}`) : [])];
+}
+
+/** Every field of a body, by its dotted path (`rateLimit.limit`), through unions, nullable objects and a top-level list. */
+function boundedFields(doc: Json, schema: Json, prefix: string, depth = 0): [string, Json][] {
+  const s = resolve(doc, schema);
+  if (depth > 4) return [];
+  if (s.type === "array" && prefix === "") return [["", s], ...boundedFields(doc, s.items, "", depth + 1)];
+  const variants: Json[] = (s.oneOf ?? s.anyOf ?? []).filter((v: Json) => v.type !== "null");
+  if (!s.properties) return variants.flatMap((v) => boundedFields(doc, v, prefix, depth + 1));
+  return Object.entries<Json>(s.properties).flatMap(([name, p]): [string, Json][] => {
+    const nested = p.$ref ? [] : boundedFields(doc, p, `${prefix}${name}.`, depth + 1).filter(([path]) => path !== `${prefix}${name}.`);
+    return [[`${prefix}${name}`, p], ...(resolve(doc, p).properties || p.anyOf || p.oneOf ? nested : [])];
+  });
+}
+
 describe("GET /docs", () => {
   async function page() {
     const res = await call("GET", "/docs");
@@ -483,6 +513,36 @@ describe("GET /docs", () => {
     for (const code of doc.components.schemas.Problem.properties.code.enum as string[]) {
       expect(html, code).toMatch(new RegExp(`<tr id="${new URL(`${BASE}/docs#error-${code}`).hash.slice(1)}"><td><code>${code}</code>`));
     }
+  });
+
+  it("shows every bound of every parameter and body field of every listed operation (nested fields too), where it applies", async () => {
+    const [html, doc] = [await page(), await openapi()];
+    let checked = 0;
+    for (const op of OPERATIONS) {
+      const section = sectionOf(html, op.operationId);
+      const entry = doc.paths[op.path][op.method];
+      const fields: [string, Json][] = ((entry.parameters ?? []) as Json[]).map((p) => [p.name, p.schema ?? {}]);
+      const body = entry.requestBody?.content?.["application/json"]?.schema;
+      if (body) fields.push(...boundedFields(doc, body, ""));
+      for (const [path, schema] of fields) {
+        const expected = boundsOf(doc, schema);
+        if (expected.length === 0) continue;
+        // The row of that field (a union body has one per variant): one of them shows every bound.
+        const rows = [...section.matchAll(new RegExp(`<tr><td><code>${path.replace(/[.$]/g, "\\$&")}</code>.*?</tr>`, "g"))].map(
+          (m) => m[0],
+        );
+        const shown = path === "" ? [section] : rows;
+        expect(shown.length, `${label(op)} ${path || "body"}: a row`).toBeGreaterThan(0);
+        const texts = shown.map((r) => unescapeHtml([...r.matchAll(/<small class="c">([^<]*)<\/small>/g)].map((m) => m[1]).join("; ")));
+        expect(
+          texts.some((t) => expected.every((b) => t.includes(b))),
+          `${label(op)} ${path || "body"}: ${expected.join("; ")} in ${JSON.stringify(texts)}`,
+        ).toBe(true);
+        checked++;
+      }
+    }
+    // limit, days, overlapSeconds, name, rateLimit.limit and .periodSeconds, ipAllowlist, the report's size…
+    expect(checked).toBeGreaterThan(20);
   });
 
   it("loads nothing from another origin", async () => {
