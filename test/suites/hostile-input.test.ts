@@ -109,7 +109,7 @@ beforeEach(() => {
 /** Properties that ran to the end; with all four run (no -t filter), the total is checked. */
 let propertiesDone = 0;
 afterAll(() => {
-  // At least 10 000 generated requests in total: the volume the README promises for this file.
+  // At least 10 000 generated requests in total: the volume docs/testing.md states for this file.
   if (propertiesDone === 4) expect(sent).toBeGreaterThanOrEqual(MIN_TOTAL_REQUESTS);
 });
 
