@@ -198,8 +198,16 @@ async function authenticated(op: ListedOperation, body: string | undefined, key 
  * One of `ops`, drawn by its operationId (what a counterexample shows), and
  * what `then` makes for it: `[operationId, ...]`; `operation(id)` gives it back.
  */
-const operationAnd = <T extends unknown[]>(ops: readonly ListedOperation[], then: (op: ListedOperation) => fc.Arbitrary<T>) =>
-  fc.constantFrom(...ops.map((op) => op.operationId)).chain((id) => then(operation(id)).map((rest) => [id, ...rest] as const));
+const operationAnd = <T extends unknown[]>(ops: readonly ListedOperation[], then: (op: ListedOperation) => fc.Arbitrary<T>) => {
+  // Each operation's arbitrary is built once (building one compiles its generators), then drawn from.
+  const built = new Map<string, fc.Arbitrary<readonly [string, ...T]>>();
+  const of = (id: string) => {
+    let arbitrary = built.get(id);
+    if (!arbitrary) built.set(id, (arbitrary = then(operation(id)).map((rest) => [id, ...rest] as const)));
+    return arbitrary;
+  };
+  return fc.constantFrom(...ops.map((op) => op.operationId)).chain(of);
+};
 const operation = (id: string) => OPERATIONS.find((op) => op.operationId === id)!;
 
 // ---------------------------------------------------------------------------
