@@ -12,7 +12,7 @@ import { exampleRequest } from "../support/operations";
  * The route list (src/routes/index.ts) is what the app mounts: every
  * operation in it is served and documented, and nothing is served or
  * documented that is not in it. Suites that must cover every route iterate
- * the list; test/operations.ts builds a request for each entry.
+ * the list; test/support/operations.ts builds a request for each entry.
  */
 
 const openapi = async (): Promise<Json> => (await call("GET", "/openapi.json")).json();
