@@ -19,7 +19,7 @@ type Fetch = (request: Request, env: AppEnv["Bindings"], ctx: ExecutionContext) 
  * auth, scope and handler as plain values, imports no schema library, and is
  * what the full app mounts too (with its OpenAPI description). Here it gets
  * the same front layers and the same requireKey as in the full app, so both
- * answer it alike (test/edge-app.test.ts holds them to it). Nothing on this
+ * answer it alike (test/edge.test.ts holds them to it). Nothing on this
  * path may import zod, @hono/zod-openapi or a route's schemas: `npm run
  * startup` measures what it costs.
  */

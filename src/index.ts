@@ -69,15 +69,24 @@ export default {
       (error: unknown) => {
         if (!(error instanceof OptionsError)) throw error;
         // A misconfigured deploy fails closed, and says why in the log (not to the client).
-        log("error", "invalid_configuration", { error: errorMessage(error) });
-        return misconfigured();
+        const requestId = crypto.randomUUID();
+        log("error", "invalid_configuration", { requestId, error: errorMessage(error) });
+        return misconfigured(request, requestId);
       },
     );
   },
 } satisfies ExportedHandler<Env>;
 
-/** The table's 503 `unavailable`, answered before any app (and so any request context) exists. */
-function misconfigured(): Response {
+/**
+ * The table's 503 `unavailable`, answered before any app (and so any request
+ * context) exists; like every problem it carries the request id (the one
+ * logged with the configuration error), in the body and X-Request-Id.
+ */
+function misconfigured(request: Request, requestId: string): Response {
   const problem = unavailable("The service is misconfigured; nothing was done.");
-  return new Response(JSON.stringify(problemBody(problem)), { status: problem.status, headers: problemHeaders(problem) });
+  const headers = problemHeaders(problem);
+  headers.set("X-Request-Id", requestId);
+  headers.set("X-Content-Type-Options", "nosniff");
+  const body = problemBody(problem, requestId, new URL(request.url).origin);
+  return new Response(JSON.stringify(body), { status: problem.status, headers });
 }

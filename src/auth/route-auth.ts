@@ -1,5 +1,5 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
-import { BODY_PROBLEMS, COMMON_PROBLEMS, problemResponses } from "../http/openapi";
+import { BODY_PROBLEMS, COMMON_PROBLEMS, problemResponses, SERVER_PROBLEMS } from "../http/openapi";
 import type { ProblemCode } from "../http/problem";
 import type { Scope } from "../keys/scopes";
 import { RATE_LIMIT_HEADER, RATE_LIMIT_POLICY_HEADER } from "../ratelimit/headers";
@@ -105,7 +105,7 @@ export interface KeyRouteOptions {
   guardRails?: boolean;
 }
 
-/** A route that needs no credentials. */
+/** A route that needs no credentials; like every route, it can fail on our side. */
 export function openRoute<const R extends RouteInput>(route: R, problems: readonly ProblemCode[] = []) {
-  return createRoute({ ...route, security: [], responses: { ...(problems.length ? problemResponses(problems) : {}), ...route.responses } });
+  return createRoute({ ...route, security: [], responses: { ...problemResponses([...problems, ...SERVER_PROBLEMS]), ...route.responses } });
 }

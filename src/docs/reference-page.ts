@@ -5,6 +5,7 @@
  * body fields, responses and examples (built from the schemas' own examples)
  * and a curl line; the error codes and schemas follow.
  */
+import { errorAnchor } from "../http/problem";
 import { escapeHtml as esc } from "../lib/html";
 import { exampleOf, type Json, resolveRef } from "./examples";
 
@@ -43,14 +44,34 @@ function typeOf(doc: Json, schema: Json | undefined): string {
   return `${esc(base)}${nullable}${format}`;
 }
 
-function constraints(schema: Json): string {
-  const s = schema;
+/** A field's bounds as the validator applies them: lengths, numeric ranges, item counts (and each item's), and its default. */
+function constraints(doc: Json, schema: Json): string {
+  const parts = bounds(schema);
+  const items = schema.items ? resolveRef(doc, schema.items) : undefined;
+  if (items && !items.properties) parts.push(...bounds(items).map((b) => `each ${b}`));
+  return parts.length ? ` <small class="c">${esc(parts.join("; "))}</small>` : "";
+}
+
+function bounds(s: Json): string[] {
   const parts: string[] = [];
   if (s.minLength !== undefined || s.maxLength !== undefined) parts.push(`length ${s.minLength ?? 0}–${s.maxLength ?? "∞"}`);
   if (s.minimum !== undefined || s.maximum !== undefined) parts.push(`${s.minimum ?? "−∞"}–${s.maximum ?? "∞"}`);
-  if (s.minItems !== undefined) parts.push(`at least ${s.minItems}`);
+  if (s.exclusiveMinimum !== undefined) parts.push(`> ${s.exclusiveMinimum}`);
+  if (s.exclusiveMaximum !== undefined) parts.push(`< ${s.exclusiveMaximum}`);
+  if (s.minItems !== undefined && s.maxItems !== undefined) parts.push(`${s.minItems}–${s.maxItems} items`);
+  else if (s.minItems !== undefined) parts.push(`at least ${s.minItems}`);
+  else if (s.maxItems !== undefined) parts.push(`at most ${s.maxItems} items`);
   if (s.default !== undefined) parts.push(`default ${JSON.stringify(s.default)}`);
-  return parts.length ? ` <small class="c">${esc(parts.join("; "))}</small>` : "";
+  return parts;
+}
+
+/** The object a field holds, if it holds one (also when it may be null): its fields get rows of their own. */
+function nestedObject(doc: Json, schema: Json): Json | undefined {
+  const s = resolveRef(doc, schema);
+  if (s?.properties) return s;
+  const variants: Json[] = s?.anyOf ?? s?.oneOf ?? [];
+  const objects = variants.map((v) => resolveRef(doc, v)).filter((v): v is Json => Boolean(v?.properties));
+  return objects.length === 1 ? objects[0] : undefined;
 }
 
 const exampleCell = (value: unknown) => (value === undefined ? "" : `<code>${esc(JSON.stringify(value))}</code>`);
@@ -61,15 +82,26 @@ function fieldRows(doc: Json, schema: Json | undefined): string {
   if (variants && !s?.properties) {
     return variants.map((v, i) => `${i ? `<p class="or">or</p>` : ""}${fieldRows(doc, v)}`).join("");
   }
+  // A list (a secret scanning report): how many items, then the fields of each.
+  if (s?.type === "array" && s.items) return `<p>${typeOf(doc, s)}${constraints(doc, s)}</p>${fieldRows(doc, s.items)}`;
   if (!s?.properties) return "";
+  return `<table><thead><tr><th>field</th><th>type</th><th>meaning</th><th>example</th></tr></thead><tbody>${propertyRows(doc, s, "")}</tbody></table>`;
+}
+
+/**
+ * One row per field, and for a field that holds an object (`rateLimit`), one
+ * per field of it (`rateLimit.limit`), so that every bound is shown where it applies.
+ */
+function propertyRows(doc: Json, s: Json, prefix: string, depth = 0): string {
   const required = new Set<string>(s.required ?? []);
-  const rows = Object.entries<Json>(s.properties)
+  return Object.entries<Json>(s.properties ?? {})
     .map(([name, p]) => {
       const target = resolveRef(doc, p) ?? p;
-      return `<tr><td><code>${esc(name)}</code>${required.has(name) ? ` <span class="req">required</span>` : ""}</td><td>${typeOf(doc, p)}${constraints(target)}</td><td>${md(p.description ?? target.description ?? "")}</td><td>${exampleCell(exampleOf(doc, p))}</td></tr>`;
+      const row = `<tr><td><code>${esc(prefix + name)}</code>${required.has(name) ? ` <span class="req">required</span>` : ""}</td><td>${typeOf(doc, p)}${constraints(doc, target)}</td><td>${md(p.description ?? target.description ?? "")}</td><td>${exampleCell(exampleOf(doc, p))}</td></tr>`;
+      const nested = depth < 3 && !p.$ref ? nestedObject(doc, target) : undefined;
+      return row + (nested ? propertyRows(doc, nested, `${prefix}${name}.`, depth + 1) : "");
     })
     .join("");
-  return `<table><thead><tr><th>field</th><th>type</th><th>meaning</th><th>example</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 const SCHEME_LABEL: Record<string, string> = { sessionToken: "Console session (admin)", apiKey: "API key" };
@@ -98,7 +130,7 @@ function operation(doc: Json, path: string, method: string, op: Json): string {
   const params = (op.parameters ?? [])
     .map(
       (p: Json) =>
-        `<tr><td><code>${esc(p.name)}</code> <small>${esc(p.in)}</small>${p.required ? ` <span class="req">required</span>` : ""}</td><td>${typeOf(doc, p.schema)}${constraints(p.schema ?? {})}</td><td>${md(p.description ?? p.schema?.description ?? "")}</td><td>${exampleCell(exampleOf(doc, p.schema))}</td></tr>`,
+        `<tr><td><code>${esc(p.name)}</code> <small>${esc(p.in)}</small>${p.required ? ` <span class="req">required</span>` : ""}</td><td>${typeOf(doc, p.schema)}${constraints(doc, p.schema ?? {})}</td><td>${md(p.description ?? p.schema?.description ?? "")}</td><td>${exampleCell(exampleOf(doc, p.schema))}</td></tr>`,
     )
     .join("");
   const bodyContent = op.requestBody?.content?.["application/json"];
@@ -110,12 +142,19 @@ function operation(doc: Json, path: string, method: string, op: Json): string {
       return `<tr><td><code class="s s${esc(status[0])}">${esc(status)}</code></td><td>${md(r.description)}</td><td>${schema ? typeOf(doc, schema) : "no body"}</td></tr>`;
     })
     .join("");
+  // Each status's own examples: a named one per problem code where the document gives them, else the schema's.
   const examples = responses
     .filter(([, r]) => r.content)
-    .map(([status, r], i) => {
+    .flatMap(([status, r]) => {
       const [type, content] = Object.entries<Json>(r.content)[0]!;
-      const example = content.example ?? exampleOf(doc, content.schema);
-      return `<details${i === 0 ? " open" : ""}><summary><code>${esc(status)}</code> <small>${esc(type)}</small></summary>${json(example)}</details>`;
+      const named = Object.entries<Json>(content.examples ?? {});
+      if (named.length === 0) return [{ status, type, name: "", value: content.example ?? exampleOf(doc, content.schema) }];
+      return named.map(([name, example]) => ({ status, type, name, value: example.value }));
+    })
+    .map(({ status, type, name, value }, i) => {
+      const named = name ? ` data-example="${esc(name)}"` : "";
+      const label = name ? ` <code>${esc(name)}</code>` : "";
+      return `<details${i === 0 ? " open" : ""} data-status="${esc(status)}"${named}><summary><code>${esc(status)}</code>${label} <small>${esc(type)}</small></summary>${json(value)}</details>`;
     })
     .join("");
   return `<section class="op" id="${esc(id)}" data-operation="${esc(id)}">
@@ -138,7 +177,7 @@ function errorSection(doc: Json): string {
   const rows = (code.enum as string[])
     .map((c) => {
       const [, status = "", meaning = meanings[c] ?? ""] = /^(\d{3}): ([\s\S]*)$/.exec(meanings[c] ?? "") ?? [];
-      return `<tr id="error-${esc(c)}"><td><code>${esc(c)}</code></td><td><code class="s s${esc(status[0] ?? "")}">${esc(status)}</code></td><td>${md(meaning)}</td></tr>`;
+      return `<tr id="${esc(errorAnchor(c))}"><td><code>${esc(c)}</code></td><td><code class="s s${esc(status[0] ?? "")}">${esc(status)}</code></td><td>${md(meaning)}</td></tr>`;
     })
     .join("");
   return `<h2 id="errors">Errors</h2>

@@ -10,13 +10,19 @@ import {
   type ProblemCode,
   type ProblemExtra,
   problemBody,
+  problemType,
 } from "./problem";
+
+/** The origin the document's examples are shown at: where a client sees this service's own. */
+const EXAMPLE_ORIGIN = "https://keys.example.com";
+const EXAMPLE_REQUEST_ID = "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40";
 
 export const ProblemSchema = z
   .object({
     type: z.string().openapi({
-      description: "A URI naming the kind of problem (RFC 9457); it ends in `#<code>`.",
-      example: "https://owlish.bot/docs/errors#invalid_request",
+      description:
+        "A URI naming the kind of problem (RFC 9457): this service's API reference, `/docs`, at the row that explains the code (`#error-<code>`). Branch on `code`.",
+      example: problemType(EXAMPLE_ORIGIN, "invalid_request"),
     }),
     title: z.string().openapi({
       description: "A short human summary of the kind of problem; the same for every occurrence of a code.",
@@ -52,14 +58,12 @@ export const ProblemSchema = z
       .string()
       .optional()
       .openapi({ description: "For insufficient_scope: the scope the route needs.", example: "sources:write" }),
-    requestId: z.string().optional().openapi({
-      description: "The request's id, also sent as the X-Request-Id header. Quote it when reporting a problem.",
+    requestId: z.string().openapi({
+      description: "The request's id, also sent as the X-Request-Id header; every problem carries it. Quote it when reporting a problem.",
       example: "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40",
     }),
   })
   .openapi("Problem");
-
-const EXAMPLE_REQUEST_ID = "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40";
 
 const EXAMPLE_EXTRA: Partial<Record<ProblemCode, ProblemExtra>> = {
   invalid_request: { errors: [{ path: "name", message: "Too small: expected string to have >=1 characters" }] },
@@ -99,7 +103,7 @@ export function problemResponses<const C extends ProblemCode>(codes: readonly C[
               code,
               {
                 summary: PROBLEMS[code].title,
-                value: { ...problemBody(new Problem(code, PROBLEMS[code].example, EXAMPLE_EXTRA[code])), requestId: EXAMPLE_REQUEST_ID },
+                value: problemBody(new Problem(code, PROBLEMS[code].example, EXAMPLE_EXTRA[code]), EXAMPLE_REQUEST_ID, EXAMPLE_ORIGIN),
               },
             ]),
           ),
@@ -121,8 +125,14 @@ const RETRY_AFTER = {
 
 type StatusOf<C extends ProblemCode> = (typeof PROBLEMS)[C]["status"];
 
-/** Problems any route can answer with, whatever its authentication. */
-export const COMMON_PROBLEMS = ["not_found", "unavailable"] as const satisfies readonly ProblemCode[];
+/**
+ * What any operation can answer from our side, whatever it is: 503 when
+ * storage (or the deploy's configuration) fails it, 500 when something
+ * unexpected does (the error handler's last resort covers every route).
+ */
+export const SERVER_PROBLEMS = ["unavailable", "internal_error"] as const satisfies readonly ProblemCode[];
+/** Problems any authenticated route can answer with. */
+export const COMMON_PROBLEMS = ["not_found", ...SERVER_PROBLEMS] as const satisfies readonly ProblemCode[];
 /** Problems of a route that reads a JSON body, on top of the common ones. */
 export const BODY_PROBLEMS = ["invalid_request", "payload_too_large", "unsupported_media_type"] as const satisfies readonly ProblemCode[];
 
@@ -145,8 +155,13 @@ export const cursorQuery = z.string().max(200).optional().openapi({
   example: "eyJ0IjoxNzY0MTUxMjAwMDAwLCJpZCI6ImtleV8zayJ9",
 });
 
+/** One entry per bad field; a field the body may not have (a strict body) is named as the field. */
 export function fieldErrors(error: ZodError): FieldError[] {
-  return error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }));
+  return error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ path: [...issue.path, key].map(String).join("."), message: "Not a field of this body." }))
+      : [{ path: issue.path.map(String).join("."), message: issue.message }],
+  );
 }
 
 /** An OpenAPIHono whose validation failures become 400 problem+json. */

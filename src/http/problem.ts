@@ -167,9 +167,21 @@ export const unavailable = (detail: string = PROBLEMS.unavailable.example, reaso
   new Problem("unavailable", detail, {}, { "Retry-After": "1" }, reason);
 export const invalidRequest = (detail: string, errors: FieldError[] = []) => new Problem("invalid_request", detail, { errors });
 
-export function problemBody(p: Problem, requestId?: string) {
+/** Where the API reference is served; each problem's `type` points at the row of this page that explains its code. */
+export const REFERENCE_PATH = "/docs";
+/** The id of a code's row on the reference page. */
+export const errorAnchor = (code: string) => `error-${code}`;
+/** A problem's `type`: the reference page of the service that answered, at the row of its code (it resolves). */
+export const problemType = (origin: string, code: ProblemCode) => `${origin}${REFERENCE_PATH}#${errorAnchor(code)}`;
+
+/**
+ * The body of a problem answer. `origin` is the origin the request was sent
+ * to (the service's own), so that `type` resolves; `requestId` is the
+ * request's, also sent as X-Request-Id.
+ */
+export function problemBody(p: Problem, requestId: string, origin: string) {
   return {
-    type: `https://owlish.bot/docs/errors#${p.code}`,
+    type: problemType(origin, p.code),
     title: PROBLEMS[p.code].title,
     status: p.status,
     detail: p.detail,
@@ -178,7 +190,7 @@ export function problemBody(p: Problem, requestId?: string) {
     ...(p.extra.requiredScope ? { requiredScope: p.extra.requiredScope } : {}),
     // The same id as the X-Request-Id header and the request's log line, so a
     // user's report of an error can be matched to what the service logged.
-    ...(requestId ? { requestId } : {}),
+    requestId,
   };
 }
 
@@ -200,5 +212,7 @@ export function problemHeaders(p: Problem): Headers {
 
 export function problemResponse(c: Context, p: Problem): Response {
   c.set("outcome", p.code);
-  return c.body(JSON.stringify(problemBody(p, c.get("requestId"))), p.status as 400, Object.fromEntries(problemHeaders(p)));
+  // The request context (http/request-context.ts), the first layer of both apps, set the id before anything could throw.
+  const body = problemBody(p, c.get("requestId") as string, new URL(c.req.url).origin);
+  return c.body(JSON.stringify(body), p.status as 400, Object.fromEntries(problemHeaders(p)));
 }

@@ -35,6 +35,8 @@ export interface Operation<R extends RouteConfig = RouteConfig> {
   path: R["path"];
   auth: AuthKind;
   scope: Scope | null;
+  /** For a `key` route: whether the key's guard rails (IP allowlist, rate limit) apply (all but self-revocation). */
+  guardRails: boolean;
   operationId: string;
   route: R;
   handler: HandlerOf<R>;
@@ -52,12 +54,19 @@ interface Options<R extends RouteConfig> {
   components?: Record<string, z.ZodType>;
 }
 
-function operation<const R extends RouteConfig>(auth: AuthKind, scope: Scope | null, route: R, handler: HandlerOf<R>, options: Options<R>) {
+function operation<const R extends RouteConfig>(
+  auth: AuthKind,
+  scope: Scope | null,
+  route: R,
+  handler: HandlerOf<R>,
+  options: Options<R> & KeyRouteOptions,
+) {
   return {
     method: route.method,
     path: route.path,
     auth,
     scope,
+    guardRails: auth === "key" && options.guardRails !== false,
     operationId: route.operationId ?? "",
     route,
     handler,

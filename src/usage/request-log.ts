@@ -72,6 +72,8 @@ export async function listRequests(
   }));
 }
 
+/** How long an erasure waits for a shard to finish its calls. */
+const ERASE_TIMEOUT_MS = 10_000;
 /** Calls to one shard an erasure makes at most, each deleting up to MAX_ERASED_PER_CALL entries. */
 const MAX_ERASE_CALLS_PER_SHARD = 20;
 
@@ -100,6 +102,8 @@ export async function eraseRequestLog(env: Env, workspaceId: string, before: num
       failed = true;
       log("error", "request_log_erase_failed", { workspaceId, error: errorMessage(error) });
     },
+    // Up to MAX_ERASE_CALLS_PER_SHARD calls per shard: more time than one read.
+    ERASE_TIMEOUT_MS,
   );
   if (failed) throw unavailable("The request log could not be erased on every shard yet; call again to finish.");
   return erased.reduce((sum, [, n]) => sum + n, 0);

@@ -24,7 +24,7 @@ export function setSessionToken(value: string | null): void {
 
 const client = hc<AppType>(API_ORIGIN, {
   // Read at each call, so a sign-out takes effect at once.
-  // biome-ignore lint/style/useTemplate: test/console-page.test.ts finds this exact expression in the built script.
+  // biome-ignore lint/style/useTemplate: test/console/page.test.ts finds this exact expression in the built script.
   headers: () => ({ Authorization: "Bearer " + token, Accept: "application/json" }),
   // No cookie goes out (the session is the bearer token) and no answer is cached.
   init: { cache: "no-store", credentials: "omit" },

@@ -7,8 +7,14 @@ import { changeDeps } from "../change-deps";
 import { adminOperation } from "../operation";
 import { CreatedKeySchema, guardRailFields, KeyName, ScopeSchema } from "./schemas";
 
+/**
+ * The body of POST /v1/api-keys. Strict, like PATCH's: a field it does not
+ * take is refused (400 naming it), so a misspelt guard rail (`ipAllowList`,
+ * `ratelimit`, `expiresat`) can never create a key without the restriction
+ * the admin asked for, and no server-owned field is silently dropped.
+ */
 export const CreateKeyBody = z
-  .object({
+  .strictObject({
     name: KeyName,
     scopes: z
       .array(ScopeSchema)

@@ -81,7 +81,13 @@ export const KeyRecordSchema = z
   })
   .openapi("ApiKey");
 
+const NEVER_USED = "Null: a new key has not been used yet.";
+
+/** A key as created (or rolled): the record, never used yet, plus its secret this once. */
 export const CreatedKeySchema = KeyRecordSchema.extend({
+  lastUsedAt: z.string().nullable().openapi({ description: NEVER_USED, example: null }),
+  lastUsedIp: z.string().nullable().openapi({ description: NEVER_USED, example: null }),
+  lastUsedCountry: z.string().nullable().openapi({ description: NEVER_USED, example: null }),
   key: z.string().openapi({
     description: "The full secret. Shown only in this response; store it in a secrets manager now.",
     example: "sk_live_4fQzK8mN2pR6tV0xB3dF7hJ1lZ5cA9eG2b1c3D",

@@ -12,24 +12,22 @@ import { guardRailFields, KeyIdParam, KeyName, KeyRecordSchema } from "./schemas
 const SCOPES_NEVER_CHANGE = "Scopes never change. Create another key with the scopes you need, then revoke this one.";
 
 /**
- * The body of PATCH /v1/api-keys/{id}. Like create, it ignores fields it does
- * not know (so server-owned fields such as revokedAt can never be set), with
- * one exception: `scopes` is refused by name. An admin who sends it means to
- * change what a key may do, and silently ignoring that would leave a key with
- * powers they believe it no longer has.
+ * The body of PATCH /v1/api-keys/{id}: only the fields PATCH may change. Any
+ * other field is refused (400 naming it), so a typo (`ipAllowList`) or a
+ * server-owned field (`revokedAt`) is never silently ignored. `scopes` gets
+ * its own message: an admin who sends it means to change what a key may do,
+ * and ignoring that would leave a key with powers they believe it no longer
+ * has.
  */
 export const UpdateKeyBody = z
-  .looseObject({
+  .strictObject({
     name: KeyName.optional(),
     ...guardRailFields("update"),
-  })
-  .superRefine((body, ctx) => {
-    if ("scopes" in body) ctx.addIssue({ code: "custom", path: ["scopes"], message: SCOPES_NEVER_CHANGE });
   })
   .openapi("UpdateApiKey", {
     description:
       "The fields to change; those left out keep their values, and a body that changes nothing is answered with the record as it is. " +
-      "`scopes` cannot be changed (400); other fields are ignored.",
+      "Any other field is refused (400 naming it); `scopes` cannot be changed.",
     example: { name: "Zapier sync (EU)", ipAllowlist: ["203.0.113.7"], rateLimit: { limit: 100, periodSeconds: 60 } },
   });
 
@@ -49,7 +47,6 @@ export const updateApiKey = adminOperation(
   },
   async (c) => {
     const session = c.var.session;
-    // Only the updatable fields are read from the body (unknown ones pass the schema, and are ignored).
     const change = { kind: "update", workspaceId: session.ws, keyId: c.req.valid("param").id, fields: c.req.valid("json") } as const;
     const { row } = await applyKeyChange(changeDeps(c), change, adminActor(c, session));
     const [record] = await withLatestUse(c.env, c.var.services.usage, session.ws, [toKeyRecord(row)]);
@@ -61,7 +58,12 @@ export const updateApiKey = adminOperation(
     hook: (result): undefined => {
       if (result.success) return undefined;
       const errors = fieldErrors(result.error);
-      if (result.target === "json" && errors.some((e) => e.path === "scopes")) throw invalidRequest(SCOPES_NEVER_CHANGE, errors);
+      if (result.target === "json" && errors.some((e) => e.path === "scopes")) {
+        throw invalidRequest(
+          SCOPES_NEVER_CHANGE,
+          errors.map((e) => (e.path === "scopes" ? { ...e, message: SCOPES_NEVER_CHANGE } : e)),
+        );
+      }
       throw invalidRequest(`The request ${result.target === "json" ? "body" : result.target} is not valid.`, errors);
     },
   },

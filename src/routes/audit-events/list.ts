@@ -1,33 +1,93 @@
 import { z } from "@hono/zod-openapi";
-import { AUDIT_ACTIONS } from "../../audit/events";
+import type { AuditAction } from "../../audit/events";
 import { listAuditEvents as list } from "../../audit/queries";
 import { cursorQuery, jsonResponse, limitQuery, listSchema } from "../../http/openapi";
 import { adminOperation } from "../operation";
 
-export const AuditEventSchema = z
-  .object({
-    id: z.string().openapi({ description: "The event's id (`evt_…`).", example: "evt_7QmR2kW9xT4bN8vL1cZ6hY3a" }),
-    action: z.enum(AUDIT_ACTIONS).openapi({ description: "What happened.", example: "api_key.revoked" }),
-    workspaceId: z.string().openapi({ description: "The workspace the event belongs to.", example: "ws_demo" }),
-    actorId: z.string().openapi({
-      description:
-        "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself.",
-      example: "usr_ada",
-    }),
-    keyId: z.string().openapi({ description: "The API key the event is about.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
-    clientIp: z.string().nullable().openapi({ description: "The client's IP address (CF-Connecting-IP).", example: "203.0.113.7" }),
-    userAgent: z.string().nullable().openapi({ description: "The client's User-Agent, at most 512 characters.", example: "Mozilla/5.0" }),
-    createdAt: z.string().openapi({ description: "When it happened (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
-    details: z
-      .record(z.string(), z.unknown())
-      .nullable()
+/** What every event holds, whatever its action. */
+const eventFields = {
+  id: z.string().openapi({ description: "The event's id (`evt_…`).", example: "evt_7QmR2kW9xT4bN8vL1cZ6hY3a" }),
+  workspaceId: z.string().openapi({ description: "The workspace the event belongs to.", example: "ws_demo" }),
+  actorId: z.string().openapi({
+    description:
+      "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself.",
+    example: "usr_ada",
+  }),
+  keyId: z.string().openapi({ description: "The API key the event is about.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+  clientIp: z.string().nullable().openapi({ description: "The client's IP address (CF-Connecting-IP).", example: "203.0.113.7" }),
+  userAgent: z.string().nullable().openapi({ description: "The client's User-Agent, at most 512 characters.", example: "Mozilla/5.0" }),
+  createdAt: z.string().openapi({ description: "When it happened (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
+};
+
+/** One action's event: the common fields, the action, and what that action records in `details`. */
+function event<const A extends AuditAction, D extends z.ZodType>(action: A, name: string, description: string, details: D) {
+  return z
+    .object({ ...eventFields, action: z.literal(action).openapi({ description: "What happened.", example: action }), details })
+    .openapi(name, { description });
+}
+
+const EVENTS = {
+  "api_key.created": event(
+    "api_key.created",
+    "ApiKeyCreatedEvent",
+    "A key was created (directly, or as the new key of a roll).",
+    z.null().openapi({ description: "Nothing more: the key record says the rest.", example: null }),
+  ),
+  "api_key.revoked": event(
+    "api_key.revoked",
+    "ApiKeyRevokedEvent",
+    "A key was revoked: by an admin, by itself, or as a leak secret scanning reported.",
+    z
+      .object({
+        reason: z.enum(["admin", "leaked", "self"]).openapi({ description: "The key's `revocationReason`.", example: "leaked" }),
+        url: z.string().nullable().optional().openapi({
+          description:
+            "For a leak only: where it was found, as the report said (null if it said nowhere). Text from outside: never follow it blindly.",
+          example: "https://github.com/octo/demo/blob/abc123/config.env#L3",
+        }),
+      })
       .openapi({
-        description:
-          "What else the action records, or null. `api_key.revoked`: `reason` (`admin`, `leaked`, `self`) and, for a leak, `url`; `api_key.rolled`: `newKeyId`, `overlapSeconds`; `api_key.updated`: `fields`, the names changed.",
-        example: { reason: "admin" },
+        description: "Why, and for a leak where.",
+        example: { reason: "leaked", url: "https://github.com/octo/demo/blob/abc123/config.env#L3" },
       }),
-  })
-  .openapi("AuditEvent");
+  ),
+  "api_key.rolled": event(
+    "api_key.rolled",
+    "ApiKeyRolledEvent",
+    "A key was rolled (recorded on the old key; the new key has its own `api_key.created`).",
+    z
+      .object({
+        newKeyId: z.string().openapi({ description: "The key that replaces this one.", example: "key_8HqL2mVt0Yw6cN4pR1sB9xZa" }),
+        overlapSeconds: z
+          .number()
+          .int()
+          .openapi({ description: "How long the old key keeps working next to the new one, in seconds.", example: 86_400 }),
+      })
+      .openapi({
+        description: "The new key and the overlap.",
+        example: { newKeyId: "key_8HqL2mVt0Yw6cN4pR1sB9xZa", overlapSeconds: 86_400 },
+      }),
+  ),
+  "api_key.updated": event(
+    "api_key.updated",
+    "ApiKeyUpdatedEvent",
+    "A key's name or guard rails were changed with PATCH.",
+    z
+      .object({
+        fields: z
+          .array(z.string())
+          .openapi({ description: "The names of the fields whose value changed.", example: ["ipAllowlist", "rateLimit"] }),
+      })
+      .openapi({ description: "What changed.", example: { fields: ["ipAllowlist", "rateLimit"] } }),
+  ),
+} satisfies { [A in AuditAction]: z.ZodObject<{ action: z.ZodLiteral<A> }> };
+
+/** An audit event: one shape per action, told apart by `action`, each with its own `details`. */
+export const AuditEventSchema = z
+  .discriminatedUnion("action", [EVENTS["api_key.created"], EVENTS["api_key.revoked"], EVENTS["api_key.rolled"], EVENTS["api_key.updated"]])
+  .openapi("AuditEvent", {
+    description: "One key event. `action` says which, and decides what `details` holds (one schema per action).",
+  });
 
 export const AuditEventListSchema = listSchema(AuditEventSchema, "AuditEventList");
 
@@ -56,5 +116,7 @@ export const listAuditEvents = adminOperation(
     request: { query: ListAuditEventsQuery },
     responses: { 200: jsonResponse(AuditEventListSchema, "A page of audit events.") },
   },
-  async (c) => c.json(await list(c.env, c.var.session.ws, c.req.valid("query")), 200),
+  // Each action's details are written by the one write path (keys/change.ts) in the shape its schema above
+  // documents; test/audit/events.test.ts holds every action's real events to it.
+  async (c) => c.json((await list(c.env, c.var.session.ws, c.req.valid("query"))) as z.output<typeof AuditEventListSchema>, 200),
 );
