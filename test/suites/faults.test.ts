@@ -1,4 +1,3 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ApiKeyRow } from "../../src/db/schema";
@@ -24,7 +23,7 @@ import {
   unreachableRecorder,
 } from "../support/bindings";
 import { call, captureConsole, createKey, freezeClock, freshWs, problem, session } from "../support/helpers";
-import { buildRequest, freshIsolate, Isolate, isolate } from "../support/isolate";
+import { freshIsolate, Isolate, isolate } from "../support/isolate";
 import {
   freshWorkspace,
   type ListedOperation,
