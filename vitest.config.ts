@@ -25,6 +25,20 @@ export default defineConfig(async () => {
                   TEST_MIGRATIONS: migrations,
                   // Send each use to the recorder at once; tests of coalescing set their own window.
                   LAST_USED_COALESCE_MS: "0",
+                  // A key that seals webhook signing secrets (test only), as `npm run dev` writes one into .dev.vars.
+                  WEBHOOK_SECRET_KEYS: "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                },
+                // The webhook queues without their 1 s batching wait, so end-to-end tests see a delivery within
+                // milliseconds. An entry replaces wrangler.toml's whole entry: the other settings are repeated.
+                queueConsumers: {
+                  "owlish-webhook-deliveries": {
+                    maxBatchSize: 10,
+                    maxBatchTimeout: 0,
+                    maxRetries: 50,
+                    retryDelay: 60,
+                    deadLetterQueue: "owlish-webhook-deliveries-dlq",
+                  },
+                  "owlish-webhook-deliveries-dlq": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 10, retryDelay: 60 },
                 },
               },
             }),

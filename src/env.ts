@@ -33,6 +33,17 @@ export interface Env {
   SECRET_SCANNING_PUBLIC_KEYS?: string;
   /** Where GitHub's secret scanning public keys are fetched from when the var above is unset. */
   SECRET_SCANNING_KEYS_URL?: string;
+  /** Webhook wake-ups: each message names a delivery to attempt (src/webhooks/consumer.ts). */
+  WEBHOOK_DELIVERIES: Queue<WebhookWakeUp>;
+  /** The keys that seal webhook signing secrets at rest: `<id>:<base64 of 32 bytes>`, first seals, any opens. */
+  WEBHOOK_SECRET_KEYS?: string;
+  /** "true" (local config only): webhook URLs may be http:// and loopback. */
+  WEBHOOK_ALLOW_LOCAL_URLS?: string;
+}
+
+/** A queue message of WEBHOOK_DELIVERIES: "attempt this delivery if it is due". The delivery's row holds everything else. */
+export interface WebhookWakeUp {
+  deliveryId: string;
 }
 
 /** What a LAST_USED recorder shard answers over RPC (src/usage/last-used-recorder.ts). */
