@@ -54,6 +54,7 @@ describe("audit events are recorded", () => {
       workspaceId: ws,
       actorId: "usr_ada",
       keyId: k.id,
+      webhookId: null,
       clientIp: "203.0.113.7",
       userAgent: "owlish-console/1.0 (audit test)",
       createdAt: k.createdAt,

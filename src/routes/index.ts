@@ -22,6 +22,14 @@ import { deleteSource } from "./sources/delete";
 import { getSource } from "./sources/get";
 import { listSources } from "./sources/list";
 import { updateSource } from "./sources/update";
+import { createWebhook } from "./webhooks/create";
+import { deleteWebhook } from "./webhooks/delete";
+import { listWebhookDeliveries } from "./webhooks/deliveries";
+import { getWebhook } from "./webhooks/get";
+import { listWebhooks } from "./webhooks/list";
+import { retryWebhookDelivery } from "./webhooks/retry";
+import { testWebhook } from "./webhooks/test";
+import { updateWebhook } from "./webhooks/update";
 
 /**
  * THE route list: every API operation the app mounts, one entry each, in the
@@ -59,6 +67,14 @@ export const OPERATIONS = [
   rollApiKey,
   revokeCallingKey,
   reportLeakedKeys,
+  createWebhook,
+  listWebhooks,
+  getWebhook,
+  updateWebhook,
+  deleteWebhook,
+  testWebhook,
+  listWebhookDeliveries,
+  retryWebhookDelivery,
 ] as const;
 
 /** The pages: GETs that are not API operations (routes/page.ts), mounted after them. */

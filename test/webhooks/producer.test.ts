@@ -14,10 +14,16 @@ import { addEndpoint, deliveriesOf, endpointRow, expectFreeOf, fakeQueue, insert
  */
 
 const produce = (queue = fakeQueue()) => produceEvents({ ...env, WEBHOOK_DELIVERIES: queue.binding }, Date.now());
+interface EventBody {
+  type: string;
+  timestamp: string;
+  data: { workspaceId: string; key: KeyRecord } & Record<string, unknown>;
+}
+
 /** The bodies of an endpoint's deliveries, in event time order. */
 const bodies = async (endpointId: string) =>
   (await deliveriesOf(endpointId))
-    .map((d) => JSON.parse(d.payload) as Record<string, any>)
+    .map((d) => JSON.parse(d.payload) as EventBody)
     .sort((a, b) => a.timestamp.localeCompare(b.timestamp));
 const keyRow = async (id: string) => (await database(env.DB).select().from(apiKeys).all()).find((r) => r.id === id)!;
 
@@ -191,7 +197,7 @@ describe("what an event never carries", () => {
       expectFreeOf(JSON.stringify(d), [created.key, row.keyHash, endpoint.secret, sealed]);
       // The key's public prefix (sk_live_…) is in its record; nothing longer of the key, and no signing secret at all.
       expect(d.payload).not.toContain("whsec_");
-      expect(d.payload.match(/sk_live_[0-9A-Za-z]*/g)).toEqual([(JSON.parse(d.payload) as any).data.key.prefix]);
+      expect(d.payload.match(/sk_live_[0-9A-Za-z]*/g)).toEqual([(JSON.parse(d.payload) as EventBody).data.key.prefix]);
     }
   });
 });

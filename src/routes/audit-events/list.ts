@@ -14,7 +14,14 @@ export const AuditEventSchema = z
         "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself.",
       example: "usr_ada",
     }),
-    keyId: z.string().openapi({ description: "The API key the event is about.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    keyId: z
+      .string()
+      .nullable()
+      .openapi({ description: "The API key the event is about; null for a `webhook.*` event.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    webhookId: z
+      .string()
+      .nullable()
+      .openapi({ description: "The webhook endpoint a `webhook.*` event is about; null for a key event.", example: null }),
     clientIp: z.string().nullable().openapi({ description: "The client's IP address (CF-Connecting-IP).", example: "203.0.113.7" }),
     userAgent: z.string().nullable().openapi({ description: "The client's User-Agent, at most 512 characters.", example: "Mozilla/5.0" }),
     createdAt: z.string().openapi({ description: "When it happened (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
@@ -23,7 +30,7 @@ export const AuditEventSchema = z
       .nullable()
       .openapi({
         description:
-          "What else the action records, or null. `api_key.revoked`: `reason` (`admin`, `leaked`, `self`) and, for a leak, `url`; `api_key.rolled`: `newKeyId`, `overlapSeconds`; `api_key.updated`: `fields`, the names changed.",
+          "What else the action records, or null. `api_key.revoked`: `reason` (`admin`, `leaked`, `self`) and, for a leak, `url`; `api_key.rolled`: `newKeyId`, `overlapSeconds`; `api_key.updated`: `fields`, the names changed; `webhook.created`: `url`, `events`; `webhook.updated`: `fields`, the names changed (`url`, `events`, `description`, `enabled`); `webhook.deleted`: `url`.",
         example: { reason: "admin" },
       }),
   })
@@ -52,7 +59,7 @@ export const listAuditEvents = adminOperation(
     operationId: "listAuditEvents",
     summary: "List audit events",
     description:
-      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`), newest first, with who made each change and from where. Admins only; filter with `keyId`.",
+      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`) and changes to its webhook endpoints (`webhook.created`, `webhook.updated`, `webhook.deleted`), newest first, with who made each change and from where. Admins only; filter with `keyId` (key events only).",
     request: { query: ListAuditEventsQuery },
     responses: { 200: jsonResponse(AuditEventListSchema, "A page of audit events.") },
   },
