@@ -47,7 +47,7 @@ export default defineConfig(async () => {
             name: "workers",
             include: ["test/**/*.test.ts"],
             exclude: ["test/browser/**"],
-            setupFiles: ["./test/apply-migrations.ts"],
+            setupFiles: ["./test/apply-migrations.ts", "./test/no-network.ts"],
             // A timeout only catches a hang; no test asserts how long anything took. On a
             // loaded 2-core CI machine a test runs several times slower than on an idle
             // one, so vitest's 5 s default would fail tests for the machine's speed.

@@ -7,6 +7,7 @@ import { errorMessage, log } from "./lib/log";
 import type { AppOptions } from "./options";
 import { OptionsError } from "./options-error";
 import { WindowRateLimiter } from "./ratelimit/limiter";
+import { type Job, runJobs } from "./scheduled";
 import { CoalescingReporter } from "./usage/coalescing-reporter";
 
 export { RateLimitCounter } from "./ratelimit/counter";
@@ -56,7 +57,33 @@ async function loadFullApp(parts: AppParts) {
   return createApp(parts);
 }
 
+/**
+ * The cron's jobs (wrangler.toml [triggers]), each in its own module, loaded
+ * when the cron first runs in an isolate. Add a job here.
+ */
+const JOBS: readonly Job[] = [{ name: "webhooks", run: async (env, _ctx, now) => (await import("./webhooks/job")).webhookJob(env, now) }];
+
+/** The queue consumers of this worker, by queue name (wrangler.toml [[queues.consumers]]). */
+const QUEUES: Record<string, (batch: MessageBatch<unknown>, env: Env) => Promise<void>> = {
+  "owlish-webhook-deliveries": async (batch, env) => (await import("./webhooks/consumer")).consumeDeliveries(batch, env),
+  "owlish-webhook-deliveries-dlq": async (batch, env) => (await import("./webhooks/consumer")).consumeDeadLetters(batch, env),
+};
+
 export default {
+  scheduled(controller, env, ctx) {
+    return runJobs(JOBS, env, ctx, controller.scheduledTime);
+  },
+
+  async queue(batch, env, _ctx) {
+    const consume = QUEUES[batch.queue];
+    if (!consume) {
+      log("error", "unknown_queue", { queue: batch.queue });
+      batch.retryAll();
+      return;
+    }
+    await consume(batch, env);
+  },
+
   fetch(request, env, ctx) {
     const app = byEnv.get(env);
     if (app) return app.fetch(request, env, ctx);
