@@ -22,9 +22,7 @@ interface EventBody {
 
 /** The bodies of an endpoint's deliveries, in event time order. */
 const bodies = async (endpointId: string) =>
-  (await deliveriesOf(endpointId))
-    .map((d) => JSON.parse(d.payload) as EventBody)
-    .sort((a, b) => a.timestamp.localeCompare(b.timestamp));
+  (await deliveriesOf(endpointId)).map((d) => JSON.parse(d.payload) as EventBody).sort((a, b) => a.timestamp.localeCompare(b.timestamp));
 const keyRow = async (id: string) => (await database(env.DB).select().from(apiKeys).all()).find((r) => r.id === id)!;
 
 async function workspaceWithKey() {
