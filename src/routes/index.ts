@@ -9,6 +9,7 @@ import { listAuditEvents } from "./audit-events/list";
 import { consolePage, consoleSlash } from "./console/page";
 import { getCallingKey } from "./key/get";
 import { revokeCallingKey } from "./key/self-revoke";
+import { getKeyAttention } from "./key-attention/get";
 import { listApiKeyUsage } from "./key-usage/list";
 import { kit } from "./kit";
 import { keyOperation } from "./operation";
@@ -64,6 +65,7 @@ export const OPERATIONS = [
   listAuditEvents,
   getApiKeyUsage,
   listApiKeyUsage,
+  getKeyAttention,
   rollApiKey,
   revokeCallingKey,
   reportLeakedKeys,
