@@ -59,12 +59,19 @@ export async function keysNeedingAttention(env: Env, workspaceId: string, now = 
     usedAfterRevoke: presented.flatMap((s) => {
       const key = keys.get(s.keyId);
       if (!key) return [];
-      return [{ key: toKeyRecord(key), at: isoOf(s.data.at) ?? iso(s.at), ip: str(s.data.ip), country: str(s.data.country) }];
+      return [
+        {
+          ...toKeyRecord(key),
+          lastPresentedAt: isoOf(s.data.at) ?? iso(s.at),
+          lastPresentedIp: str(s.data.ip),
+          lastPresentedCountry: str(s.data.country),
+        },
+      ];
     }),
     idle: idle.flatMap((s) => {
       const key = keys.get(s.keyId);
       if (!key || key.revokedAt !== null) return [];
-      return [{ key: toKeyRecord(key), revokeAt: isoOf(s.data.revokeAt) }];
+      return [{ ...toKeyRecord(key), revokeAt: isoOf(s.data.revokeAt) }];
     }),
   };
 }

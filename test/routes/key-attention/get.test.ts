@@ -10,8 +10,8 @@ const NOW = Date.parse("2027-05-10T09:00:00Z");
 
 interface Attention {
   expiring: KeyRecord[];
-  usedAfterRevoke: { key: KeyRecord; at: string; ip: string | null; country: string | null }[];
-  idle: { key: KeyRecord; revokeAt: string | null }[];
+  usedAfterRevoke: (KeyRecord & { lastPresentedAt: string; lastPresentedIp: string | null; lastPresentedCountry: string | null })[];
+  idle: (KeyRecord & { revokeAt: string | null })[];
 }
 
 async function attention(token: string): Promise<Attention> {
@@ -82,9 +82,18 @@ describe("keys that need attention", () => {
 
     const found = await attention(await session(ws));
     expect(found.usedAfterRevoke).toEqual([
-      { key: expect.objectContaining({ id: presented!.id }), at: new Date(NOW - DAY).toISOString(), ip: "203.0.113.9", country: "NL" },
+      expect.objectContaining({
+        id: presented!.id,
+        revokedAt: new Date(NOW - 10 * DAY).toISOString(),
+        lastPresentedAt: new Date(NOW - DAY).toISOString(),
+        lastPresentedIp: "203.0.113.9",
+        lastPresentedCountry: "NL",
+      }),
     ]);
-    expect(found.idle).toEqual([{ key: expect.objectContaining({ id: idleKey!.id }), revokeAt: new Date(NOW + 7 * DAY).toISOString() }]);
+    expect(found.idle).toEqual([
+      expect.objectContaining({ id: idleKey!.id, revokedAt: null, revokeAt: new Date(NOW + 7 * DAY).toISOString() }),
+    ]);
+    expect(found.usedAfterRevoke).toHaveLength(1);
     expect(found.expiring).toEqual([]);
   });
 
