@@ -10,7 +10,8 @@ import { decodeCursor, page } from "../http/cursor";
 import { notFound, Problem } from "../http/problem";
 import { randomBase62 } from "../lib/base62";
 import { errorMessage, log } from "../lib/log";
-import { type KeyEventType, randomDeliveryId, TEST_EVENT_TYPE, testEventBody } from "./events";
+import type { KeyEventType } from "./event-types";
+import { randomDeliveryId, TEST_EVENT_TYPE, testEventBody } from "./events";
 import { newSigningSecret, type SecretKey, sealSecret } from "./secret-box";
 
 /**

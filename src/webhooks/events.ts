@@ -2,19 +2,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import type { ApiKeyRow, KeyChangeRow, KeySignalRow } from "../db/schema";
 import { toKeyRecord } from "../keys/records";
 import { BASE62, randomBase62 } from "../lib/base62";
-
-/** The key events an endpoint can subscribe to (`events`); the default is all of them. */
-export const KEY_EVENT_TYPES = [
-  "api_key.created",
-  "api_key.updated",
-  "api_key.rolled",
-  "api_key.revoked",
-  "api_key.expiring",
-  "api_key.expired",
-  "api_key.used_after_revoke",
-  "api_key.idle",
-] as const;
-export type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
+import type { KeyEventType } from "./event-types";
 
 /** Sent by POST /v1/webhooks/{id}/test to that endpoint only; not subscribed to. */
 export const TEST_EVENT_TYPE = "webhook.test";

@@ -1,6 +1,6 @@
 import { jsonResponse } from "../../http/openapi";
 import { createEndpoint } from "../../webhooks/endpoints";
-import { KEY_EVENT_TYPES } from "../../webhooks/events";
+import { KEY_EVENT_TYPES } from "../../webhooks/event-types";
 import { adminOperation } from "../operation";
 import { auditedBy, CreatedWebhookSchema, CreateWebhookBody, checkedUrl, webhookKeys } from "./schemas";
 

@@ -6,15 +6,16 @@ import type { AppEnv } from "../../context";
 import { cursorQuery, limitQuery, listSchema } from "../../http/openapi";
 import { invalidRequest, unavailable } from "../../http/problem";
 import { actorId } from "../../keys/actor";
-import { KEY_EVENT_TYPES, TEST_EVENT_TYPE } from "../../webhooks/events";
+import { KEY_EVENT_DESCRIPTIONS, KEY_EVENT_TYPES } from "../../webhooks/event-types";
+import { TEST_EVENT_TYPE } from "../../webhooks/events";
 import type { SecretKey } from "../../webhooks/secret-box";
 import { MAX_URL_LENGTH, urlRefusal } from "../../webhooks/url";
 
-const EVENT_DOC =
-  "`api_key.created`, `api_key.updated`, `api_key.rolled`, `api_key.revoked`, `api_key.expiring` (14, 7 and 1 days before `expiresAt`), " +
-  "`api_key.expired`, `api_key.used_after_revoke` (a revoked key was presented; at most one per key per hour), `api_key.idle`.";
-
-export const EventTypeSchema = z.enum(KEY_EVENT_TYPES).openapi({ description: `A key event: ${EVENT_DOC}`, example: "api_key.revoked" });
+export const EventTypeSchema = z.enum(KEY_EVENT_TYPES).openapi({
+  description: "A key event; `x-enumDescriptions` says what each means.",
+  example: "api_key.revoked",
+  "x-enumDescriptions": KEY_EVENT_DESCRIPTIONS,
+});
 
 const url = z
   .string()
