@@ -12,6 +12,8 @@ export interface Env {
   LAST_USED: DurableObjectNamespace<LastUsedRecorderRpc>;
   /** Per-key rate-limit counters, one object per key id (src/ratelimit/counter.ts). */
   RATE_LIMITS: DurableObjectNamespace<RateLimitCounterRpc>;
+  /** The change courier, the one writer of KV (src/delivery/change-courier.ts). */
+  CHANGE_COURIER: DurableObjectNamespace<ChangeCourierRpc>;
   SESSION_SECRET: string;
   /** The console's page, script and style ([assets] in wrangler.toml, built by scripts/build-console.mjs). */
   ASSETS: Fetcher;
@@ -51,6 +53,17 @@ export interface LastUsedRecorderRpc extends Rpc.DurableObjectBranded {
   record(shard: number, batches: UseBatch[]): Promise<void>;
   latest(workspaceId: string, keyIds: string[]): Promise<Record<string, RecordedUse>>;
   dailyCounts(workspaceId: string, keyId: string | null, fromDay: string): Promise<DailyCount[]>;
+}
+
+/** What the change courier answers over RPC (src/delivery/change-courier.ts). */
+export interface ChangeCourierRpc extends Rpc.DurableObjectBranded {
+  /** Delivers the change log's pending changes to KV now. */
+  deliver(): Promise<void>;
+  /**
+   * Writes these keys' copies again: a reader found them missing (only if KV
+   * should have had them for a while) or, with `damaged`, unreadable.
+   */
+  refill(keyHashes: string[], damaged: boolean): Promise<void>;
 }
 
 /** What a RATE_LIMITS counter answers over RPC (src/ratelimit/counter.ts). */

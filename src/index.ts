@@ -7,9 +7,9 @@ import { errorMessage, log } from "./lib/log";
 import type { AppOptions } from "./options";
 import { OptionsError } from "./options-error";
 import { WindowRateLimiter } from "./ratelimit/limiter";
-import { type Job, runJobs } from "./scheduled";
 import { CoalescingReporter } from "./usage/coalescing-reporter";
 
+export { ChangeCourier } from "./delivery/change-courier";
 export { RateLimitCounter } from "./ratelimit/counter";
 export { LastUsedRecorder } from "./usage/last-used-recorder";
 
@@ -57,12 +57,6 @@ async function loadFullApp(parts: AppParts) {
   return createApp(parts);
 }
 
-/**
- * The cron's jobs (wrangler.toml [triggers]), each in its own module, loaded
- * when the cron first runs in an isolate. Add a job here.
- */
-const JOBS: readonly Job[] = [{ name: "webhooks", run: async (env, _ctx, now) => (await import("./webhooks/job")).webhookJob(env, now) }];
-
 /** The queue consumers of this worker, by queue name (wrangler.toml [[queues.consumers]]). */
 const QUEUES: Record<string, (batch: MessageBatch<unknown>, env: Env) => Promise<void>> = {
   "owlish-webhook-deliveries": async (batch, env) => (await import("./webhooks/consumer")).consumeDeliveries(batch, env),
@@ -71,7 +65,7 @@ const QUEUES: Record<string, (batch: MessageBatch<unknown>, env: Env) => Promise
 
 export default {
   scheduled(controller, env, ctx) {
-    return runJobs(JOBS, env, ctx, controller.scheduledTime);
+    ctx.waitUntil(import("./scheduled").then(({ runScheduledJobs }) => runScheduledJobs(env, controller.scheduledTime)));
   },
 
   async queue(batch, env, _ctx) {

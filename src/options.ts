@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Env } from "./env";
+import { quoteInput } from "./lib/quote";
 import { OptionsError } from "./options-error";
 import { DEFAULT_PUBLIC_KEYS_URL, type PublicKeysConfig, parsePublicKeysDocument } from "./secret-scanning/public-keys";
 import { parseSecretKeys, type SecretKey } from "./webhooks/secret-box";
@@ -59,7 +60,7 @@ const whole = (name: string, min: number, max: number, fallback: number) =>
       if (raw === undefined || raw === "") return fallback;
       const n = Number(raw);
       if (!Number.isInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: "custom", message: `${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}` });
+        ctx.addIssue({ code: "custom", message: `${name} must be a whole number from ${min} to ${max}, not ${quoteInput(raw)}` });
         return z.NEVER;
       }
       return n;
@@ -117,7 +118,7 @@ const buildSchema = () =>
       .transform((raw, ctx) => {
         if (raw === undefined || raw === "" || raw === "true") return true;
         if (raw === "false") return false;
-        ctx.addIssue({ code: "custom", message: `LOG_SUCCESSES must be "true" or "false", not ${JSON.stringify(raw)}` });
+        ctx.addIssue({ code: "custom", message: `LOG_SUCCESSES must be "true" or "false", not ${quoteInput(raw)}` });
         return z.NEVER;
       }),
     AUTH_FAILURE_PERIOD_SECONDS: whole("AUTH_FAILURE_PERIOD_SECONDS", 1, 3_600, 60),

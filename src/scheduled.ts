@@ -1,21 +1,24 @@
 import type { Env } from "./env";
+import { courier } from "./keys/courier";
 import { errorMessage, log } from "./lib/log";
 
 /**
- * A job of the cron (wrangler.toml [triggers]): `now` is the trigger's
- * scheduled time. Each stays inside one invocation's limits (1 000 D1
- * queries, 1 000 KV operations, 10 000 subrequests) by working in bounded
- * chunks and leaving the rest to the next run.
+ * What the cron (wrangler.toml [triggers]) runs every minute. Each job stands
+ * alone: one failing never stops the others, and each keeps inside the
+ * limits of one invocation by doing a bounded chunk of its work per run.
  */
-export interface Job {
-  name: string;
-  run(env: Env, ctx: ExecutionContext, now: number): Promise<void>;
-}
+export const SCHEDULED_JOBS: { name: string; run(env: Env, now: number): Promise<unknown> }[] = [
+  // The safety net of change delivery: the request that made a change tells
+  // the courier at once, but if it died first, this does within a minute.
+  { name: "kv_delivery", run: (env) => courier(env).deliver() },
+  // Webhooks: expiry signals, events of the change log and signals (the safety net of the call each change makes), deliveries' upkeep.
+  { name: "webhooks", run: async (env, now) => (await import("./webhooks/job")).webhookJob(env, now) },
+];
 
-/** Runs every job at once; one that fails is logged and never stops the others. */
-export async function runJobs(jobs: readonly Job[], env: Env, ctx: ExecutionContext, now: number): Promise<void> {
-  const results = await Promise.allSettled(jobs.map((job) => job.run(env, ctx, now)));
+export async function runScheduledJobs(env: Env, now: number): Promise<void> {
+  const results = await Promise.allSettled(SCHEDULED_JOBS.map((job) => job.run(env, now)));
   results.forEach((result, i) => {
-    if (result.status === "rejected") log("error", "job_failed", { job: jobs[i]!.name, error: errorMessage(result.reason) });
+    if (result.status === "rejected")
+      log("error", "scheduled_job_failed", { job: SCHEDULED_JOBS[i]!.name, error: errorMessage(result.reason) });
   });
 }

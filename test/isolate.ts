@@ -4,6 +4,7 @@ import { beforeEach } from "vitest";
 import { createApp } from "../src/app";
 import type { Env } from "../src/env";
 import { CachedKeyStore, type CachedKeyStoreOptions } from "../src/keys/verify/cached-key-store";
+import { ChangeFeed } from "../src/keys/verify/change-feed";
 import { parseOptions } from "../src/options";
 import { WindowRateLimiter } from "../src/ratelimit/limiter";
 import type { KeyRateLimiter } from "../src/ratelimit/types";
@@ -29,10 +30,23 @@ export function buildRequest(method: string, path: string, init: RequestInit = {
 }
 
 /**
+ * The Cache API cache of a simulated location. Each test gets locations of
+ * its own (named after the test), so no test ever reads another's snapshot
+ * of the change feed; isolates of one test share the location unless told
+ * otherwise.
+ */
+let locationPrefix = crypto.randomUUID();
+export const locationCache =
+  (location = "here") =>
+  () =>
+    caches.open(`${locationPrefix}:${location}`);
+
+/**
  * One simulated Workers isolate: the app built from fresh parts (its own key
- * memo, use queue and rate-limit counters) over the test's real D1, KV and
- * Durable Objects. Two Isolates are two isolates of one location; a new one
- * is a cold start.
+ * memo, change-feed snapshot, use queue and rate-limit counters) over the
+ * test's real D1, KV and Durable Objects. Two Isolates are two isolates of one
+ * location (sharing the location's cache) unless given different `location`s;
+ * a new one is a cold start.
  */
 export class Isolate {
   readonly keys: CachedKeyStore;
@@ -40,8 +54,10 @@ export class Isolate {
   readonly limiter: KeyRateLimiter;
   readonly #apps = new Map<string, ReturnType<typeof createApp>>();
 
-  constructor(options: { keys?: CachedKeyStoreOptions; shard?: number; coalesceMs?: number; limiter?: KeyRateLimiter } = {}) {
-    this.keys = new CachedKeyStore(options.keys);
+  constructor(
+    options: { keys?: CachedKeyStoreOptions; shard?: number; coalesceMs?: number; limiter?: KeyRateLimiter; location?: string } = {},
+  ) {
+    this.keys = new CachedKeyStore({ feed: new ChangeFeed({ cache: locationCache(options.location) }), ...options.keys });
     // Production's limiter, synced through the real RATE_LIMITS objects. Its
     // clock reads Date.now at each call (the default captures the function),
     // so tests that fake Date move its windows too.
@@ -82,8 +98,9 @@ export class Isolate {
 }
 
 let current = new Isolate();
-// Every test starts in a fresh isolate: nothing remembered from another test.
+// Every test starts in a fresh isolate of a fresh location: nothing remembered from another test.
 beforeEach(() => {
+  locationPrefix = crypto.randomUUID();
   current = new Isolate();
 });
 

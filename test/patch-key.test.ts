@@ -5,7 +5,7 @@ import { hashKey } from "../src/keys/format/hash";
 import { kvKey } from "../src/keys/verify/kv-copy";
 import { createGuardedKey, type KeyRecord, rateHeaders } from "./guard-keys";
 import { type AuditEvent, call, freshWs, problem, session } from "./helpers";
-import { Isolate } from "./isolate";
+import { Isolate, isolate } from "./isolate";
 import { fetchWith } from "./worker";
 
 /** PATCH /v1/api-keys/{id}: name, IP allowlist and rate limit; never scopes; never a revoked key. */
@@ -17,8 +17,9 @@ const FROM = { "CF-Connecting-IP": "192.0.2.44", "User-Agent": "owlish-console/1
 const patch = (token: string, id: string, body: unknown, headers: Record<string, string> = FROM) =>
   call("PATCH", `/v1/api-keys/${id}`, { token, body, headers });
 
+/** PATCHes and waits for the request's background work (the courier's KV write). */
 async function patched(token: string, id: string, body: unknown): Promise<KeyRecord> {
-  const res = await patch(token, id, body);
+  const res = await isolate().settled({}, "PATCH", `/v1/api-keys/${id}`, { token, body });
   expect(res.status, await res.clone().text()).toBe(200);
   return res.json();
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import { createGuardedKey } from "./guard-keys";
 import { type AuditEvent, call, createKey, freshWs, type KeyRecord, problem, session } from "./helpers";
 import { freshIsolate } from "./isolate";
 import { fetchWith, unreachableD1 } from "./worker";
@@ -124,6 +125,40 @@ describe("who may call it", () => {
       vi.useRealTimers();
     }
     expect((await getKey(admin, k.id)).revokedAt).toBeNull();
+  });
+});
+
+describe("whoever holds the key may revoke it", () => {
+  it("from outside the key's IP allowlist: the allowlist protects the key, not its revocation", async () => {
+    const admin = await session(freshWs());
+    const k = await createGuardedKey(admin, { ipAllowlist: ["203.0.113.0/24"] });
+    const elsewhere = { "CF-Connecting-IP": "198.51.100.23" };
+    expect((await problem(await call("GET", "/v1/key", { token: k.key, headers: elsewhere }))).code).toBe("ip_not_allowed");
+    const res = await call("POST", "/v1/key/revoke", { token: k.key, headers: elsewhere });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ id: k.id, revocationReason: "self" });
+    await expectRefused(await call("GET", "/v1/key", { token: k.key, headers: { "CF-Connecting-IP": "203.0.113.5" } }), "revoked_api_key");
+  });
+
+  it("with its rate limit used up, and the revoke is not counted against it", async () => {
+    const admin = await session(freshWs());
+    const k = await createGuardedKey(admin, { rateLimit: { limit: 2, periodSeconds: 3600 } });
+    expect((await use(k.key)).status).toBe(200);
+    expect((await use(k.key)).status).toBe(200);
+    expect((await use(k.key)).status).toBe(429);
+    const res = await selfRevoke(k.key);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("RateLimit")).toBeNull(); // the call was not counted, so nothing to say about the quota
+    await expectRefused(await use(k.key), "revoked_api_key");
+  });
+
+  it("is documented so: the route declares neither ip_not_allowed nor rate_limited, nor RateLimit headers", async () => {
+    const doc = await (await call("GET", "/openapi.json")).json<{
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    }>();
+    const responses = JSON.stringify(doc.paths["/v1/key/revoke"]!.post!.responses);
+    expect(responses).toMatch(/"code":"revoked_api_key"/);
+    expect(responses).not.toMatch(/"code":"(ip_not_allowed|rate_limited)"|"RateLimit-Policy":/);
   });
 });
 

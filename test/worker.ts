@@ -144,3 +144,41 @@ export function counted<T extends object>(target: T): { binding: T; calls: Recor
 }
 
 export { env };
+
+/**
+ * The real D1, recording the SQL of every statement prepared (batches
+ * included), so a test can tell a key lookup from a read of the change feed.
+ */
+export function recordingD1(real: D1Database = env.DB): { binding: D1Database; statements: string[] } {
+  const statements: string[] = [];
+  const binding = new Proxy(real, {
+    get(target, prop) {
+      if (prop === "prepare") {
+        return (sql: string) => {
+          statements.push(sql);
+          return target.prepare(sql);
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { binding, statements };
+}
+
+/** Statements that read the change feed (src/keys/verify/change-feed.ts). */
+export const feedReads = (statements: string[]) => statements.filter((s) => /from\s+key_changes/i.test(s) && /api_keys k/.test(s));
+/** Statements that look a key up by its hash. */
+export const keyLookups = (statements: string[]) => statements.filter((s) => /"key_hash" (=|in)/i.test(s));
+
+/**
+ * A CHANGE_COURIER namespace whose messages never arrive: the isolate that
+ * made a change died before telling the courier (a waitUntil that never ran).
+ */
+export function lostCourier(): Env["CHANGE_COURIER"] {
+  const lost = () => new Promise<void>(() => {});
+  return {
+    idFromName: (name: string) => env.CHANGE_COURIER.idFromName(name),
+    get: () => ({ deliver: lost, refill: lost }),
+  } as unknown as Env["CHANGE_COURIER"];
+}

@@ -61,6 +61,8 @@ function benchKey() {
     scopes: ["sources:read"],
     expiresAt: null,
     revokedAt: null,
+    version: 1,
+    budgetId: "key_bench0000000000000000000",
     ipAllowlist: [],
     rateLimit: null,
   };
@@ -167,7 +169,7 @@ const VARIANTS: Record<string, Step> = {
   "part:cf-country": (p) => (p.sample as Request & { cf?: { country?: unknown } }).cf?.country,
   "part:well-formed": (p) => isWellFormedKey(p.key),
   "part:hash": (p) => hashKey(p.key),
-  "part:memo-find": (p, env, ctx) => p.keys.find(env, p.hash, ctx),
+  "part:memo-find": (p, env, ctx) => p.keys.find(env, p.hash, ctx, `${ORIGIN}/v1/key`),
   "part:report": (p, env, ctx) =>
     p.usage.report(env, ctx, { workspaceId: p.record.workspaceId, keyId: p.record.id, at: Date.now(), ip: "203.0.113.7", country: "DE" }),
   "part:utc-day": () => utcDay(Date.now()),

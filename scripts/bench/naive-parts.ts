@@ -18,7 +18,7 @@ export class DirectKeyStore implements KeyStore {
     return readKeyByHash(env, hash);
   }
   remember(): void {}
-  async publish(): Promise<void> {}
+  async announce(): Promise<void> {}
 }
 
 export class DirectUseWriter implements UseReporter {

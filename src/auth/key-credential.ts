@@ -18,13 +18,13 @@ import { authRefusal } from "./failed-auth-throttle";
  * key's guard rails whose refusal is not a use (IP allowlist); then the use is
  * reported; then the rails whose refusal is (rate limit); then scope.
  */
-export function requireKey(scope?: Scope) {
+export function requireKey(scope?: Scope, { guardRails = true }: { guardRails?: boolean } = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {
     let key: VerifiedKey;
     try {
       const presented = bearerToken(c.req.header("Authorization"));
       if (!isWellFormedKey(presented)) throw invalidCredentials("The API key is malformed or mistyped.");
-      const found = await c.var.services.keys.find(c.env, hashKey(presented), c.executionCtx);
+      const found = await c.var.services.keys.find(c.env, hashKey(presented), c.executionCtx, c.req.url);
       if (!found) throw invalidCredentials("The API key is not recognised.");
       key = found;
       c.set("principal", { workspaceId: key.workspaceId, keyId: key.id });
@@ -38,7 +38,7 @@ export function requireKey(scope?: Scope) {
 
     const clientIp = c.req.header("CF-Connecting-IP");
     let call: KeyCall | undefined;
-    for (const rail of BEFORE_USE) {
+    for (const rail of guardRails ? BEFORE_USE : NONE) {
       const value = key[rail.field];
       if (rail.active(value)) rail.check(value, (call ??= keyCall(c, key, clientIp)));
     }
@@ -53,7 +53,7 @@ export function requireKey(scope?: Scope) {
       country: countryOf(c.req.raw),
     });
 
-    for (const rail of AFTER_USE) {
+    for (const rail of guardRails ? AFTER_USE : NONE) {
       const value = key[rail.field];
       if (rail.active(value)) rail.check(value, (call ??= keyCall(c, key, clientIp)));
     }
@@ -69,10 +69,12 @@ export function requireKey(scope?: Scope) {
 // The guard rails (keys/guard-rails.ts), split once by when they run.
 const BEFORE_USE = RAILS.filter((rail) => !rail.refusalIsAUse);
 const AFTER_USE = RAILS.filter((rail) => rail.refusalIsAUse);
+const NONE: typeof RAILS = [];
 
 function keyCall(c: Context<AppEnv>, key: VerifiedKey, clientIp: string | undefined): KeyCall {
   return {
     keyId: key.id,
+    budgetId: key.budgetId,
     clientIp,
     limiter: c.var.services.limiter,
     ctx: c.executionCtx,

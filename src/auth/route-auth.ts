@@ -75,18 +75,34 @@ export function adminRoute<const R extends RouteInput>(route: R, problems: reado
  * the per-key guard rails requireKey enforces (ip_not_allowed, rate_limited
  * and the RateLimit headers).
  */
-export function keyRoute<const R extends RouteInput>(scope: Scope | null, route: R, problems: readonly ProblemCode[] = []) {
+export function keyRoute<const R extends RouteInput>(
+  scope: Scope | null,
+  route: R,
+  problems: readonly ProblemCode[] = [],
+  { guardRails = true }: KeyRouteOptions = {},
+) {
   const note = scope ? `Requires an API key with the \`${scope}\` scope.` : "Any valid API key may call it; no scope is needed.";
+  const rails = guardRails ? "" : " The key's own IP allowlist and rate limit do not apply to this call.";
+  const auth = guardRails ? KEY_PROBLEMS : KEY_PROBLEMS.filter((code) => code !== "ip_not_allowed" && code !== "rate_limited");
+  const responses = {
+    ...problemsOf(route, scope ? [...auth, "insufficient_scope"] : auth, problems),
+    ...route.responses,
+  };
   return createRoute({
     ...route,
-    description: `${route.description ?? ""} ${note}`.trim(),
+    description: `${route.description ?? ""} ${note}${rails}`.trim(),
     security: [{ apiKey: scope ? [scope] : [] }],
-    middleware: [requireKey(scope ?? undefined)] as const,
-    responses: withRateLimitHeaders({
-      ...problemsOf(route, scope ? [...KEY_PROBLEMS, "insufficient_scope"] : KEY_PROBLEMS, problems),
-      ...route.responses,
-    }),
+    middleware: [requireKey(scope ?? undefined, { guardRails })] as const,
+    responses: guardRails ? withRateLimitHeaders(responses) : responses,
   });
+}
+
+export interface KeyRouteOptions {
+  /**
+   * false: the key's guard rails (IP allowlist, rate limit) are not checked.
+   * Only for what anyone holding the key must always be able to do: revoke it.
+   */
+  guardRails?: boolean;
 }
 
 /** A route that needs no credentials. */

@@ -1,9 +1,9 @@
 import { and, eq, exists, getTableColumns, inArray, isNull, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { type AuditedBy, auditRow, insertAuditEventIf } from "../audit/events";
+import { type AuditAction, type AuditedBy, auditRow, insertAuditEventIf } from "../audit/events";
 import { inChunks } from "../db/chunks";
 import { type Db, database } from "../db/client";
-import { type ApiKeyRow, apiKeys } from "../db/schema";
+import { type ApiKeyRow, type AuditEventRow, apiKeys, auditEvents, type KeyChangeRow, keyChanges } from "../db/schema";
 import { storage } from "../db/storage";
 import { notFound, Problem } from "../http/problem";
 import { newId } from "../lib/ids";
@@ -20,13 +20,18 @@ import type { Scope } from "./scopes";
  * an `Actor`, and goes through the same two steps:
  *
  *   1. its statements, run as ONE D1 batch (one transaction) through the one
- *      storage wrapper: the row write(s), the audit event (inserted only if
- *      the change happened: insertAuditEventIf), and a re-read of the rows;
- *   2. once D1 has committed, publish: this isolate's memo at once, then KV.
+ *      storage wrapper: the row write(s), each bumping the key's version; the
+ *      audit event (inserted only if the change happened: insertAuditEventIf);
+ *      the change's row in the change log (inserted only if its audit event
+ *      was: logChange); and a re-read of the rows;
+ *   2. once D1 has committed, publish: this isolate's memo at once, and the
+ *      change courier is told there is something to deliver (keys/publish.ts).
  *
- * A change that also needs its own record of itself (a change log, with the
- * key's new version) adds its statement to step 1, in the same batch; moving
- * KV delivery out of the request changes step 2 only.
+ * The change log carries the change everywhere else: the courier delivers it
+ * to KV until KV confirms, every isolate follows its recent part
+ * (keys/verify/change-feed.ts), and webhook events are made from it. It is
+ * written in the change's own transaction, so no isolate's death after the
+ * commit can lose a change.
  */
 
 export type RevocationReason = NonNullable<ApiKeyRow["revocationReason"]>;
@@ -96,27 +101,48 @@ export async function applyKeyChange<C extends KeyChange>(deps: KeyChangeDeps, c
   throw new Error("unknown key change");
 }
 
+/** Keys one batch of many revokes handles: its statements do not grow with it (see revokeStatements). */
+export const REVOKES_PER_BATCH = 90;
+
 /**
- * Many revokes in one batch (the leak path: GitHub reports up to 1 000
- * tokens), then each key published. Keys already revoked keep their first
- * revocation and event. Answers the rows as D1 now holds them.
+ * Many revokes of one reason by one actor (the leak path: GitHub reports up
+ * to 1 000 tokens), in batches of REVOKES_PER_BATCH keys, one after the
+ * other, each published once committed. A batch is four statements however
+ * many keys it holds, so a report of 1 000 tokens costs some 50 D1 queries,
+ * far inside the 1 000 a Worker invocation may make. Each batch is one
+ * transaction: complete or not at all. If one fails, the batches before it
+ * stand and the caller answers 503; a retry (GitHub retries) revokes the rest,
+ * and keys already revoked keep their first revocation and event. Answers the
+ * rows as D1 now holds them.
  */
 export async function applyRevokes(deps: KeyChangeDeps, changes: RevokeChange[], actor: Actor): Promise<ApiKeyRow[]> {
-  if (changes.length === 0) return [];
   const db = database(deps.env.DB);
-  const now = Date.now();
-  const revocations = changes.flatMap((change) => revokeStatements(db, change, actor, now));
-  const rereads = inChunks(changes.map((c) => c.keyId)).map((ids) => db.select().from(apiKeys).where(inArray(apiKeys.id, ids)));
-  const plan: Plan<ApiKeyRow[]> = {
-    op: REVOKE_OPS[changes[0]!.reason],
-    statements: [...revocations, ...rereads],
-    settle: (results) => {
-      // What D1 now holds: a key revoked concurrently by someone else keeps that revoke, and is published as it is.
-      const rows = (results.slice(revocations.length) as ApiKeyRow[][]).flat();
-      return { committed: { changed: rows, created: [] }, result: rows };
-    },
-  };
-  return run(deps, db, plan);
+  const rows: ApiKeyRow[] = [];
+  for (const chunk of inChunks(changes, REVOKES_PER_BATCH)) {
+    const revocations = revokeStatements(db, chunk, actor, Date.now());
+    const plan: Plan<ApiKeyRow[]> = {
+      op: REVOKE_OPS[chunk[0]!.reason],
+      statements: [
+        ...revocations,
+        db
+          .select()
+          .from(apiKeys)
+          .where(
+            inArray(
+              apiKeys.id,
+              chunk.map((c) => c.keyId),
+            ),
+          ),
+      ],
+      settle: (results) => {
+        // What D1 now holds: a key revoked concurrently by someone else keeps that revoke, and is published as it is.
+        const reread = results.at(-1) as ApiKeyRow[];
+        return { committed: { changed: reread, created: [] }, result: reread };
+      },
+    };
+    rows.push(...(await run(deps, db, plan)));
+  }
+  return rows;
 }
 
 /** Step 1, one batch; step 2, publish. */
@@ -176,7 +202,7 @@ function planCreate(
     // The key never exists without its audit event, nor the event without the key.
     statements: [
       db.insert(apiKeys).values(row),
-      insertAuditEventIf(db, auditRow("api_key.created", audited(actor), row.workspaceId, row.id, now), keyExists(row.id)),
+      ...auditedChange(db, auditRow("api_key.created", audited(actor), row.workspaceId, row.id, now), keyExists(row.id)),
     ],
     settle: () => ({ committed: { changed: [], created: [row] }, result: { row, key } }),
   };
@@ -185,25 +211,38 @@ function planCreate(
 // --- revoke -----------------------------------------------------------------
 
 /**
- * Revocation is final and idempotent: the audit event is inserted only while
- * the key is active, then the update, which only the first revoke makes. So
- * of concurrent revokes, whatever their reasons, only the first is recorded
- * (the unique index on revoke events is the second line), and revokedAt,
+ * The statements that revoke keys (one, or a batch of the leak path's), the
+ * same three whatever their number: the keys travel as one JSON parameter.
+ *
+ * Revocation is final and idempotent: a key's audit event is inserted only
+ * while the key is active; the update then revokes exactly the keys whose
+ * event this batch inserted, and the change log records exactly those. So of
+ * concurrent revokes, whatever their reasons, only the first is recorded (the
+ * unique index on revoke events is the second line), and revokedAt,
  * revokedBy and the reason never change afterwards.
  */
-function revokeStatements(db: Db, change: RevokeChange, actor: Actor, at: number) {
-  const { workspaceId, keyId, reason } = change;
-  const active = and(eq(apiKeys.id, keyId), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt))!;
+function revokeStatements(db: Db, changes: RevokeChange[], actor: Actor, at: number) {
+  const by = audited(actor);
+  const events = changes.map((c) => auditRow("api_key.revoked", by, c.workspaceId, c.keyId, at, { reason: c.reason, ...c.details }));
+  const reason = changes[0]!.reason;
+  const revokes = JSON.stringify(events.map((e) => [e.targetKeyId, e.workspaceId, e.id, JSON.stringify(e.details)]));
+  const inserted = sql`select e.target_key_id from ${auditEvents} e where e.id in (select r.value ->> 2 from json_each(${revokes}) r)`;
   return [
-    insertAuditEventIf(
-      db,
-      auditRow("api_key.revoked", audited(actor), workspaceId, keyId, at, { reason, ...change.details }),
-      keyWhere(db, active),
+    // Columns in audit_events' own order: id, workspace, action, actor, key, client ip, user agent, time, details.
+    db.insert(auditEvents).select(
+      sql`select r.value ->> 2, k.workspace_id, 'api_key.revoked', ${by.actorId}, k.id, ${by.clientIp}, ${by.userAgent}, ${at}, r.value ->> 3
+          from json_each(${revokes}) r join ${apiKeys} k on k.id = r.value ->> 0 and k.workspace_id = r.value ->> 1
+          where k.revoked_at is null`,
     ),
     db
       .update(apiKeys)
-      .set({ revokedAt: at, revokedBy: actorId(actor), revocationReason: reason })
-      .where(active),
+      .set({ revokedAt: at, revokedBy: by.actorId, revocationReason: reason, version: nextVersion })
+      .where(sql`${apiKeys.id} in (${inserted}) and ${apiKeys.revokedAt} is null`),
+    db.insert(keyChanges).select(
+      sql`select ${changeColumns("revoked", at, by.actorId, sql`e.details`)}
+          from ${auditEvents} e join ${apiKeys} k on k.id = e.target_key_id
+          where e.id in (select r.value ->> 2 from json_each(${revokes}) r)`,
+    ),
   ];
 }
 
@@ -212,7 +251,7 @@ const REVOKE_OPS: Record<RevocationReason, string> = { admin: "revoke_key", self
 function planRevoke(db: Db, change: RevokeChange, actor: Actor, now: number): Plan<{ row: ApiKeyRow }> {
   return {
     op: REVOKE_OPS[change.reason],
-    statements: [...revokeStatements(db, change, actor, now), selectKey(db, change.workspaceId, change.keyId)],
+    statements: [...revokeStatements(db, [change], actor, now), selectKey(db, change.workspaceId, change.keyId)],
     settle: (results) => {
       const row = (results.at(-1) as ApiKeyRow[])[0];
       // A self-revoke's key was verified a moment ago and keys are never
@@ -267,6 +306,7 @@ function planRoll(db: Db, change: Extract<KeyChange, { kind: "roll" }>, actor: A
     kvVersion: null,
   };
   const newKeyExists = keyExists(fresh.id);
+  const rolled = auditRow("api_key.rolled", audited(actor), workspaceId, oldId, now, { newKeyId: fresh.id, overlapSeconds });
   // Only an active key that was never rolled can be rolled.
   const rollable = and(
     eq(apiKeys.id, oldId),
@@ -278,18 +318,19 @@ function planRoll(db: Db, change: Extract<KeyChange, { kind: "roll" }>, actor: A
     conflicts: { "api_keys.rolled_from": () => new Problem("conflict", "This API key was rolled by a concurrent request.") },
     statements: [
       insertSuccessor(db, fresh, rollable),
-      insertAuditEventIf(db, auditRow("api_key.created", audited(actor), workspaceId, fresh.id, now), newKeyExists),
-      insertAuditEventIf(
-        db,
-        auditRow("api_key.rolled", audited(actor), workspaceId, oldId, now, { newKeyId: fresh.id, overlapSeconds }),
-        newKeyExists,
-      ),
+      ...auditedChange(db, auditRow("api_key.created", audited(actor), workspaceId, fresh.id, now), newKeyExists),
+      insertAuditEventIf(db, rolled, newKeyExists),
       db
         .update(apiKeys)
         // The earlier of the key's own expiry and the end of the overlap: a
         // roll never lets a key live longer than it would have.
-        .set({ rolledTo: fresh.id, expiresAt: sql`min(coalesce(${apiKeys.expiresAt}, ${oldStopsAt}), ${oldStopsAt})` })
+        .set({
+          rolledTo: fresh.id,
+          expiresAt: sql`min(coalesce(${apiKeys.expiresAt}, ${oldStopsAt}), ${oldStopsAt})`,
+          version: nextVersion,
+        })
         .where(and(eq(apiKeys.id, oldId), eq(apiKeys.workspaceId, workspaceId), newKeyExists)),
+      logChange(db, rolled),
       db
         .select()
         .from(apiKeys)
@@ -320,9 +361,13 @@ function notRollable(old: ApiKeyRow): Problem {
 function insertSuccessor(db: Db, fresh: Omit<ApiKeyRow, Inherited>, where: SQL) {
   const inherited = new Set<string>(INHERITED);
   const values = fresh as Record<string, unknown>;
-  const selected = Object.entries(getTableColumns(apiKeys)).map(([field, column]) =>
-    inherited.has(field) ? sql`${column}` : sql`${values[field] ?? null}`,
-  );
+  const selected = Object.entries(getTableColumns(apiKeys)).map(([field, column]) => {
+    if (inherited.has(field)) return sql`${column}`;
+    // The new key draws from the old key's rate-limit budget: while both
+    // work (the overlap) they share one limit instead of having one each.
+    if (field === "budgetId") return sql`coalesce(${apiKeys.budgetId}, ${apiKeys.id})`;
+    return sql`${values[field] ?? null}`;
+  });
   return db.insert(apiKeys).select(sql`select ${sql.join(selected, sql`, `)} from ${apiKeys} where ${where}`);
 }
 
@@ -360,21 +405,22 @@ async function update(
     if (fields.length === 0) return { row: current };
 
     const unchanged = sameAs(current);
+    const event = auditRow("api_key.updated", audited(actor), workspaceId, keyId, Date.now(), { fields });
     const plan: Plan<{ row: ApiKeyRow }> = {
       op: "update_key",
       statements: [
         // The event goes first: it checks the key as read, before the update changes it.
-        insertAuditEventIf(
-          db,
-          auditRow("api_key.updated", audited(actor), workspaceId, keyId, Date.now(), { fields }),
-          keyWhere(db, unchanged),
-        ),
-        db.update(apiKeys).set(changes).where(unchanged),
+        insertAuditEventIf(db, event, keyWhere(db, unchanged)),
+        db
+          .update(apiKeys)
+          .set({ ...changes, version: nextVersion })
+          .where(unchanged),
+        logChange(db, event),
         selectKey(db, workspaceId, keyId),
       ],
       settle: (results) => {
         const updated = results[1] as D1Result;
-        const row = (results[2] as ApiKeyRow[])[0];
+        const row = (results[3] as ApiKeyRow[])[0];
         if (updated.meta.changes === 1 && row) return { committed: { changed: [row], created: [] }, result: { row } };
         return { retry: row };
       },
@@ -426,6 +472,45 @@ function sameAs(row: ApiKeyRow): SQL {
 }
 
 // --- shared -----------------------------------------------------------------
+
+/** Every write of a change sets the key's version to the next one. */
+const nextVersion = sql`${apiKeys.version} + 1`;
+
+const CHANGE_KINDS: Partial<Record<AuditAction, KeyChangeRow["kind"]>> = {
+  "api_key.created": "created",
+  "api_key.rolled": "rolled",
+  "api_key.updated": "updated",
+};
+
+/**
+ * The change's row in the change log: a statement of the change's own batch,
+ * after its writes, so that it records the key's new version. It is inserted
+ * only if the change's audit event was, that is only if the change happened:
+ * one condition decides both, so there is no change without its log row and
+ * no log row without its change. Its delivery to KV is due at once.
+ */
+function logChange(db: Db, event: AuditEventRow) {
+  const details = event.details === null ? null : JSON.stringify(event.details);
+  const kind = CHANGE_KINDS[event.action as AuditAction]!;
+  return db.insert(keyChanges).select(
+    sql`select ${changeColumns(kind, event.createdAt, event.actorId, sql`${details}`)}
+      from ${apiKeys} k
+      where k.id = ${event.targetKeyId} and k.workspace_id = ${event.workspaceId}
+        and exists (select 1 from ${auditEvents} e where e.id = ${event.id})`,
+  );
+}
+
+/**
+ * A change-log row selected from the key `k` after its change, in the
+ * columns' own order: the next seq, the key and its new version, the change,
+ * nothing delivered yet, and the first delivery due at once.
+ */
+function changeColumns(kind: KeyChangeRow["kind"], at: number, actor: string, details: SQL): SQL {
+  return sql`null, k.id, k.workspace_id, k.version, ${kind}, ${at}, ${actor}, ${details}, null, 0, ${at}, null`;
+}
+
+/** The audit event (if `condition` holds) and the change's log row: how a change whose writes come first is recorded. */
+const auditedChange = (db: Db, event: AuditEventRow, condition: SQL) => [insertAuditEventIf(db, event, condition), logChange(db, event)];
 
 function selectKey(db: Db, workspaceId: string, id: string) {
   return db

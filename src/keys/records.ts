@@ -37,6 +37,8 @@ export function toVerifiedKey(row: ApiKeyRow): VerifiedKey {
     scopes: row.scopes as Scope[],
     expiresAt: row.expiresAt,
     revokedAt: row.revokedAt,
+    version: row.version,
+    budgetId: row.budgetId ?? row.id,
     ...guardRails(row),
   };
 }

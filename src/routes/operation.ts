@@ -1,5 +1,5 @@
 import type { OpenAPIHono, OpenAPIRoute, RouteConfig, z } from "@hono/zod-openapi";
-import { adminRoute, keyRoute, openRoute, type RouteInput } from "../auth/route-auth";
+import { adminRoute, type KeyRouteOptions, keyRoute, openRoute, type RouteInput } from "../auth/route-auth";
 import type { AppEnv } from "../context";
 import type { ProblemCode } from "../http/problem";
 import type { Scope } from "../keys/scopes";
@@ -84,9 +84,9 @@ export function keyOperation<const R extends RouteInput>(
   scope: Scope | null,
   spec: R,
   handler: HandlerOf<KeyRoute<R>>,
-  options: Options<KeyRoute<R>> = {},
+  options: Options<KeyRoute<R>> & KeyRouteOptions = {},
 ) {
-  return operation("key", scope, keyRoute(scope, spec, options.problems), handler, options);
+  return operation("key", scope, keyRoute(scope, spec, options.problems, options), handler, options);
 }
 
 /** An operation that needs no credentials. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { fieldErrors } from "../http/openapi";
-import { invalidRequest, Problem, unavailable } from "../http/problem";
+import { invalidRequest, Problem } from "../http/problem";
 import { type PublicKeySource, PublicKeysUnavailable } from "./public-keys";
 import { verifyGithubSignature } from "./signature";
 
@@ -64,9 +64,18 @@ export async function verifyReport(
   try {
     pem = await keys().keyFor(identifier);
   } catch (error) {
-    // Without GitHub's keys nothing can be verified: 503, and GitHub retries later.
-    if (error instanceof PublicKeysUnavailable)
-      throw unavailable("GitHub's public keys could not be obtained; nothing was done. Retry later.");
+    // Without GitHub's keys nothing can be verified: 503, and GitHub retries later
+    // (Retry-After: when the keys will next be fetched).
+    if (error instanceof PublicKeysUnavailable) {
+      throw new Problem(
+        "unavailable",
+        "GitHub's public keys could not be obtained; nothing was done. Retry later.",
+        {},
+        {
+          "Retry-After": String(error.retryAfterSeconds),
+        },
+      );
+    }
     throw error;
   }
   // An unknown identifier and a bad signature get the same answer: neither is GitHub.

@@ -10,7 +10,6 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { database } from "../../src/db/client";
 import { webhookDeliveries } from "../../src/db/schema";
 import worker from "../../src/index";
-import { runJobs } from "../../src/scheduled";
 import { LOST_AFTER_MS, RETENTION_MS } from "../../src/webhooks/sweep";
 import { call, captureConsole, freshWs, session } from "../helpers";
 import { seedKeys } from "../seed";
@@ -165,24 +164,32 @@ describe("the worker's queue and cron handlers", () => {
     }
   });
 
-  it("a cron job that fails is logged and never stops the others", async () => {
-    const ran: string[] = [];
+  it("the cron runs the webhooks job even when another job fails (the change courier unreachable)", async () => {
+    const ws = freshWs();
+    const admin = await session(ws);
+    const endpoint = await addEndpoint(admin);
+    const [key] = await seedKeys(ws, 1);
+    await insertChange({ id: key!.id, workspaceId: ws }, "revoked", { reason: "self" });
+    listening(200);
+    const unreachable = {
+      idFromName: () => {
+        throw new Error("Durable Object namespace unavailable");
+      },
+    } as unknown as typeof env.CHANGE_COURIER;
     const capture = captureConsole();
     try {
-      await runJobs(
-        [
-          { name: "broken", run: async () => Promise.reject(new Error("boom")) },
-          { name: "fine", run: async () => void ran.push("fine") },
-        ],
-        env,
-        createExecutionContext(),
-        Date.now(),
+      const ctx = createExecutionContext();
+      await worker.scheduled!(
+        createScheduledController({ cron: "* * * * *", scheduledTime: Date.now() }),
+        { ...env, CHANGE_COURIER: unreachable },
+        ctx,
       );
-      expect(ran).toEqual(["fine"]);
-      expect(capture.events()).toContainEqual(expect.objectContaining({ event: "job_failed", job: "broken", error: "boom" }));
+      await waitOnExecutionContext(ctx);
+      expect(capture.events()).toContainEqual(expect.objectContaining({ event: "scheduled_job_failed", job: "kv_delivery" }));
     } finally {
       capture.restore();
     }
+    await eventually(async () => expect((await deliveriesOf(endpoint.id)).map((d) => d.status)).toEqual(["delivered"]));
   });
 
   it("the cron wakes a pending delivery whose wake-up was lost, and deletes finished deliveries after 30 days", async () => {

@@ -143,7 +143,9 @@ function askRevoke(): void {
   question.textContent = "";
   question.appendChild(h("strong", { text: `Revoke “${openKey.name}”?` }));
   question.appendChild(
-    document.createTextNode(" Anything using this key stops working at once. Revocation is final: the key can't be reactivated."),
+    document.createTextNode(
+      " Anything using this key stops working within 5 seconds, everywhere (within about 2 minutes if our storage is failing). Revocation is final: the key can't be reactivated.",
+    ),
   );
   fieldError("revoke-error", "");
   // While it asks, the only ways on are the two answers.

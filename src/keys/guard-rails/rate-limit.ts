@@ -11,7 +11,9 @@ import type { KeyCall } from "./call";
  * below) carries them.
  */
 export function takeRateLimit(policy: RatePolicy, call: KeyCall): void {
-  const decision = call.limiter.take(call.keyId, policy, call.ctx, call.env);
+  // Counted per budget, not per key: while the old and the new key of a roll
+  // both work, they share one budget, so a roll never doubles the limit.
+  const decision = call.limiter.take(call.budgetId, policy, call.ctx, call.env);
   const headers = rateLimitHeaders(decision);
   for (const name in headers) call.header(name, headers[name]!);
   if (!decision.allowed) {

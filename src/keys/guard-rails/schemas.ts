@@ -1,23 +1,16 @@
 import { z } from "@hono/zod-openapi";
 import { formatCidr, parseCidr } from "../../lib/cidr";
+import { quoteInput } from "../../lib/quote";
 import { MAX_LIMIT, MAX_PERIOD_SECONDS, MIN_LIMIT, MIN_PERIOD_SECONDS } from "../../ratelimit/types";
 import type { GuardRailField } from "../guard-rails";
 
 export const MAX_IP_ALLOWLIST_ENTRIES = 20;
 
-/** Enough to recognise the entry, never a whole pasted secret (keys are 46 characters). */
-const ECHO_LIMIT = 40;
-
-function quoteEntry(s: string): string {
-  const t = s.trim();
-  return JSON.stringify(t.length > ECHO_LIMIT ? `${t.slice(0, ECHO_LIMIT)}…` : t);
-}
-
 /** One entry, replaced by its normalised text; a refusal is reported at the entry's index. */
 const IpAllowlistEntry = z.string().transform((s, ctx) => {
   const cidr = parseCidr(s);
   if (!cidr) {
-    ctx.addIssue({ code: "custom", message: `Not an IPv4/IPv6 address or CIDR: ${quoteEntry(s)}` });
+    ctx.addIssue({ code: "custom", message: `Not an IPv4/IPv6 address or CIDR: ${quoteInput(s)}` });
     return z.NEVER;
   }
   return formatCidr(cidr);

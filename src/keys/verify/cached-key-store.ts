@@ -1,154 +1,212 @@
 import type { Env, WaitUntil } from "../../env";
 import { errorMessage, log } from "../../lib/log";
 import { raceTimeout, TIMED_OUT } from "../../lib/race-timeout";
-import { readKeyByHash as readD1, readKeysByHash as readD1Many } from "./d1-lookup";
+import { courier } from "../courier";
+import { ChangeFeed, COVERAGE_MS, type FeedSnapshot } from "./change-feed";
+import { readKeyByHash as readD1 } from "./d1-lookup";
 import type { KeyStore } from "./key-store";
-import { KV_BULK_READ_MAX, readKvCopies, readKvCopy, writeKvCopy } from "./kv-copy";
+import { DAMAGED, readKvCopy } from "./kv-copy";
 import { Memo } from "./memo";
-import type { VerifiedKey } from "./verified-key";
+import { newerState, type VerifiedKey } from "./verified-key";
 
-/**
- * Times of the cached key store. Every figure is in milliseconds unless named
- * otherwise; the defaults are what production uses.
- */
+/** Times and sizes of the cached key store, in milliseconds unless named otherwise; the defaults are production's. */
 export interface CachedKeyStoreOptions {
   /**
-   * Age after which a remembered key is refreshed from KV in the background
-   * while requests keep being served from the memo (stale-while-revalidate),
-   * so a hot key never waits on KV. Default REFRESH_AFTER_MS.
+   * How old the change feed's snapshot may be before a request waits for a
+   * newer one (a busy isolate refreshes it in the background long before).
+   * With the feed's own refresh age this sets the bound. Default FEED_TRUST_MS.
    */
-  refreshAfterMs?: number;
+  feedTrustMs?: number;
   /**
-   * Each remembered key gets its own refresh age, drawn at random between
-   * refreshAfterMs and refreshAfterMs + refreshSpreadMs: keys read together
-   * (an isolate's cold start, a burst of new clients) are then not all
-   * refreshed together again and again. Default REFRESH_SPREAD_MS.
-   */
-  refreshSpreadMs?: number;
-  /**
-   * Age past which a remembered key is not trusted at all: the request waits
-   * for a fresh read. This is this isolate's share of the revocation bound.
+   * While the change feed cannot be read: how long after it last vouched for
+   * a remembered key (or after the key was read, if later) the key is still
+   * trusted. This is the first release's share of the fallback bound.
    * Default MAX_AGE_MS.
    */
   maxAgeMs?: number;
   /** How long a hash is remembered as unknown. Default 3 000. */
   unknownTtlMs?: number;
-  /**
-   * Longest a request waits on another request's lookup of the same hash
-   * before doing its own. Default 1 000.
-   */
+  /** Longest a request waits on another request's lookup of the same hash before doing its own. Default 1 000. */
   sharedLookupWaitMs?: number;
   /** Longest wait for a KV read before D1 answers instead. Default 500. */
   kvReadTimeoutMs?: number;
-  /**
-   * How long keys due for a background refresh are gathered before one bulk
-   * KV read refreshes them together (up to KV_BULK_READ_MAX per read; a full
-   * batch goes at once). Default 1 000.
-   */
-  refreshGatherMs?: number;
   /** Keys remembered at most (entries; each counted as RECORD_BYTES). Default 10 000. */
   maxKeys?: number;
   /** Unknown hashes remembered at most. Default 5 000. */
   maxUnknown?: number;
+  /** The change feed; tests give isolates of different "locations" feeds with caches of their own. */
+  feed?: ChangeFeed;
 }
 
-/**
- * Refresh ages of a remembered key: 15 to 25 s. KV's own edge copy of a read
- * lives KV_CACHE_TTL_SECONDS (30 s), so refreshing much more often mostly
- * reads the same copy again. A key used at least every 5 s never waits on KV
- * (its refresh is due before MAX_AGE_MS), at about one read per key per 20 s.
- */
-export const REFRESH_AFTER_MS = 15_000;
-export const REFRESH_SPREAD_MS = 10_000;
-/** Hard age of a remembered key: never trusted past it (the isolate's share of the revocation bound). */
+/** Past this age of its change-feed snapshot, an isolate waits for a newer one before trusting what it holds. */
+export const FEED_TRUST_MS = 3_000;
+/** Fallback (feed unreadable): a remembered key is trusted this long after the feed last vouched for it. */
 export const MAX_AGE_MS = 30_000;
+/** After a failed read of the feed, requests do not wait for another for this long (they use the fallback bound). */
+const FEED_RETRY_MS = 5_000;
+/** The fallback is logged at most this often per isolate. */
+const FALLBACK_LOG_MS = 60_000;
 const RECORD_BYTES = 512;
 const UNKNOWN_BYTES = 80;
+const NEVER = Number.NEGATIVE_INFINITY;
 
 interface Remembered {
   record: VerifiedKey;
+  /** When this state was read (or learned from the feed). */
   fetchedAt: number;
-  /** When a background refresh becomes due (see refreshSpreadMs). */
-  refreshAt: number;
-  /** When a background refresh was started, while one may be running. */
-  refreshingSince: number | null;
 }
 
 /**
- * Finding a key by hash: in-isolate memo, then KV, then D1 (which refills KV).
+ * Finding a key by hash: the in-isolate memo, then KV, then D1; and the
+ * change feed, which says which keys changed and what they are now.
  *
- * Revocation bound: a revoked or changed key takes effect at once in the
- * isolate that changed it (`remember`) and in its location (KV is written
- * there). Elsewhere, once KV's copy reaches that location (up to 60 s of KV
- * propagation, plus KV_CACHE_TTL_SECONDS of edge caching) an isolate accepts
- * the old state for at most `maxAgeMs` more.
+ * Bound: a change takes effect at once in the isolate that made it
+ * (`remember`), and everywhere else as soon as an isolate's snapshot of the
+ * feed is newer than the change. A busy isolate refreshes its snapshot in
+ * the background once it is older than the feed's refresh age (1 s), and a
+ * location's snapshot is itself at most that old, so a change is refused
+ * within about 2 s plus a D1 read; a request never trusts a snapshot older
+ * than FEED_TRUST_MS (3 s) without waiting for a newer one. Hence "within
+ * 5 s of the 200, everywhere" while D1 answers.
+ *
+ * While the feed vouches, a remembered key stays good until the feed names
+ * it: no periodic re-reads, whatever the number of keys. KV is read for keys
+ * new to the isolate only, and a KV copy the feed knows to be older is
+ * ignored. Records only move forward (newerState): no read, however late it
+ * lands, replaces a newer state, and revoked is final.
+ *
+ * Fallback: when the feed cannot be read, a key is trusted MAX_AGE_MS after
+ * the feed last vouched for it, then read again from KV (whose copy may lag
+ * by KV's propagation), the first release's bound; the isolate logs that it
+ * fell back.
  */
 export class CachedKeyStore implements KeyStore {
-  readonly #refreshAfterMs: number;
-  readonly #refreshSpreadMs: number;
+  readonly #feed: ChangeFeed;
+  readonly #feedTrustMs: number;
   readonly #maxAgeMs: number;
   readonly #unknownTtlMs: number;
   readonly #sharedLookupWaitMs: number;
   readonly #kvReadTimeoutMs: number;
-  readonly #refreshGatherMs: number;
-  /** Past this, a refresh still marked as running is taken as lost (its waitUntil was cut short). */
-  readonly #refreshStallMs: number;
-  /** Keys due for a background refresh (with the memo entry each is for), waiting for the next bulk read. */
-  readonly #due = new Map<string, Remembered>();
-  /** When the pending bulk refresh was scheduled; null when none is. */
-  #refreshScheduledAt: number | null = null;
   // Separate bounds for known and unknown hashes, so a flood of made-up keys
   // can neither evict real ones nor reach D1 more than once per unknownTtlMs.
   readonly #known: Memo<Remembered>;
   readonly #unknown: Memo<true>;
   readonly #inflight = new Map<string, Promise<VerifiedKey | null>>();
-  // Bumped whenever this isolate changes a key, so that lookups in flight at
-  // that moment do not put what they read (possibly from before the change)
-  // into the memo. One counter for all keys: no per-key state to bound, and a
-  // change is rare enough that its cost (in-flight lookups of other keys skip
-  // the memo once) does not matter.
-  #generation = 0;
+  /** The keys the newest snapshot names, with their state: what KV copies are checked against. */
+  #recent = new Map<string, VerifiedKey>();
+  /** When the newest snapshot applied was read from D1; NEVER before the first. */
+  #feedReadAt = NEVER;
+  #feedFailedAt = NEVER;
+  #fallbackLoggedAt = NEVER;
+  /** Remembered keys read before this are read again: the feed cannot vouch for them (a gap, a first snapshot). */
+  #trustedSince = NEVER;
 
   constructor(options: CachedKeyStoreOptions = {}) {
-    this.#refreshAfterMs = options.refreshAfterMs ?? REFRESH_AFTER_MS;
-    this.#refreshSpreadMs = options.refreshSpreadMs ?? REFRESH_SPREAD_MS;
+    this.#feed = options.feed ?? new ChangeFeed();
+    this.#feedTrustMs = options.feedTrustMs ?? FEED_TRUST_MS;
     this.#maxAgeMs = options.maxAgeMs ?? MAX_AGE_MS;
     this.#unknownTtlMs = options.unknownTtlMs ?? 3_000;
     this.#sharedLookupWaitMs = options.sharedLookupWaitMs ?? 1_000;
     this.#kvReadTimeoutMs = options.kvReadTimeoutMs ?? 500;
-    this.#refreshGatherMs = options.refreshGatherMs ?? 1_000;
-    this.#refreshStallMs = this.#refreshGatherMs + this.#sharedLookupWaitMs + this.#kvReadTimeoutMs;
     const maxKeys = options.maxKeys ?? 10_000;
     const maxUnknown = options.maxUnknown ?? 5_000;
+    // Entries do not age out while the feed vouches for them; the memo's own
+    // expiry is only a backstop far beyond any bound (the LRU bounds its size).
     this.#known = new Memo({ maxEntries: maxKeys, maxBytes: maxKeys * RECORD_BYTES });
     this.#unknown = new Memo({ maxEntries: maxUnknown, maxBytes: maxUnknown * UNKNOWN_BYTES });
   }
 
-  async find(env: Env, hash: string, ctx: WaitUntil): Promise<VerifiedKey | null> {
+  async find(env: Env, hash: string, ctx: WaitUntil, requestUrl: string): Promise<VerifiedKey | null> {
     const now = Date.now();
-    const hit = this.#known.get(hash, now);
-    if (hit) {
-      if (now < hit.refreshAt) return hit.record;
-      if (now - hit.fetchedAt < this.#maxAgeMs) {
-        this.#refreshInBackground(env, hash, hit, ctx, now);
-        return hit.record;
+    const feedAge = now - this.#feedReadAt;
+    if (feedAge >= this.#feed.refreshAfterMs) {
+      if (feedAge < this.#feedTrustMs || now - this.#feedFailedAt < FEED_RETRY_MS) {
+        // The hot path: a busy isolate's snapshot is refreshed behind its requests.
+        ctx.waitUntil(this.#followFeed(env, requestUrl));
+      } else {
+        // A new isolate, or one idle for seconds: nothing it holds is vouched for. One read, shared.
+        await this.#followFeed(env, requestUrl);
       }
-      // Too old to trust: fall through and wait for a fresh read.
-    } else if (this.#unknown.get(hash, now)) {
-      return null;
     }
+    const hit = this.#known.get(hash, now);
+    if (hit && this.#trusted(hit, now)) return hit.record;
+    if (!hit && this.#unknown.get(hash, now)) return null;
     return this.#sharedLookup(env, hash, ctx);
   }
 
   remember(hash: string, record: VerifiedKey): void {
-    this.#generation++;
-    this.#inflight.delete(hash);
     this.#unknown.delete(hash);
-    this.#known.set(hash, this.#remembered(record, Date.now()), this.#maxAgeMs, RECORD_BYTES);
+    this.#keep(hash, record, Date.now());
   }
 
-  publish(env: Env, hash: string, record: VerifiedKey): Promise<void> {
-    return writeKvCopy(env.KEY_CACHE, hash, record);
+  async announce(env: Env, requestUrl: string): Promise<void> {
+    try {
+      this.#apply(await this.#feed.read(env.DB, new URL(requestUrl).origin, { fresh: true }));
+    } catch (error) {
+      log("warn", "change_feed_announce_failed", { error: errorMessage(error) });
+    }
+  }
+
+  /** Whether a remembered key may be used without reading it again. */
+  #trusted(hit: Remembered, now: number): boolean {
+    if (hit.fetchedAt < this.#trustedSince) return false;
+    if (now - this.#feedReadAt < this.#feedTrustMs) return true;
+    // The feed cannot vouch (unreadable): the first release's bound, counted from when it last could.
+    this.#logFallback(now);
+    return now - Math.max(hit.fetchedAt, this.#feedReadAt) < this.#maxAgeMs;
+  }
+
+  async #followFeed(env: Env, requestUrl: string): Promise<void> {
+    let snapshot: FeedSnapshot;
+    try {
+      snapshot = await this.#feed.read(env.DB, new URL(requestUrl).origin);
+    } catch (error) {
+      this.#feedFailedAt = Date.now();
+      this.#logFallback(this.#feedFailedAt, error);
+      return;
+    }
+    this.#apply(snapshot);
+  }
+
+  /** Takes in a snapshot: every key it names is now what it says (if newer than what is held). */
+  #apply(snapshot: FeedSnapshot): void {
+    if (snapshot.readAt <= this.#feedReadAt) return;
+    // Continuity: a snapshot covers the changes of its window, so two read
+    // further apart than COVERAGE_MS may leave changes in between unseen; a
+    // truncated one names only some. Then nothing held can be vouched for.
+    if (snapshot.truncated || snapshot.readAt - this.#feedReadAt > COVERAGE_MS) {
+      this.#trustedSince = snapshot.truncated ? snapshot.readAt : snapshot.readAt - COVERAGE_MS;
+    }
+    for (const [hash, record] of snapshot.keys) {
+      this.#unknown.delete(hash);
+      if (this.#known.get(hash)) this.#keep(hash, record, snapshot.readAt);
+    }
+    this.#recent = snapshot.keys;
+    this.#feedReadAt = snapshot.readAt;
+  }
+
+  /** Remembers a key's state unless a newer one is held (records only move forward). */
+  #keep(hash: string, record: VerifiedKey, fetchedAt: number): VerifiedKey {
+    const held = this.#known.get(hash);
+    const kept = held ? newerState(held.record, record) : record;
+    if (!held || kept !== held.record || fetchedAt > held.fetchedAt) {
+      this.#known.set(
+        hash,
+        { record: kept, fetchedAt: Math.max(fetchedAt, held?.fetchedAt ?? NEVER) },
+        Number.MAX_SAFE_INTEGER,
+        RECORD_BYTES,
+      );
+    }
+    return kept;
+  }
+
+  #logFallback(now: number, error?: unknown): void {
+    if (now - this.#fallbackLoggedAt < FALLBACK_LOG_MS) return;
+    this.#fallbackLoggedAt = now;
+    log("warn", "change_feed_unreadable", {
+      fallback: `keys trusted ${this.#maxAgeMs} ms after the feed last vouched for them, then read from KV`,
+      ...(error === undefined ? {} : { error: errorMessage(error) }),
+    });
   }
 
   /**
@@ -172,134 +230,33 @@ export class CachedKeyStore implements KeyStore {
   }
 
   /**
-   * Background refreshes are gathered for refreshGatherMs and read from KV
-   * together, up to KV_BULK_READ_MAX keys per bulk read: an isolate that
-   * serves thousands of keys refreshes them with a few reads a second instead
-   * of one per key. Nothing waits on them; a key is trusted only until
-   * maxAgeMs whether its refresh ran or not.
+   * KV's copy, unless the feed knows a newer state; D1 when KV has none. The
+   * result joins what the memo holds by newerState, so a lookup that lands
+   * after a change made here (or learned from the feed) cannot undo it.
    */
-  #refreshInBackground(env: Env, hash: string, hit: Remembered, ctx: WaitUntil, now: number): void {
-    // One refresh at a time per key; one that never finished (its request's
-    // waitUntil was cut short) stops blocking the next after #refreshStallMs.
-    if (hit.refreshingSince === null || now - hit.refreshingSince >= this.#refreshStallMs) {
-      hit.refreshingSince = now;
-      this.#due.set(hash, hit);
-    }
-    this.#scheduleRefresh(env, ctx, now);
-  }
-
-  /**
-   * One batch per scheduled run, so a request's waitUntil carries a bounded
-   * amount of work (one KV read, at most one D1 query and the refills it
-   * causes); keys left over are scheduled by the next request that finds a
-   * key due.
-   */
-  #scheduleRefresh(env: Env, ctx: WaitUntil, now: number): void {
-    if (this.#due.size >= KV_BULK_READ_MAX) {
-      ctx.waitUntil(this.#refreshBatch(env, ctx));
-      return;
-    }
-    if (this.#due.size === 0) return;
-    if (this.#refreshScheduledAt !== null && now - this.#refreshScheduledAt < this.#refreshStallMs) return;
-    this.#refreshScheduledAt = now;
-    ctx.waitUntil(
-      new Promise((resolve) => setTimeout(resolve, this.#refreshGatherMs)).then(() => {
-        this.#refreshScheduledAt = null;
-        return this.#refreshBatch(env, ctx);
-      }),
-    );
-  }
-
-  async #refreshBatch(env: Env, ctx: WaitUntil): Promise<void> {
-    const batch = new Map<string, Remembered>();
-    for (const [hash, hit] of this.#due) {
-      this.#due.delete(hash);
-      batch.set(hash, hit);
-      if (batch.size === KV_BULK_READ_MAX) break;
-    }
-    if (batch.size > 0) await this.#refreshMany(env, batch, ctx).catch((error) => this.#refreshFailed([...batch.values()], error));
-  }
-
-  /** One bulk KV read for these keys; D1 answers, in one query, for those KV does not have. */
-  async #refreshMany(env: Env, batch: Map<string, Remembered>, ctx: WaitUntil): Promise<void> {
-    const hashes = [...batch.keys()];
-    const fetchedAt = Date.now();
-    const records = await readKvCopies(env.KEY_CACHE, hashes, this.#kvReadTimeoutMs);
-    let answered = hashes;
-    const missing = hashes.filter((hash) => !records.has(hash));
-    if (missing.length > 0) {
-      try {
-        for (const [hash, record] of await readD1Many(env, missing)) {
-          records.set(hash, record);
-          ctx.waitUntil(this.#refillKv(env, hash, record));
-        }
-      } catch (error) {
-        // What KV answered still counts; the others stay as remembered until
-        // maxAgeMs, then requests read for themselves and fail closed.
-        answered = hashes.filter((hash) => records.has(hash));
-        this.#refreshFailed(
-          missing.map((hash) => batch.get(hash)!),
-          error,
-        );
-      }
-    }
-    for (const hash of answered) {
-      // Only if the memo still holds the entry this refresh was for: a change
-      // made in this isolate meanwhile (remember) or a fresher lookup replaced
-      // it, and what we read may be older than either.
-      if (this.#known.get(hash) !== batch.get(hash)) continue;
-      this.#settle(hash, records.get(hash) ?? null, fetchedAt);
-    }
-  }
-
-  #refreshFailed(entries: Remembered[], error: unknown): void {
-    for (const hit of entries) hit.refreshingSince = null;
-    log("warn", "key_refresh_failed", { keys: entries.length, error: errorMessage(error) });
-  }
-
   async #lookUp(env: Env, hash: string, ctx: WaitUntil): Promise<VerifiedKey | null> {
-    const startedAt = this.#generation;
     const fetchedAt = Date.now();
-    let record = await readKvCopy(env.KEY_CACHE, hash, this.#kvReadTimeoutMs);
+    const copy = await readKvCopy(env.KEY_CACHE, hash, this.#kvReadTimeoutMs);
+    let record = copy === DAMAGED ? null : copy;
+    const recent = this.#recent.get(hash);
+    if (recent && (!record || recent.version > record.version)) record = recent;
+    const fromD1 = !record;
+    if (fromD1) record = await readD1(env, hash);
+    // D1 fills KV on a miss (and a damaged copy is written again), through the
+    // courier: the one writer of KV, so this late write can never put an older
+    // state over a newer one.
+    if (record && (fromD1 || copy === DAMAGED))
+      ctx.waitUntil(
+        courier(env)
+          .refill([hash], copy === DAMAGED)
+          .catch(() => {}),
+      );
     if (!record) {
-      record = await readD1(env, hash);
-      if (record) ctx.waitUntil(this.#refillKv(env, hash, record));
-    }
-    // A change made in this isolate while we were reading wins over what we read.
-    if (this.#generation !== startedAt) return this.#known.get(hash)?.record ?? (await readD1(env, hash));
-    this.#settle(hash, record, fetchedAt);
-    return record;
-  }
-
-  #remembered(record: VerifiedKey, fetchedAt: number): Remembered {
-    const refreshAt = fetchedAt + this.#refreshAfterMs + Math.random() * this.#refreshSpreadMs;
-    return { record, fetchedAt, refreshAt, refreshingSince: null };
-  }
-
-  /** Remembers what a lookup read: the key, or that there is no such key. */
-  #settle(hash: string, record: VerifiedKey | null, fetchedAt: number): void {
-    if (record) {
-      this.#unknown.delete(hash);
-      this.#known.set(hash, this.#remembered(record, fetchedAt), this.#maxAgeMs, RECORD_BYTES);
-    } else {
       this.#known.delete(hash);
       this.#unknown.set(hash, true, this.#unknownTtlMs, UNKNOWN_BYTES);
+      return null;
     }
-  }
-
-  /**
-   * Writes D1's answer to KV. A change can land between our D1 read and this
-   * write and be overwritten by our older copy, so after writing we read D1
-   * once more and, if the key changed meanwhile, write the new state.
-   */
-  async #refillKv(env: Env, hash: string, record: VerifiedKey): Promise<void> {
-    try {
-      await this.publish(env, hash, record);
-      if (record.revokedAt !== null) return;
-      const fresh = await readD1(env, hash);
-      if (fresh && JSON.stringify(fresh) !== JSON.stringify(record)) await this.publish(env, hash, fresh);
-    } catch (error) {
-      log("warn", "kv_refill_failed", { error: errorMessage(error) });
-    }
+    this.#unknown.delete(hash);
+    return this.#keep(hash, record, fetchedAt);
   }
 }

@@ -26,7 +26,7 @@ export const revokeCallingKey = keyOperation(
     operationId: "revokeCallingKey",
     summary: "Revoke the calling key",
     description:
-      "For a key that may have leaked: the key revokes itself, at once and for good. Afterwards every call with it answers 401 `revoked_api_key` (at once where it was revoked, elsewhere within the revocation bound). No body.",
+      "For a key that may have leaked: the key revokes itself, at once and for good, from any address and whatever its rate limit says (a leaked key is exactly when its holder may be elsewhere). Afterwards every call with it answers 401 `revoked_api_key` (at once where it was revoked, everywhere within 5 seconds). No body.",
     responses: { 200: jsonResponse(SelfRevokedSchema, "The key is revoked.") },
   },
   async (c) => {
@@ -36,4 +36,6 @@ export const revokeCallingKey = keyOperation(
     const { row } = await applyKeyChange(changeDeps(c), change, keyActor(c, key));
     return c.json({ id: row.id, revokedAt: new Date(row.revokedAt!).toISOString(), revocationReason: row.revocationReason ?? "self" }, 200);
   },
+  // Anyone holding the key may revoke it: its allowlist and rate limit protect the key, not its revocation.
+  { guardRails: false },
 );
