@@ -16,7 +16,8 @@ export const SCHEDULED_JOBS: { name: string; run(env: Env, now: number): Promise
 ];
 
 export async function runScheduledJobs(env: Env, now: number): Promise<void> {
-  const results = await Promise.allSettled(SCHEDULED_JOBS.map((job) => job.run(env, now)));
+  // async: a job that throws before its first await (its binding unusable) rejects its own promise, not the map.
+  const results = await Promise.allSettled(SCHEDULED_JOBS.map(async (job) => job.run(env, now)));
   results.forEach((result, i) => {
     if (result.status === "rejected")
       log("error", "scheduled_job_failed", { job: SCHEDULED_JOBS[i]!.name, error: errorMessage(result.reason) });
