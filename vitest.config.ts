@@ -27,6 +27,8 @@ export default defineConfig(async () => {
                   LAST_USED_COALESCE_MS: "0",
                   // A key that seals webhook signing secrets (test only), as `npm run dev` writes one into .dev.vars.
                   WEBHOOK_SECRET_KEYS: "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                  // Production's URL rules, whatever a local .dev.vars (which the pool reads too) says; tests of local URLs set it.
+                  WEBHOOK_ALLOW_LOCAL_URLS: "false",
                 },
                 // The webhook queues without their 1 s batching wait, so end-to-end tests see a delivery within
                 // milliseconds. An entry replaces wrangler.toml's whole entry: the other settings are repeated.
