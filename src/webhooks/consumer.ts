@@ -1,9 +1,10 @@
 import { and, eq, exists, isNotNull, isNull, lte, ne, or, type SQL, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import { type WebhookDeliveryRow, type WebhookEndpointRow, webhookDeliveries, webhookEndpoints } from "../db/schema";
-import type { Env, WebhookWakeUp } from "../env";
+import type { Env } from "../env";
 import { errorMessage, log } from "../lib/log";
 import { readOptions } from "../options";
+import { produceEvents } from "./producer";
 import { openSecret } from "./secret-box";
 import { type AttemptResult, type SendOptions, sendDelivery } from "./sender";
 import { urlRefusal } from "./url";
@@ -51,17 +52,34 @@ const seconds = (ms: number) => Math.min(MAX_DELAY_SECONDS, Math.max(1, Math.cei
 /** After a storage failure: a minute per attempt of the message so far, at most an hour. */
 const errorDelay = (message: Message) => Math.min(3_600, 60 * Math.max(1, message.attempts));
 
-/** The consumer of WEBHOOK_DELIVERIES: every message of the batch, at once. */
+/**
+ * The consumer of WEBHOOK_DELIVERIES: the "produce" messages of the batch
+ * run the producer once (however many changes sent one), then every
+ * delivery's wake-up, at once; so a key change's events are addressed and
+ * attempted within about a batch's wait of each other.
+ */
 export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env, options: ConsumerOptions = {}): Promise<void> {
+  const isProduce = (m: Message<unknown>) => (m.body as { produce?: unknown } | null)?.produce === true;
+  const produce = batch.messages.filter(isProduce);
+  if (produce.length > 0) {
+    try {
+      await produceEvents(env, (options.now ?? Date.now)());
+      for (const message of produce) message.ack();
+    } catch (error) {
+      // The cron makes them within a minute anyway; this message tries again sooner.
+      log("warn", "webhook_events_deferred", { error: errorMessage(error) });
+      for (const message of produce) message.retry({ delaySeconds: errorDelay(message) });
+    }
+  }
   let keys: Awaited<ReturnType<typeof secretKeys>>;
   try {
     keys = secretKeys(env);
   } catch (error) {
     log("error", "invalid_configuration", { error: errorMessage(error) });
-    batch.retryAll({ delaySeconds: 60 });
+    for (const message of batch.messages) if (!isProduce(message)) message.retry({ delaySeconds: 60 });
     return;
   }
-  await Promise.all(batch.messages.map((message) => handle(message, env, keys, options)));
+  await Promise.all(batch.messages.filter((m) => !isProduce(m)).map((message) => handle(message, env, keys, options)));
 }
 
 function secretKeys(env: Env) {
@@ -70,7 +88,7 @@ function secretKeys(env: Env) {
 }
 
 async function handle(message: Message<unknown>, env: Env, config: ReturnType<typeof secretKeys>, options: ConsumerOptions): Promise<void> {
-  const id = (message.body as Partial<WebhookWakeUp> | null)?.deliveryId;
+  const id = (message.body as { deliveryId?: unknown } | null)?.deliveryId;
   if (typeof id !== "string") {
     log("warn", "webhook_wakeup_malformed", { messageId: message.id });
     message.ack();
@@ -280,8 +298,9 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env,
   const now = (options.now ?? Date.now)();
   const d = webhookDeliveries;
   for (const message of batch.messages) {
-    const id = (message.body as Partial<WebhookWakeUp> | null)?.deliveryId;
+    const id = (message.body as { deliveryId?: unknown } | null)?.deliveryId;
     if (typeof id !== "string") {
+      // A "produce" message given up on: the cron produces those events within a minute.
       message.ack();
       continue;
     }

@@ -373,6 +373,34 @@ describe("wake-ups that are not the delivery's turn", () => {
     expect(endpoint.url).toBe("http://127.0.0.1:9/hook");
   });
 
+  it("'produce' messages run the producer once per batch and are acked; the new deliveries get their own wake-ups", async () => {
+    const ws = freshWs();
+    const endpoint = await addEndpoint(await session(ws));
+    const [key] = await seedKeys(ws, 1);
+    await insertChange({ id: key!.id, workspaceId: ws }, "revoked", { reason: "admin" });
+    const queue = fakeQueue();
+    const outcomes: Outcome[] = [];
+    const produce = (i: number) => ({
+      id: `p${i}`,
+      timestamp: new Date(),
+      attempts: 1,
+      body: { produce: true },
+      ack: () => outcomes.push({ acked: true, retried: null }),
+      retry: (o: { delaySeconds?: number }) => outcomes.push({ acked: false, retried: o }),
+    });
+    const batch = { queue: "owlish-webhook-deliveries", messages: [produce(1), produce(2)] } as unknown as MessageBatch<unknown>;
+    const net = receiver(200);
+    await consumeDeliveries(batch, { ...env, WEBHOOK_DELIVERIES: queue.binding }, { fetch: net.fetch });
+    expect(outcomes).toEqual([
+      { acked: true, retried: null },
+      { acked: true, retried: null },
+    ]);
+    const [delivery] = await deliveriesOf(endpoint.id);
+    expect(delivery).toMatchObject({ event: "api_key.revoked", status: "pending" });
+    expect(queue.sent.filter((m) => "deliveryId" in m && m.deliveryId === delivery!.id)).toHaveLength(1);
+    expect(net.received).toEqual([]);
+  });
+
   it("the dead-letter queue's consumer marks its deliveries failed", async () => {
     const { delivery } = await endpointWithDelivery();
     const { batch, outcomes } = wakeUps([delivery.id]);
