@@ -11,7 +11,7 @@ import { database } from "../../src/db/client";
 import { webhookDeliveries } from "../../src/db/schema";
 import worker from "../../src/index";
 import { LOST_AFTER_MS, RETENTION_MS } from "../../src/webhooks/sweep";
-import { call, captureConsole, freshWs, session } from "../helpers";
+import { call, captureConsole, createKey, freshWs, session } from "../helpers";
 import { seedKeys } from "../seed";
 import { addEndpoint, deliveriesOf, insertChange, listDeliveries, receiver, verified } from "./support";
 
@@ -61,6 +61,40 @@ describe("from a key change to the receiver", () => {
     // The next minute's run finds nothing new to send.
     await cron();
     expect(await deliveriesOf(endpoint.id)).toHaveLength(1);
+  });
+
+  it("through the API: creating, editing, rolling and revoking a key reach the receiver without waiting for the cron, each once", async () => {
+    const ws = freshWs();
+    const admin = await session(ws);
+    const endpoint = await addEndpoint(admin, { url: `https://api-path.example.com/${ws}` });
+    const net = listening(200);
+    const key = await createKey(admin);
+    expect((await call("PATCH", `/v1/api-keys/${key.id}`, { token: admin, body: { name: "renamed" } })).status).toBe(200);
+    const rolled = await call("POST", `/v1/api-keys/${key.id}/roll`, { token: admin, body: { overlapSeconds: 3600 } });
+    expect(rolled.status).toBe(201);
+    const successor = await rolled.json<{ id: string; key: string }>();
+    expect((await call("POST", `/v1/api-keys/${successor.id}/revoke`, { token: admin })).status).toBe(200);
+    const mine = () => net.received.filter((r) => r.url === endpoint.url).map((r) => verified(endpoint.secret, r));
+    await eventually(() => expect(mine()).toHaveLength(5));
+    const seen = mine().map((e) => [e.type, (e.data as { key: { id: string } }).key.id]);
+    expect(seen.sort()).toEqual(
+      [
+        ["api_key.created", key.id],
+        ["api_key.updated", key.id],
+        ["api_key.rolled", key.id],
+        ["api_key.created", successor.id],
+        ["api_key.revoked", successor.id],
+      ].sort(),
+    );
+    const revoked = mine().find((e) => e.type === "api_key.revoked")!;
+    expect(revoked.data).toMatchObject({ reason: "admin", key: { id: successor.id, revocationReason: "admin" } });
+    // Neither key's secret went anywhere.
+    for (const r of net.received) expect(r.body).not.toContain(key.key.slice(8)), expect(r.body).not.toContain(successor.key.slice(8));
+    // The cron finds no change left to send; it does see that the roll made the old key expire within the hour.
+    await cron();
+    const after = (await deliveriesOf(endpoint.id)).map((d) => JSON.parse(d.payload));
+    expect(after).toHaveLength(6);
+    expect(after.filter((e) => e.type === "api_key.expiring").map((e) => [e.data.key.id, e.data.daysLeft])).toEqual([[key.id, 1]]);
   });
 
   it("POST /v1/webhooks/{id}/test: 202, and a signed webhook.test event reaches that endpoint only", async () => {
