@@ -46,8 +46,12 @@ function wakeUps(ids: string[], attempts = 1) {
   const batch = {
     queue: "owlish-webhook-deliveries",
     messages,
-    ackAll: () => outcomes.forEach((o) => (o.acked = true)),
-    retryAll: (options: { delaySeconds?: number } = {}) => outcomes.forEach((o) => (o.retried = options)),
+    ackAll: () => {
+      for (const o of outcomes) o.acked = true;
+    },
+    retryAll: (options: { delaySeconds?: number } = {}) => {
+      for (const o of outcomes) o.retried = options;
+    },
   } as unknown as MessageBatch<unknown>;
   return { batch, outcomes };
 }

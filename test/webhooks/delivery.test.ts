@@ -89,7 +89,10 @@ describe("from a key change to the receiver", () => {
     const revoked = mine().find((e) => e.type === "api_key.revoked")!;
     expect(revoked.data).toMatchObject({ reason: "admin", key: { id: successor.id, revocationReason: "admin" } });
     // Neither key's secret went anywhere.
-    for (const r of net.received) expect(r.body).not.toContain(key.key.slice(8)), expect(r.body).not.toContain(successor.key.slice(8));
+    for (const r of net.received) {
+      expect(r.body).not.toContain(key.key.slice(8));
+      expect(r.body).not.toContain(successor.key.slice(8));
+    }
     // The cron finds no change left to send; it does see that the roll made the old key expire within the hour.
     await cron();
     const after = (await deliveriesOf(endpoint.id)).map((d) => JSON.parse(d.payload));

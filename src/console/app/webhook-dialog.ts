@@ -152,7 +152,9 @@ function renderDeliveries(): void {
       h("td", { text: lastAnswer(d) }),
       h("td", null, retry),
     ];
-    cells.forEach((cell, i) => (cell.dataset.label = LABELS[i] ?? ""));
+    cells.forEach((cell, i) => {
+      cell.dataset.label = LABELS[i] ?? "";
+    });
     body.appendChild(h("tr", { "data-delivery-id": d.id, className: d.status === "failed" ? "failed" : "" }, ...cells));
   }
   show(byId("deliveries-more"), cursor !== null);

@@ -127,7 +127,9 @@ function render(): void {
       h("td", { className: endpoint.disabledAt ? "disabled" : "", text: statusText(endpoint) }),
       h("td", null, timeEl(endpoint.createdAt)),
     ];
-    cells.forEach((cell, i) => (cell.dataset.label = LABELS[i] ?? ""));
+    cells.forEach((cell, i) => {
+      cell.dataset.label = LABELS[i] ?? "";
+    });
     const tr = h("tr", { className: endpoint.disabledAt ? "clickable stopped" : "clickable", "data-webhook-id": endpoint.id }, ...cells);
     tr.addEventListener("click", (event) => {
       if (String(window.getSelection() ?? "") && event.target !== open) return;
