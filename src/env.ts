@@ -56,6 +56,13 @@ export interface LastUsedRecorderRpc extends Rpc.DurableObjectBranded {
   record(shard: number, batches: UseBatch[]): Promise<void>;
   latest(workspaceId: string, keyIds: string[]): Promise<Record<string, RecordedUse>>;
   dailyCounts(workspaceId: string, keyId: string | null, fromDay: string): Promise<DailyCount[]>;
+  /** A page of one key's request log as this shard (number `shard`) holds it, newest first. */
+  calls(shard: number, workspaceId: string, keyId: string, query: CallQuery): Promise<StoredCall[]>;
+  /**
+   * Erases the workspace's request log entries made before `before`: none is answered or accepted from now on, and
+   * at most `limit` (default MAX_ERASED_PER_CALL) are deleted per call; `done` once none is left.
+   */
+  erase(workspaceId: string, before: number, limit?: number): Promise<{ deleted: number; done: boolean }>;
 }
 
 /** What the change courier answers over RPC (src/delivery/change-courier.ts). */
@@ -74,17 +81,28 @@ export interface RateLimitCounterRpc extends Rpc.DurableObjectBranded {
   add(periodSeconds: number, windowStart: number, count: number): Promise<number>;
 }
 
-/** A key's uses gathered by one isolate. */
+/** A key's calls gathered by one isolate. */
 export interface UseEntry {
   keyId: string;
   workspaceId: string;
-  /** Latest use, epoch ms, and the caller of that use. */
-  at: number;
+  /** Latest use, epoch ms, and the caller of that use; at is null when none of the calls was a use. */
+  at: number | null;
   ip: string | null;
   country: string | null;
   /** Uses per UTC day ("YYYY-MM-DD"). */
   days: Record<string, number>;
+  /** Calls per UTC day per outcome, in the order of src/usage/outcomes.ts. Absent from batches of older isolates. */
+  outcomes?: Record<string, number[]>;
+  /** The calls kept for the request log (the isolate keeps the newest few per key). */
+  calls?: LoggedCall[];
+  /** This key's calls the isolate left out of `calls` (over its budget): counted, not logged. */
+  dropped?: number;
+  /** The latest call refused because the key was revoked: [at, ip, country]. */
+  afterRevoke?: [number, string | null, string | null];
 }
+
+/** One call of the request log on its way to a shard: [at, outcome index, method, path, status, ip, country]. */
+export type LoggedCall = [number, number, string, string, number, string | null, string | null];
 
 /** One message's worth of uses; the recorder applies a batch id once. */
 export interface UseBatch {
@@ -93,17 +111,37 @@ export interface UseBatch {
 }
 
 export interface RecordedUse {
-  at: number;
+  /** Latest use and its caller; at is null when the shard heard only of refused calls of the key. */
+  at: number | null;
   ip: string | null;
   country: string | null;
+  /** Latest call refused because the key was revoked, not yet in D1; null if none. */
+  afterRevokeAt: number | null;
 }
 
-/** A shard's (or D1's per-shard) total of uses of a key on a UTC day. */
+/** A shard's (or D1's per-shard) total of calls of a key on a UTC day. */
 export interface DailyCount {
   keyId: string;
   day: string;
+  /** Uses (see src/usage/outcomes.ts, isUse). */
   requests: number;
+  /** Calls per outcome, in the order of src/usage/outcomes.ts. */
+  outcomes: number[];
 }
+
+/** Which entries of a key's request log a shard answers: newest first, older than `before`, at or after `since`. */
+export interface CallQuery {
+  limit: number;
+  /** The position after which to answer (the last entry of the previous page), or null for the newest. */
+  before: { at: number; shard: number; seq: number } | null;
+  /** Only this outcome (an index into OUTCOMES), or null for all. */
+  outcome: number | null;
+  /** Epoch ms: nothing older is answered (retention). */
+  since: number;
+}
+
+/** One entry of a key's request log as a shard holds it: [seq, at, outcome index, method, path, status, ip, country]. */
+export type StoredCall = [number, number, number, string, string, number, string | null, string | null];
 
 /** Only what the code needs from the execution context, so Hono's and the runtime's both fit. */
 export interface WaitUntil {

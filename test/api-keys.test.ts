@@ -27,6 +27,7 @@ const RECORD_FIELDS = [
   "rolledFrom",
   "rolledTo",
   "scopes",
+  "usedAfterRevokeAt",
 ];
 const ALL_SCOPES = ["sources:read", "sources:write", "sources:delete"];
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;

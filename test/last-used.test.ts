@@ -273,7 +273,18 @@ describe("last used", () => {
     };
     const cutShort = { waitUntil: () => {} };
     const ws = freshWs();
-    const report = (keyId: string) => reporter.report(e, cutShort, { workspaceId: ws, keyId, at: Date.now(), ip: null, country: null });
+    const report = (keyId: string) =>
+      reporter.report(e, cutShort, {
+        workspaceId: ws,
+        keyId,
+        at: Date.now(),
+        ip: null,
+        country: null,
+        outcome: "ok",
+        method: "GET",
+        path: "/v1/key",
+        status: 200,
+      });
 
     report("key_first"); // a quiet period: sent at once
     expect(sent).toHaveLength(1);

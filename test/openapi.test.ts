@@ -108,6 +108,7 @@ describe("GET /openapi.json", () => {
     expect(keyPaths.sort()).toEqual([
       "/v1/api-keys",
       "/v1/api-keys/{id}",
+      "/v1/api-keys/{id}/requests",
       "/v1/api-keys/{id}/revoke",
       "/v1/api-keys/{id}/roll",
       "/v1/api-keys/{id}/usage",
@@ -208,6 +209,7 @@ describe("GET /openapi.json", () => {
       "rolledFrom",
       "rolledTo",
       "scopes",
+      "usedAfterRevokeAt",
     ];
     const get = doc.paths["/v1/api-keys/{id}"].get.responses["200"].content["application/json"].schema;
     expect([...propertyNames(doc, get)].sort()).toEqual(recordFields);

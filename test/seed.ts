@@ -39,6 +39,7 @@ export async function seedKeys(workspaceId: string, n: number, fields: Partial<A
       rateLimit: null,
       lastUsedIp: null,
       lastUsedCountry: null,
+      usedAfterRevokeAt: null,
       version: 1,
       budgetId: null,
       kvVersion: null,

@@ -8,7 +8,7 @@ import { call, createKey, freshWs, problem, session } from "./helpers";
 import { BASE, freshIsolate, isolate } from "./isolate";
 import { fetchWith } from "./worker";
 
-type Usage = { data: { date: string; requests: number }[]; total: number };
+type Usage = { data: { date: string; requests: number; outcomes: Record<string, number> }[]; total: number };
 
 const usageOf = async (admin: string, id: string, query = "") => {
   const res = await call("GET", `/v1/api-keys/${id}/usage${query}`, { token: admin });
@@ -82,9 +82,10 @@ describe("GET /v1/api-keys/{id}/usage", () => {
     vi.setSystemTime(midnight + 1_000);
     for (let i = 0; i < 2; i++) expect((await call("GET", "/v1/key", { token: k.key })).status).toBe(200);
     const u = await usageOf(admin, k.id, "?days=2");
+    const served = (ok: number) => ({ ok, insufficient_scope: 0, ip_not_allowed: 0, rate_limited: 0, revoked: 0, expired: 0 });
     expect(u.data).toEqual([
-      { date: new Date(midnight - 1_000).toISOString().slice(0, 10), requests: 3 },
-      { date: new Date(midnight).toISOString().slice(0, 10), requests: 2 },
+      { date: new Date(midnight - 1_000).toISOString().slice(0, 10), requests: 3, outcomes: served(3) },
+      { date: new Date(midnight).toISOString().slice(0, 10), requests: 2, outcomes: served(2) },
     ]);
     expect(u.total).toBe(5);
   });

@@ -35,6 +35,7 @@ import { mount } from "../../src/routes/operation";
 import { CoalescingReporter } from "../../src/usage/coalescing-reporter";
 import { utcDay } from "../../src/usage/use-reporter";
 
+export { ChangeCourier } from "../../src/delivery/change-courier";
 export { RateLimitCounter } from "../../src/ratelimit/counter";
 export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 
@@ -171,7 +172,17 @@ const VARIANTS: Record<string, Step> = {
   "part:hash": (p) => hashKey(p.key),
   "part:memo-find": (p, env, ctx) => p.keys.find(env, p.hash, ctx, `${ORIGIN}/v1/key`),
   "part:report": (p, env, ctx) =>
-    p.usage.report(env, ctx, { workspaceId: p.record.workspaceId, keyId: p.record.id, at: Date.now(), ip: "203.0.113.7", country: "DE" }),
+    p.usage.report(env, ctx, {
+      workspaceId: p.record.workspaceId,
+      keyId: p.record.id,
+      at: Date.now(),
+      ip: "203.0.113.7",
+      country: "DE",
+      outcome: "ok",
+      method: "GET",
+      path: "/v1/key",
+      status: 200,
+    }),
   "part:utc-day": () => utcDay(Date.now()),
   "part:json-response": (p) => new Response(JSON.stringify(p.body), { headers: { "Content-Type": "application/json" } }),
   "part:json-response-health": () => new Response(JSON.stringify({ status: "ok" }), { headers: { "Content-Type": "application/json" } }),

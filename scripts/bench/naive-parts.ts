@@ -6,7 +6,8 @@ import type { Env } from "../../src/env";
 import { readKeyByHash } from "../../src/keys/verify/d1-lookup";
 import type { KeyStore } from "../../src/keys/verify/key-store";
 import type { VerifiedKey } from "../../src/keys/verify/verified-key";
-import type { KeyUse, UnsentUse, UseReporter } from "../../src/usage/use-reporter";
+import { isUse } from "../../src/usage/outcomes";
+import type { KeyRequest, UnsentUse, UseReporter } from "../../src/usage/use-reporter";
 
 /**
  * The parts of a naive worker, the bench's baseline: no memo and no KV (every
@@ -22,7 +23,8 @@ export class DirectKeyStore implements KeyStore {
 }
 
 export class DirectUseWriter implements UseReporter {
-  async report(env: Env, _ctx: unknown, use: KeyUse): Promise<void> {
+  async report(env: Env, _ctx: unknown, use: KeyRequest): Promise<void> {
+    if (!isUse(use.outcome)) return;
     await storage("bench_last_used", () =>
       database(env.DB)
         .update(apiKeys)

@@ -8,6 +8,8 @@ import { RAILS } from "../keys/guard-rails";
 import type { KeyCall } from "../keys/guard-rails/call";
 import type { Scope } from "../keys/scopes";
 import type { VerifiedKey } from "../keys/verify/verified-key";
+import { type Outcome, refusalOutcome } from "../usage/outcomes";
+import { loggedPath } from "../usage/request-path";
 import { bearerToken, invalidCredentials } from "./bearer";
 import { authRefusal } from "./failed-auth-throttle";
 
@@ -15,12 +17,18 @@ import { authRefusal } from "./failed-auth-throttle";
  * Authenticates an API key and, when `scope` is given, requires it.
  * Order matters: shape and checksum first, so typos and made-up keys are
  * refused without any storage read; then the lookup; then state; then the
- * key's guard rails whose refusal is not a use (IP allowlist); then the use is
- * reported; then the rails whose refusal is (rate limit); then scope.
+ * key's guard rails whose refusal is not a use (IP allowlist); then the rails
+ * whose refusal is (rate limit); then scope.
+ *
+ * Every call presented with a known key is reported once, served or refused,
+ * with its outcome and the status of its answer (for a served call, once the
+ * route has answered): the key's last use and daily counts, and its request
+ * log. An unknown key has no key to report under.
  */
 export function requireKey(scope?: Scope, { guardRails = true }: { guardRails?: boolean } = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    let key: VerifiedKey;
+    const at = Date.now();
+    let key: VerifiedKey | undefined;
     try {
       const presented = bearerToken(c.req.header("Authorization"));
       if (!isWellFormedKey(presented)) throw invalidCredentials("The API key is malformed or mistyped.");
@@ -29,46 +37,67 @@ export function requireKey(scope?: Scope, { guardRails = true }: { guardRails?: 
       key = found;
       c.set("principal", { workspaceId: key.workspaceId, keyId: key.id });
       if (key.revokedAt !== null) throw new Problem("revoked_api_key", "The API key has been revoked.");
-      if (key.expiresAt !== null && key.expiresAt <= Date.now()) {
+      if (key.expiresAt !== null && key.expiresAt <= at) {
         throw new Problem("expired_credentials", "The API key has expired.");
       }
     } catch (error) {
-      throw await authRefusal(c, error);
+      const refusal = await authRefusal(c, error);
+      if (key) await reportRefusal(c, key, at, c.req.header("CF-Connecting-IP"), error, refusal);
+      throw refusal;
     }
 
     const clientIp = c.req.header("CF-Connecting-IP");
-    let call: KeyCall | undefined;
-    for (const rail of guardRails ? BEFORE_USE : NONE) {
-      const value = key[rail.field];
-      if (rail.active(value)) rail.check(value, (call ??= keyCall(c, key, clientIp)));
-    }
-
-    // An authenticated call counts as a use even if it lacks the scope or is
-    // over the rate limit: it tells the admin which integration still holds the key.
-    await c.var.services.usage.report(c.env, c.executionCtx, {
-      workspaceId: key.workspaceId,
-      keyId: key.id,
-      at: Date.now(),
-      ip: clientIp?.slice(0, 64) ?? null,
-      country: countryOf(c.req.raw),
-    });
-
-    for (const rail of guardRails ? AFTER_USE : NONE) {
-      const value = key[rail.field];
-      if (rail.active(value)) rail.check(value, (call ??= keyCall(c, key, clientIp)));
-    }
-
-    if (scope && !key.scopes.includes(scope)) {
-      throw new Problem("insufficient_scope", `This API key lacks the ${scope} scope.`, { requiredScope: scope });
+    try {
+      let call: KeyCall | undefined;
+      for (const rail of guardRails ? RAILS_IN_ORDER : NONE) {
+        const value = key[rail.field];
+        if (rail.active(value)) rail.check(value, (call ??= keyCall(c, key, clientIp)));
+      }
+      if (scope && !key.scopes.includes(scope)) {
+        throw new Problem("insufficient_scope", `This API key lacks the ${scope} scope.`, { requiredScope: scope });
+      }
+    } catch (error) {
+      await reportRefusal(c, key, at, clientIp, error, error);
+      throw error;
     }
     c.set("apiKey", key);
-    await next();
+    try {
+      await next();
+    } catch (error) {
+      // Only what the app's error handler did not turn into an answer gets here: the runtime answers 500.
+      await report(c, key, at, clientIp, "ok", 500);
+      throw error;
+    }
+    await report(c, key, at, clientIp, "ok", c.res.status);
   });
 }
 
-// The guard rails (keys/guard-rails.ts), split once by when they run.
-const BEFORE_USE = RAILS.filter((rail) => !rail.refusalIsAUse);
-const AFTER_USE = RAILS.filter((rail) => rail.refusalIsAUse);
+/** Reports a refused call: its outcome from the problem that refused it, its status from the answer given (which the throttle may have made a 429). */
+function reportRefusal(c: Context<AppEnv>, key: VerifiedKey, at: number, clientIp: string | undefined, error: unknown, answer: unknown) {
+  if (!(error instanceof Problem)) return;
+  const outcome = refusalOutcome(error.code);
+  if (outcome === null) return;
+  return report(c, key, at, clientIp, outcome, answer instanceof Problem ? answer.status : error.status);
+}
+
+function report(c: Context<AppEnv>, key: VerifiedKey, at: number, clientIp: string | undefined, outcome: Outcome, status: number) {
+  return c.var.services.usage.report(c.env, c.executionCtx, {
+    workspaceId: key.workspaceId,
+    keyId: key.id,
+    at,
+    ip: clientIp?.slice(0, 64) ?? null,
+    country: countryOf(c.req.raw),
+    outcome,
+    method: c.req.method,
+    path: loggedPath(c.req.path),
+    status,
+  });
+}
+
+// The guard rails (keys/guard-rails.ts): those whose refusal is not a use
+// first, so that a call they refuse never reaches one that counts it (a
+// leaked key used from outside its allowlist spends none of its rate limit).
+const RAILS_IN_ORDER = [...RAILS.filter((rail) => !rail.refusalIsAUse), ...RAILS.filter((rail) => rail.refusalIsAUse)];
 const NONE: typeof RAILS = [];
 
 function keyCall(c: Context<AppEnv>, key: VerifiedKey, clientIp: string | undefined): KeyCall {

@@ -292,6 +292,21 @@ export const renderConsolePage = (): string => `<!doctype html>
     <div id="usage-chart" class="chart"></div>
     <p id="usage-summary" class="usage-summary" role="status" aria-live="polite"></p>
   </section>
+  <section id="requests" class="requests" aria-labelledby="requests-title">
+    <div class="section-head">
+      <h3 id="requests-title">Recent requests</h3>
+      <label for="requests-filter" class="visually-hidden">Outcome</label>
+      <select id="requests-filter" name="outcome"></select>
+    </div>
+    <div class="table-wrap">
+      <table id="requests-table" class="log" aria-labelledby="requests-title">
+        <thead><tr><th scope="col">Time</th><th scope="col">Outcome</th><th scope="col">Request</th><th scope="col">From</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+    <div id="requests-state" class="state" role="status" aria-live="polite"></div>
+    <button type="button" id="requests-more" class="quiet" hidden>Show more requests</button>
+  </section>
   <div id="key-actions" class="actions">
     <button type="button" id="key-close">Close</button>
     <button type="button" id="edit-start">Edit…</button>

@@ -42,6 +42,9 @@ export const apiKeys = sqliteTable(
     // The version KV holds (written by the change courier only); null until
     // the courier has written this key's copy.
     kvVersion: integer("kv_version"),
+    // The latest call made with the key after it was revoked (refused), as the
+    // recorder shards flushed it; null if none.
+    usedAfterRevokeAt: integer("used_after_revoke_at"),
   },
   (t) => [
     uniqueIndex("api_keys_key_hash_unique").on(t.keyHash),
@@ -108,10 +111,12 @@ export const auditEvents = sqliteTable(
 );
 
 /**
- * Authenticated calls per key per UTC day, written by the last-used recorder.
- * A recorder shard writes its own running total for the day (absolute, not an
- * increment), so a flush retried after a failure never counts a use twice; the
- * day's count is the sum over shards.
+ * Calls per key per UTC day, written by the last-used recorder: `requests`
+ * counts the uses (authenticated calls that passed the IP allowlist), the
+ * outcome columns every call presented with the key, by outcome (zero on
+ * days before the request log). A recorder shard writes its own running
+ * totals for the day (absolute, not increments), so a flush retried after a
+ * failure never counts a call twice; the day's counts are the sums over shards.
  */
 export const keyUsageDaily = sqliteTable(
   "key_usage_daily",
@@ -122,6 +127,12 @@ export const keyUsageDaily = sqliteTable(
     shard: integer("shard").notNull(),
     workspaceId: text("workspace_id").notNull(),
     requests: integer("requests").notNull(),
+    ok: integer("ok").notNull().default(0),
+    insufficientScope: integer("insufficient_scope").notNull().default(0),
+    ipNotAllowed: integer("ip_not_allowed").notNull().default(0),
+    rateLimited: integer("rate_limited").notNull().default(0),
+    revoked: integer("revoked").notNull().default(0),
+    expired: integer("expired").notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.keyId, t.day, t.shard] }),

@@ -27,9 +27,11 @@ export interface GuardRail<V> {
   /** PATCH may change it (and its audit event names it when it does). */
   patchable: boolean;
   /**
-   * When the check runs. false: before the call is reported as a use, so a
-   * call the rail refuses is not a use of the key (neither its last use nor
-   * a count toward its rate limit). true: after, so a refused call still counts.
+   * Whether a call the rail refuses is a use of the key. false: the check runs
+   * before the rails whose refusal is a use, so a refused call is neither the
+   * key's last use nor a count toward its rate limit. true: after, so a
+   * refused call still counts. The rail's refusal is an outcome of the request
+   * log, and usage/outcomes.ts (isUse) says the same of it.
    */
   refusalIsAUse: boolean;
   /** Whether the key has the rail on: a key with no rail on pays this test and nothing else. */

@@ -24,6 +24,7 @@ export function toKeyRecord(row: ApiKeyRow) {
     ...guardRails(row),
     lastUsedIp: row.lastUsedIp,
     lastUsedCountry: row.lastUsedCountry,
+    usedAfterRevokeAt: iso(row.usedAfterRevokeAt),
   };
 }
 

@@ -1,6 +1,7 @@
 import { createApiKey } from "./api-keys/create";
 import { getApiKey } from "./api-keys/get";
 import { listApiKeys } from "./api-keys/list";
+import { listApiKeyRequests } from "./api-keys/requests";
 import { revokeApiKey } from "./api-keys/revoke";
 import { rollApiKey } from "./api-keys/roll";
 import { updateApiKey } from "./api-keys/update";
@@ -14,6 +15,7 @@ import { listApiKeyUsage } from "./key-usage/list";
 import { kit } from "./kit";
 import { keyOperation } from "./operation";
 import type { Page } from "./page";
+import { eraseWorkspaceRequestLog } from "./request-log/erase";
 import { reportLeakedKeys } from "./secret-scanning/github";
 import { docsPage } from "./service/docs";
 import { health } from "./service/health";
@@ -64,6 +66,8 @@ export const OPERATIONS = [
   deleteSource,
   listAuditEvents,
   getApiKeyUsage,
+  listApiKeyRequests,
+  eraseWorkspaceRequestLog,
   listApiKeyUsage,
   getKeyAttention,
   rollApiKey,

@@ -8,14 +8,15 @@ interface HasLastUse {
   lastUsedAt: string | null;
   lastUsedIp: string | null;
   lastUsedCountry: string | null;
+  usedAfterRevokeAt: string | null;
 }
 
 /**
  * Fills in uses the recorders hold but have not flushed to D1 yet, and uses
  * this isolate has not sent yet, so the keys list is fresh however long
- * LAST_USED_FLUSH_SECONDS is. That is what lets the flush interval grow at
- * scale without staling the console. A recorder that cannot answer leaves
- * D1's values: never an error.
+ * LAST_USED_FLUSH_SECONDS is; the same for the latest call of a revoked key.
+ * That is what lets the flush interval grow at scale without staling the
+ * console. A recorder that cannot answer leaves D1's values: never an error.
  */
 export async function withLatestUse<T extends HasLastUse>(env: Env, usage: UseReporter, workspaceId: string, records: T[]): Promise<T[]> {
   if (records.length === 0) return records;
@@ -26,13 +27,22 @@ export async function withLatestUse<T extends HasLastUse>(env: Env, usage: UseRe
     (error) => log("warn", "last_used_read_failed", { workspaceId, error: errorMessage(error) }),
   );
   const local = usage.unsent(workspaceId, ids);
+  const time = (iso: string | null) => (iso === null ? 0 : Date.parse(iso));
   return records.map((r) => {
-    let latest = { at: r.lastUsedAt === null ? 0 : Date.parse(r.lastUsedAt), ip: r.lastUsedIp, country: r.lastUsedCountry };
+    let latest = { at: time(r.lastUsedAt), ip: r.lastUsedIp, country: r.lastUsedCountry };
+    let afterRevoke = time(r.usedAfterRevokeAt);
     for (const candidate of [...shards.map(([, s]) => s[r.id]), local[r.id]]) {
-      if (candidate && candidate.at > latest.at) latest = { at: candidate.at, ip: candidate.ip, country: candidate.country };
+      if (!candidate) continue;
+      if (candidate.at !== null && candidate.at > latest.at) latest = { at: candidate.at, ip: candidate.ip, country: candidate.country };
+      if (candidate.afterRevokeAt !== null && candidate.afterRevokeAt > afterRevoke) afterRevoke = candidate.afterRevokeAt;
     }
-    return latest.at === 0 || (r.lastUsedAt !== null && latest.at === Date.parse(r.lastUsedAt))
-      ? r
-      : { ...r, lastUsedAt: new Date(latest.at).toISOString(), lastUsedIp: latest.ip, lastUsedCountry: latest.country };
+    const usedChanged = latest.at !== time(r.lastUsedAt);
+    const revokedChanged = afterRevoke !== time(r.usedAfterRevokeAt);
+    if (!usedChanged && !revokedChanged) return r;
+    return {
+      ...r,
+      ...(usedChanged ? { lastUsedAt: new Date(latest.at).toISOString(), lastUsedIp: latest.ip, lastUsedCountry: latest.country } : {}),
+      ...(revokedChanged ? { usedAfterRevokeAt: new Date(afterRevoke).toISOString() } : {}),
+    };
   });
 }

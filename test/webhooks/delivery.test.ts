@@ -3,6 +3,7 @@ import {
   createMessageBatch,
   createScheduledController,
   getQueueResult,
+  runDurableObjectAlarm,
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -10,8 +11,10 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { database } from "../../src/db/client";
 import { webhookDeliveries } from "../../src/db/schema";
 import worker from "../../src/index";
+import { recorderShard } from "../../src/usage/recorder-protocol";
 import { LOST_AFTER_MS, RETENTION_MS } from "../../src/webhooks/sweep";
 import { call, captureConsole, createKey, freshWs, session } from "../helpers";
+import { BASE, freshIsolate } from "../isolate";
 import { seedKeys } from "../seed";
 import { addEndpoint, deliveriesOf, insertChange, listDeliveries, receiver, verified } from "./support";
 
@@ -98,6 +101,40 @@ describe("from a key change to the receiver", () => {
     const after = (await deliveriesOf(endpoint.id)).map((d) => JSON.parse(d.payload));
     expect(after).toHaveLength(6);
     expect(after.filter((e) => e.type === "api_key.expiring").map((e) => [e.data.key.id, e.data.daysLeft])).toEqual([[key.id, 1]]);
+  });
+
+  it("a revoked key presented again: api_key.used_after_revoke with the caller's address, country and time, once per key per hour", async () => {
+    const ws = freshWs();
+    const admin = await session(ws);
+    const endpoint = await addEndpoint(admin, { url: `https://presented.example.com/${ws}`, events: ["api_key.used_after_revoke"] });
+    const key = await createKey(admin);
+    expect((await call("POST", `/v1/api-keys/${key.id}/revoke`, { token: admin })).status).toBe(200);
+    const net = listening(200);
+    // Presented three times from two isolates (two recorder shards), as a forgotten script would.
+    const present = async (shard: number, ip: string) => {
+      const request = new Request(`${BASE}/v1/key`, {
+        headers: { Authorization: `Bearer ${key.key}`, "CF-Connecting-IP": ip },
+        cf: { country: "NL" },
+      } as RequestInit);
+      const ctx = createExecutionContext();
+      expect((await freshIsolate({ shard }).fetch(request, {}, ctx)).status).toBe(401);
+      await waitOnExecutionContext(ctx);
+    };
+    const first = Date.now();
+    await present(4, "203.0.113.9");
+    await present(4, "203.0.113.10");
+    await present(5, "198.51.100.7");
+    for (const n of [4, 5]) while (await runDurableObjectAlarm(recorderShard(env, n)));
+    await cron();
+    await cron();
+    const mine = () => net.received.filter((r) => r.url === endpoint.url).map((r) => verified(endpoint.secret, r));
+    await eventually(() => expect(mine()).toHaveLength(1));
+    const [event] = mine();
+    expect(event).toMatchObject({ type: "api_key.used_after_revoke", data: { workspaceId: ws, key: { id: key.id }, country: "NL" } });
+    const data = event!.data as { ip: string; at: string };
+    expect(["203.0.113.9", "198.51.100.7"]).toContain(data.ip);
+    expect(Date.parse(data.at)).toBeGreaterThanOrEqual(first - 1);
+    expect(await deliveriesOf(endpoint.id)).toHaveLength(1);
   });
 
   it("POST /v1/webhooks/{id}/test: 202, and a signed webhook.test event reaches that endpoint only", async () => {

@@ -49,6 +49,9 @@ export type UpdateKeyInput = InferRequestType<(typeof key)["$patch"]>["json"];
 export type RollKeyInput = NonNullable<InferRequestType<(typeof key)["roll"]["$post"]>["json"]>;
 export type RateLimit = NonNullable<KeyRecord["rateLimit"]>;
 export type KeyUsage = Success<(typeof key)["usage"]["$get"]>;
+export type RequestLogPage = Success<(typeof key)["requests"]["$get"]>;
+export type LoggedRequest = RequestLogPage["data"][number];
+export type Outcome = LoggedRequest["outcome"];
 export type WorkspaceUsage = Success<(typeof client.v1)["key-usage"]["$get"]>;
 export type AuditEventPage = Success<(typeof client.v1)["audit-events"]["$get"]>;
 export type AuditEvent = AuditEventPage["data"][number];
@@ -163,6 +166,18 @@ export const USAGE_DAYS = 30;
 /** A key's calls per UTC day over the last USAGE_DAYS days, oldest first. */
 export function keyUsage(id: string): Promise<KeyUsage> {
   return send(key.usage.$get({ param: param(id), query: { days: String(USAGE_DAYS) } }));
+}
+
+export const LOG_PAGE_SIZE = 20;
+
+/** One page of a key's request log, newest first, of one outcome or (null) all; `cursor` is the previous page's nextCursor. */
+export function keyRequests(id: string, outcome: Outcome | null, cursor: string | null): Promise<RequestLogPage> {
+  return send(
+    key.requests.$get({
+      param: param(id),
+      query: { limit: String(LOG_PAGE_SIZE), ...(outcome ? { outcome } : {}), ...(cursor ? { cursor } : {}) },
+    }),
+  );
 }
 
 /** Calls per key of the workspace over the last USAGE_DAYS days; keys not listed made none. */

@@ -1,6 +1,7 @@
 /**
  * A key's details dialog: what the key is and may do, its guard rails, its
- * last use and 30 days of requests, and what can be done with it. One panel
+ * last use, 30 days of requests, its recent requests (request-log.ts), and
+ * what can be done with it. One panel
  * at a time under the details: the actions, or the edit form (key-edit.ts),
  * the roll confirmation (key-roll.ts) or the revoke confirmation (here).
  */
@@ -9,9 +10,10 @@ import { openDialog, registerDialog, returnFocusTo } from "./dialogs";
 import { byId, type Child, fieldError, h, show } from "./dom";
 import { rateLong } from "./guard-fields";
 import { dropActive, loadAll } from "./key-tables";
+import { closeRequestLog, showRequestLog } from "./request-log";
 import { revocationReason } from "./revocation";
 import { timeEl } from "./time";
-import { usageChart, usageTotal } from "./usage-chart";
+import { usageChart, usageSummary } from "./usage-chart";
 
 let dialog: HTMLDialogElement;
 let openKey: KeyRecord | null = null;
@@ -30,6 +32,7 @@ export function initKeyDialog(): void {
   dialog.addEventListener("close", () => {
     openKey = null;
     seq++;
+    closeRequestLog();
   });
 }
 
@@ -99,6 +102,7 @@ export function showKey(key: KeyRecord): void {
   if (key.revokedAt) {
     detail(dl, "Revoked", timeEl(key.revokedAt), key.revokedBy ? ` by ${key.revokedBy}` : "");
     detail(dl, "Reason", revocationReason(key));
+    if (key.usedAfterRevokeAt) detail(dl, "Still presented", "Last ", timeEl(key.usedAfterRevokeAt), " (refused)");
   }
   // What the API would refuse is not offered: a revoked key changes no more, a rolled one rolls once.
   show(byId("edit-start"), !key.revokedAt);
@@ -113,9 +117,10 @@ export function openKeyDialog(key: KeyRecord, from: HTMLElement): void {
   openDialog(dialog, from);
   byId(key.revokedAt ? "key-close" : "revoke-start").focus();
   void loadDetails(key.id, ++seq);
+  showRequestLog(key.id);
 }
 
-/** The key's requests per day, and its record as it is now (the table's copy may predate its latest use). */
+/** The key's requests per day, and its record as it is now (the table's copy may predate its latest use). The request log loads apart (request-log.ts). */
 async function loadDetails(id: string, at: number): Promise<void> {
   const chart = byId("usage-chart");
   const summary = byId("usage-summary");
@@ -126,8 +131,8 @@ async function loadDetails(id: string, at: number): Promise<void> {
   if (at !== seq) return;
   if (fresh.status === "fulfilled") showKey(fresh.value);
   if (usage.status === "fulfilled") {
-    chart.appendChild(usageChart(usage.value.data, usage.value.total));
-    summary.textContent = usageTotal(usage.value.total, USAGE_DAYS);
+    chart.appendChild(usageChart(usage.value.data));
+    summary.textContent = usageSummary(usage.value.data, USAGE_DAYS);
   } else {
     const error = usage.reason;
     if (!(error instanceof ApiError)) throw error;

@@ -325,9 +325,26 @@ function row(name: ListName, key: KeyRecord, now: number): HTMLTableRowElement {
   return tr;
 }
 
-/** Small labels after a key's name: when it stops or stopped working (rolled or expiring), and its guard rails. */
+/** Small labels after a key's name: when it stops or stopped working (rolled or expiring), its guard rails, a revoked key still presented. */
 function badges(key: KeyRecord, now: number): (HTMLElement | null)[] {
-  return [stopBadge(key, now), ...guardBadges(key)];
+  return [stopBadge(key, now), ...guardBadges(key), presentedBadge(key, now)];
+}
+
+/** How far back a revoked key's latest presentation counts as "still": the request log's retention, where its calls can be seen. */
+const STILL_PRESENTED_MS = 30 * 86_400_000;
+
+/** A revoked key that something still presents (and is refused): worth finding what holds it. */
+function presentedBadge(key: KeyRecord, now: number): HTMLElement | null {
+  if (!key.revokedAt || !key.usedAfterRevokeAt || now - Date.parse(key.usedAfterRevokeAt) > STILL_PRESENTED_MS) return null;
+  return h(
+    "span",
+    {
+      className: "badge stopped presented",
+      title: "Something still presents this revoked key; its calls are refused. Open the key to see them in its recent requests.",
+    },
+    "Still presented · ",
+    timeEl(key.usedAfterRevokeAt),
+  );
 }
 
 function stopBadge(key: KeyRecord, now: number): HTMLElement | null {

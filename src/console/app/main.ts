@@ -23,6 +23,7 @@ import { initKeyEdit } from "./key-edit";
 import { initKeyRoll } from "./key-roll";
 import { initKeyTables } from "./key-tables";
 import { initPages } from "./pages";
+import { initRequestLog } from "./request-log";
 import { initSecretDialog } from "./secret-dialog";
 import { initSession, startSession } from "./session";
 import { refreshTimes } from "./time";
@@ -37,6 +38,7 @@ document.addEventListener("DOMContentLoaded", () => {
   initKeyDialog();
   initKeyEdit();
   initKeyRoll();
+  initRequestLog();
   initPages();
   initAttention(openKeyDialog);
   initWebhooks(openWebhookDialog);

@@ -73,6 +73,11 @@ export const KeyRecordSchema = z
       description: "ISO 3166 country of the latest use, as Cloudflare saw it; null until used or when unknown.",
       example: "DE",
     }),
+    usedAfterRevokeAt: iso(
+      "The latest call made with the key after it was revoked (refused with `revoked_api_key`: something still holds and presents it); " +
+        "null if none. Fresh within a few seconds, like `lastUsedAt`; the calls themselves are in the key's request log.",
+      null,
+    ),
   })
   .openapi("ApiKey");
 

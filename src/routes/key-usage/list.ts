@@ -35,7 +35,7 @@ export const listApiKeyUsage = adminOperation(
     const { days } = c.req.valid("query");
     const counts = await dailyUsage(c.env, c.var.services.usage, ws, null, lastDays(days)[0]!);
     const data = [...counts]
-      .map(([keyId, perDay]) => ({ keyId, requests: [...perDay.values()].reduce((a, b) => a + b, 0) }))
+      .map(([keyId, perDay]) => ({ keyId, requests: [...perDay.values()].reduce((a, d) => a + d.requests, 0) }))
       .filter((k) => k.requests > 0)
       .sort((a, b) => b.requests - a.requests || (a.keyId < b.keyId ? -1 : 1));
     return c.json({ data, days }, 200);
