@@ -36,7 +36,12 @@ export function initWebhooks(onSelect: Select): void {
   byId("webhook-secret-copy").addEventListener("click", () => {
     if (secret) copyShown(secret, byId("webhook-secret-value"), byId("webhook-secret-copied"));
   });
-  byId("webhook-secret-done").addEventListener("click", () => secretDialog.close());
+  // Forgotten as the dialog goes, before its close event (a task later) could let anything read it.
+  byId("webhook-secret-done").addEventListener("click", () => {
+    forgetSecret();
+    secretDialog.close();
+  });
+  secretDialog.addEventListener("cancel", forgetSecret); // Escape
   secretDialog.addEventListener("close", forgetSecret);
 }
 
