@@ -1,9 +1,10 @@
-import { and, eq, exists, isNotNull, isNull, lte, ne, or, type SQL, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
 import { database } from "../db/client";
 import { type WebhookDeliveryRow, type WebhookEndpointRow, webhookDeliveries, webhookEndpoints } from "../db/schema";
 import type { Env } from "../env";
 import { errorMessage, log } from "../lib/log";
 import { readOptions } from "../options";
+import { endpointWhere, failPending } from "./endpoints";
 import { produceEvents } from "./producer";
 import { openSecret } from "./secret-box";
 import { type AttemptResult, type SendOptions, sendDelivery } from "./sender";
@@ -111,12 +112,12 @@ async function handle(message: Message<unknown>, env: Env, config: ReturnType<ty
   try {
     if (!endpoint || endpoint.disabledAt !== null) {
       // Deleted or disabled since the event was made: nothing is sent.
-      await giveUp(env, delivery, lease, "endpoint_disabled");
+      await unclaim(env, delivery, lease, "endpoint_disabled");
       return message.ack();
     }
     if (!("keys" in config.secretKeys)) {
       log("error", "webhook_secret_keys_unusable", { reason: config.secretKeys.unusable, deliveryId: id });
-      await release(env, delivery, lease);
+      await unclaim(env, delivery, lease);
       return message.retry({ delaySeconds: 300 });
     }
     let secret: string;
@@ -124,7 +125,7 @@ async function handle(message: Message<unknown>, env: Env, config: ReturnType<ty
       secret = await openSecret(config.secretKeys.keys, endpoint.id, endpoint.secret);
     } catch (error) {
       log("error", "webhook_secret_unreadable", { endpointId: endpoint.id, error: errorMessage(error) });
-      await release(env, delivery, lease);
+      await unclaim(env, delivery, lease);
       return message.retry({ delaySeconds: 300 });
     }
     const refused = urlRefusal(endpoint.url, config.allowLocal);
@@ -182,21 +183,16 @@ async function claimDelivery(env: Env, id: string, now: number): Promise<Claim> 
   return { kind: "later", at: Math.max(held, current.nextAttemptAt ?? now) };
 }
 
-/** Lets go of a claim without an attempt (the secret cannot be opened yet): the next wake-up finds it free. */
-async function release(env: Env, delivery: WebhookDeliveryRow, lease: number): Promise<void> {
+/**
+ * Ends a claim without an attempt: lets go of it (the secret cannot be opened
+ * yet; the next wake-up finds it free), or fails the delivery (its endpoint
+ * is gone or disabled).
+ */
+async function unclaim(env: Env, delivery: WebhookDeliveryRow, lease: number, failed?: string): Promise<void> {
   const d = webhookDeliveries;
   await database(env.DB)
     .update(d)
-    .set({ leaseUntil: null })
-    .where(and(eq(d.id, delivery.id), eq(d.leaseUntil, lease)));
-}
-
-/** Fails a delivery without an attempt (its endpoint is gone or disabled). */
-async function giveUp(env: Env, delivery: WebhookDeliveryRow, lease: number, error: string): Promise<void> {
-  const d = webhookDeliveries;
-  await database(env.DB)
-    .update(d)
-    .set({ status: "failed", nextAttemptAt: null, leaseUntil: null, lastError: error })
+    .set(failed ? { status: "failed", nextAttemptAt: null, leaseUntil: null, lastError: failed } : { leaseUntil: null })
     .where(and(eq(d.id, delivery.id), eq(d.leaseUntil, lease)));
 }
 
@@ -227,7 +223,7 @@ async function record(
   const inSchedule = attempts - delivery.scheduleFrom;
   const next = result.outcome === "failed" && inSchedule < MAX_ATTEMPTS ? now + RETRY_DELAYS_SECONDS[inSchedule - 1]! * 1000 : null;
   const status = result.outcome === "delivered" ? "delivered" : next === null ? "failed" : "pending";
-  const endpointDisabled = endpointWhere(db, and(eq(e.id, endpoint.id), isNotNull(e.disabledAt))!);
+  const disabled = and(eq(e.id, endpoint.id), isNotNull(e.disabledAt))!;
   const [recorded, , , , , after] = await db.batch([
     db
       .update(d)
@@ -261,19 +257,9 @@ async function record(
     db
       .update(d)
       .set({ status: "failed", nextAttemptAt: null })
-      .where(and(eq(d.id, delivery.id), eq(d.status, "pending"), endpointDisabled)),
-    db
-      .update(d)
-      .set({ status: "failed", nextAttemptAt: null, lastError: "endpoint_disabled" })
-      .where(
-        and(
-          eq(d.endpointId, endpoint.id),
-          ne(d.id, delivery.id),
-          eq(d.status, "pending"),
-          or(isNull(d.leaseUntil), lte(d.leaseUntil, now)),
-          endpointDisabled,
-        ),
-      ),
+      .where(and(eq(d.id, delivery.id), eq(d.status, "pending"), endpointWhere(db, disabled))),
+    // Then the endpoint's other pending ones (this one is not pending any more, and keeps its own error).
+    failPending(db, endpoint.id, now, disabled),
     db.select({ status: d.status, nextAttemptAt: d.nextAttemptAt }).from(d).where(eq(d.id, delivery.id)),
   ]);
   if (recorded.length === 0) {
@@ -285,9 +271,6 @@ async function record(
   if (final?.status === "pending" && final.nextAttemptAt !== null) return { kind: "retry", at: final.nextAttemptAt };
   return { kind: "done" };
 }
-
-const endpointWhere = (db: ReturnType<typeof database>, condition: SQL) =>
-  exists(db.select({ one: sql`1` }).from(webhookEndpoints).where(condition));
 
 /**
  * The consumer of the dead-letter queue: a wake-up the queue gave up on (the

@@ -61,7 +61,8 @@ const missing = () => notFound("No webhook endpoint with this id in this workspa
 const e = webhookEndpoints;
 const d = webhookDeliveries;
 const byId = (workspaceId: string, id: string) => and(eq(e.id, id), eq(e.workspaceId, workspaceId))!;
-const endpointWhere = (db: Db, condition: SQL) => exists(db.select({ one: sql`1` }).from(e).where(condition));
+/** True inside a batch while an endpoint matches `condition`. */
+export const endpointWhere = (db: Db, condition: SQL) => exists(db.select({ one: sql`1` }).from(e).where(condition));
 type Statements = [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]];
 
 export interface NewEndpoint {
@@ -220,7 +221,7 @@ export async function updateEndpoint(env: Env, workspaceId: string, id: string, 
 }
 
 /** Fails the endpoint's pending deliveries that no consumer holds right now, while `condition` holds of the endpoint. */
-function failPending(db: Db, endpointId: string, now: number, condition: SQL) {
+export function failPending(db: Db, endpointId: string, now: number, condition: SQL) {
   return db
     .update(d)
     .set({ status: "failed", nextAttemptAt: null, lastError: "endpoint_disabled" })

@@ -22,10 +22,7 @@ const url = z
   .min(1)
   .max(MAX_URL_LENGTH)
   .openapi({
-    description:
-      `Where events are POSTed: \`https://\` only, at most ${MAX_URL_LENGTH} characters, no user name or password, and not \`localhost\` ` +
-      "or an IP literal of a private, loopback or link-local range (400). A host name that resolves to such an address is refused by " +
-      "Cloudflare when a delivery is attempted. A local development setup may also allow `http://` and loopback targets.",
+    description: `Where events are POSTed: \`https://\`, at most ${MAX_URL_LENGTH} characters, no credentials, not \`localhost\` or a private, loopback or link-local IP (400).`,
     example: "https://hooks.example.com/owlish",
   });
 
@@ -88,7 +85,7 @@ export const WebhookEndpointSchema = z
     disabledAt: z
       .string()
       .nullable()
-      .openapi({ description: "When it was disabled; null while it receives events. A disabled endpoint is sent nothing.", example: null }),
+      .openapi({ description: "When it was disabled (nothing is sent to it); null while enabled.", example: null }),
     disabledReason: z
       .enum(["gone", "failing", "admin"])
       .nullable()
