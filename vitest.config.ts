@@ -25,6 +25,22 @@ export default defineConfig(async () => {
                   TEST_MIGRATIONS: migrations,
                   // Send each use to the recorder at once; tests of coalescing set their own window.
                   LAST_USED_COALESCE_MS: "0",
+                  // A key that seals webhook signing secrets (test only), as `npm run dev` writes one into .dev.vars.
+                  WEBHOOK_SECRET_KEYS: "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                  // Production's URL rules, whatever a local .dev.vars (which the pool reads too) says; tests of local URLs set it.
+                  WEBHOOK_ALLOW_LOCAL_URLS: "false",
+                },
+                // The webhook queues without their 1 s batching wait, so end-to-end tests see a delivery within
+                // milliseconds. An entry replaces wrangler.toml's whole entry: the other settings are repeated.
+                queueConsumers: {
+                  "owlish-webhook-deliveries": {
+                    maxBatchSize: 10,
+                    maxBatchTimeout: 0,
+                    maxRetries: 50,
+                    retryDelay: 60,
+                    deadLetterQueue: "owlish-webhook-deliveries-dlq",
+                  },
+                  "owlish-webhook-deliveries-dlq": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 10, retryDelay: 60 },
                 },
               },
             }),
@@ -33,7 +49,7 @@ export default defineConfig(async () => {
             name: "workers",
             include: ["test/**/*.test.ts"],
             exclude: ["test/browser/**"],
-            setupFiles: ["./test/support/apply-migrations.ts"],
+            setupFiles: ["./test/support/apply-migrations.ts", "./test/support/no-network.ts"],
             // A timeout only catches a hang; no test asserts how long anything took. On a
             // loaded 2-core CI machine a test runs several times slower than on an idle
             // one, so vitest's 5 s default would fail tests for the machine's speed.

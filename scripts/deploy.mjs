@@ -1,7 +1,7 @@
 // `npm run deploy`: apply the D1 migrations to the remote database, then
 // `wrangler deploy`. Refuses to start while wrangler.toml still holds the
 // placeholder ids of a fresh clone (README "Deploy" lists the one-time setup),
-// and warns after deploying if the SESSION_SECRET secret is missing.
+// and warns after deploying if the SESSION_SECRET or WEBHOOK_SECRET_KEYS secret is missing.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
@@ -36,6 +36,9 @@ try {
   const secrets = JSON.parse(wrangler(["secret", "list", "--format", "json"], { stdio: ["ignore", "pipe", "ignore"] }).toString());
   if (Array.isArray(secrets) && !secrets.some((s) => s?.name === "SESSION_SECRET")) {
     console.warn("\nWARNING: SESSION_SECRET is not set: every console call will answer 503. Run `npx wrangler secret put SESSION_SECRET`.");
+  }
+  if (Array.isArray(secrets) && !secrets.some((s) => s?.name === "WEBHOOK_SECRET_KEYS")) {
+    console.warn("\nWARNING: WEBHOOK_SECRET_KEYS is not set: the webhook routes answer 503 and no event is sent. See docs/webhooks.md.");
   }
 } catch {
   // Listing secrets is only a courtesy check.

@@ -34,9 +34,25 @@ export function ensureDevVars(path = ".dev.vars") {
       /^SESSION_SECRET=.*$/m.test(text) ? text.replace(/^SESSION_SECRET=.*$/m, () => line) : `${text.trimEnd()}\n${line}\n`,
     );
   }
+  ensureWebhookVars(path);
   const match = readFileSync(path, "utf8").match(/^SESSION_SECRET=(.+)$/m);
   if (!match) throw new Error(`${path} has no SESSION_SECRET line`);
   return match[1].trim();
+}
+
+/**
+ * Webhooks locally: a random WEBHOOK_SECRET_KEYS when .dev.vars has none (or
+ * the example's placeholder), and WEBHOOK_ALLOW_LOCAL_URLS=true when the file
+ * does not mention it at all (a receiver on localhost can then be tried).
+ */
+function ensureWebhookVars(path) {
+  let text = readFileSync(path, "utf8");
+  const key = `WEBHOOK_SECRET_KEYS=local:${randomBytes(32).toString("base64")}`;
+  const current = text.match(/^WEBHOOK_SECRET_KEYS=(.*)$/m);
+  if (!current) text = `${text.trimEnd()}\n${key}\n`;
+  else if (current[1].trim() === "" || current[1].trim() === "replace-me") text = text.replace(/^WEBHOOK_SECRET_KEYS=.*$/m, () => key);
+  if (!/WEBHOOK_ALLOW_LOCAL_URLS/.test(text)) text = `${text.trimEnd()}\nWEBHOOK_ALLOW_LOCAL_URLS=true\n`;
+  writeFileSync(path, text);
 }
 
 export function applyLocalMigrations(extraArgs = []) {

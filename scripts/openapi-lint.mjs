@@ -24,7 +24,7 @@ try {
         import { parseOptions } from "./src/options";
         const inert = { find: async () => null, remember() {}, publish: async () => {}, report() {}, unsent: () => ({}), take: () => { throw new Error("no key is verified while building the document"); } };
         export async function openApiDocument() {
-          const app = createApp({ options: parseOptions({ LOG_SUCCESSES: "false", SESSION_SECRET: "openapi-lint-needs-no-real-secret-0123456789" }), services: { keys: inert, usage: inert, limiter: inert } });
+          const app = createApp({ options: parseOptions({ LOG_SUCCESSES: "false", SESSION_SECRET: "openapi-lint-needs-no-real-secret-0123456789", WEBHOOK_SECRET_KEYS: "lint:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }), services: { keys: inert, usage: inert, limiter: inert } });
           return (await app.request("/openapi.json")).json();
         }`,
       resolveDir: root,

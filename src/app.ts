@@ -23,6 +23,10 @@ export function createApp({ options, services }: AppParts) {
     // Said once per build, not per request: every console call answers 503 until it is set.
     log("error", "session_secret_unusable", { reason: "SESSION_SECRET is unset or shorter than 32 bytes; session routes answer 503" });
   }
+  if ("unusable" in options.webhookSecretKeys) {
+    // Likewise: the webhook routes answer 503 and no delivery is sent until it is set; the rest works.
+    log("error", "webhook_secret_keys_unusable", { reason: `${options.webhookSecretKeys.unusable}; webhook routes answer 503` });
+  }
 
   const app = openApiRouter();
   const front = frontLayers(options, services);

@@ -35,7 +35,21 @@ export interface Env {
   SECRET_SCANNING_PUBLIC_KEYS?: string;
   /** Where GitHub's secret scanning public keys are fetched from when the var above is unset. */
   SECRET_SCANNING_KEYS_URL?: string;
+  /** Webhook wake-ups: a delivery to attempt, or "produce the events of new changes" (src/webhooks/consumer.ts). */
+  WEBHOOK_DELIVERIES: Queue<WebhookWakeUp>;
+  /** The keys that seal webhook signing secrets at rest: `<id>:<base64 of 32 bytes>`, first seals, any opens. */
+  WEBHOOK_SECRET_KEYS?: string;
+  /** "true" (local config only): webhook URLs may be http:// and loopback. */
+  WEBHOOK_ALLOW_LOCAL_URLS?: string;
 }
+
+/**
+ * A queue message of WEBHOOK_DELIVERIES: "attempt this delivery if it is due"
+ * (the delivery's row holds everything else), or "produce the webhook events
+ * of the change log and signals" (sent by each key change; the events are
+ * made in the consumer's invocation, not the request's).
+ */
+export type WebhookWakeUp = { deliveryId: string } | { produce: true };
 
 /** What a LAST_USED recorder shard answers over RPC (src/usage/last-used-recorder.ts). */
 export interface LastUsedRecorderRpc extends Rpc.DurableObjectBranded {

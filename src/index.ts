@@ -57,10 +57,27 @@ async function loadFullApp(parts: AppParts) {
   return createApp(parts);
 }
 
+/** The queue consumers of this worker, by queue name (wrangler.toml [[queues.consumers]]). */
+const QUEUES: Record<string, (batch: MessageBatch<unknown>, env: Env) => Promise<void>> = {
+  "owlish-webhook-deliveries": async (batch, env) => (await import("./webhooks/consumer")).consumeDeliveries(batch, env),
+  "owlish-webhook-deliveries-dlq": async (batch, env) => (await import("./webhooks/consumer")).consumeDeadLetters(batch, env),
+};
+
 export default {
   scheduled(controller, env, ctx) {
     ctx.waitUntil(import("./scheduled").then(({ runScheduledJobs }) => runScheduledJobs(env, controller.scheduledTime)));
   },
+
+  async queue(batch, env, _ctx) {
+    const consume = QUEUES[batch.queue];
+    if (!consume) {
+      log("error", "unknown_queue", { queue: batch.queue });
+      batch.retryAll();
+      return;
+    }
+    await consume(batch, env);
+  },
+
   fetch(request, env, ctx) {
     const app = byEnv.get(env);
     if (app) return app.fetch(request, env, ctx);

@@ -3,6 +3,7 @@ import type { Env } from "./env";
 import { quoteInput } from "./lib/quote";
 import { OptionsError } from "./options-error";
 import { DEFAULT_PUBLIC_KEYS_URL, type PublicKeysConfig, parsePublicKeysDocument } from "./secret-scanning/public-keys";
+import { parseSecretKeys, type SecretKey } from "./webhooks/secret-box";
 
 /**
  * Everything configurable about the service, parsed once from the Worker's
@@ -36,6 +37,16 @@ export interface AppOptions {
    * fetch it from (default GitHub's own).
    */
   secretScanningKeys: PublicKeysConfig;
+  /**
+   * The keys that seal webhook signing secrets at rest (WEBHOOK_SECRET_KEYS;
+   * the first seals, any opens), or why there are none: unset or malformed,
+   * the webhook routes answer 503 and deliveries wait, while everything else
+   * keeps working (as with SESSION_SECRET). The reason names the variable,
+   * never a value.
+   */
+  webhookSecretKeys: { keys: readonly SecretKey[] } | { unusable: string };
+  /** WEBHOOK_ALLOW_LOCAL_URLS: also accept `http://` and loopback webhook URLs (local config only). Default false. */
+  webhookAllowLocalUrls: boolean;
 }
 
 const MIN_SESSION_SECRET_BYTES = 32;
@@ -72,9 +83,23 @@ const OPTION_VARS = [
   "AUTH_FAILURE_PERIOD_SECONDS",
   "SECRET_SCANNING_PUBLIC_KEYS",
   "SECRET_SCANNING_KEYS_URL",
+  "WEBHOOK_SECRET_KEYS",
+  "WEBHOOK_ALLOW_LOCAL_URLS",
 ] as const satisfies readonly (keyof Env)[];
 
 // Built on first use: a new isolate pays for it with its first request, not at start-up.
+const trueOrFalse = (name: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === "" || raw === "false") return false;
+      if (raw === "true") return true;
+      ctx.addIssue({ code: "custom", message: `${name} must be "true" or "false", not ${JSON.stringify(raw)}` });
+      return z.NEVER;
+    });
+
 const buildSchema = () =>
   z.object({
     SESSION_SECRET: z.string().optional(),
@@ -123,6 +148,17 @@ const buildSchema = () =>
         }
         return raw;
       }),
+    WEBHOOK_SECRET_KEYS: z
+      .string()
+      .optional()
+      .transform((raw) => {
+        try {
+          return { keys: parseSecretKeys(raw) };
+        } catch (error) {
+          return { unusable: error instanceof Error ? error.message : "WEBHOOK_SECRET_KEYS is not valid" };
+        }
+      }),
+    WEBHOOK_ALLOW_LOCAL_URLS: trueOrFalse("WEBHOOK_ALLOW_LOCAL_URLS"),
   } satisfies Record<(typeof OPTION_VARS)[number], z.ZodType>);
 
 /**
@@ -158,6 +194,8 @@ export function parseOptions(env: Partial<Record<keyof Env, unknown>>): AppOptio
     logSuccesses: o.LOG_SUCCESSES,
     authFailurePeriodSeconds: o.AUTH_FAILURE_PERIOD_SECONDS,
     secretScanningKeys: { document: o.SECRET_SCANNING_PUBLIC_KEYS, url: o.SECRET_SCANNING_KEYS_URL },
+    webhookSecretKeys: o.WEBHOOK_SECRET_KEYS,
+    webhookAllowLocalUrls: o.WEBHOOK_ALLOW_LOCAL_URLS,
   };
 }
 

@@ -11,10 +11,13 @@ export const SCHEDULED_JOBS: { name: string; run(env: Env, now: number): Promise
   // The safety net of change delivery: the request that made a change tells
   // the courier at once, but if it died first, this does within a minute.
   { name: "kv_delivery", run: (env) => courier(env).deliver() },
+  // Webhooks: expiry signals, events of the change log and signals (the safety net of the call each change makes), deliveries' upkeep.
+  { name: "webhooks", run: async (env, now) => (await import("./webhooks/job")).webhookJob(env, now) },
 ];
 
 export async function runScheduledJobs(env: Env, now: number): Promise<void> {
-  const results = await Promise.allSettled(SCHEDULED_JOBS.map((job) => job.run(env, now)));
+  // async: a job that throws before its first await (its binding unusable) rejects its own promise, not the map.
+  const results = await Promise.allSettled(SCHEDULED_JOBS.map(async (job) => job.run(env, now)));
   results.forEach((result, i) => {
     if (result.status === "rejected")
       log("error", "scheduled_job_failed", { job: SCHEDULED_JOBS[i]!.name, error: errorMessage(result.reason) });

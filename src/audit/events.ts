@@ -3,8 +3,16 @@ import type { Db } from "../db/client";
 import { type AuditEventRow, auditEvents } from "../db/schema";
 import { newId } from "../lib/ids";
 
-/** Every action the trail records. Add new key events here. */
-export const AUDIT_ACTIONS = ["api_key.created", "api_key.revoked", "api_key.rolled", "api_key.updated"] as const;
+/** Every action the trail records. Add new key events here. `webhook.*` are about a webhook endpoint (its id is the target), not a key. */
+export const AUDIT_ACTIONS = [
+  "api_key.created",
+  "api_key.revoked",
+  "api_key.rolled",
+  "api_key.updated",
+  "webhook.created",
+  "webhook.updated",
+  "webhook.deleted",
+] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** Who made a change, as the trail records it: an id (a user, a key, a system actor) and the request's client. */
@@ -14,7 +22,7 @@ export interface AuditedBy {
   userAgent: string | null;
 }
 
-/** The event of `by` doing `action` to a key of `workspaceId`. */
+/** The event of `by` doing `action` to a key (or, for `webhook.*`, a webhook endpoint) of `workspaceId`. */
 export function auditRow(
   action: AuditAction,
   by: AuditedBy,

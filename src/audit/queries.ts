@@ -1,4 +1,4 @@
-import { and, desc, eq, type SQL } from "drizzle-orm";
+import { and, desc, eq, notLike, type SQL } from "drizzle-orm";
 import { database } from "../db/client";
 import { after } from "../db/keyset";
 import { type AuditEventRow, auditEvents } from "../db/schema";
@@ -7,13 +7,18 @@ import type { Env } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import type { AuditAction } from "./events";
 
+/** Actions about a webhook endpoint: their target is the endpoint, not a key. */
+const isWebhookAction = (action: string) => action.startsWith("webhook.");
+
 function toAuditEvent(row: AuditEventRow) {
+  const webhook = isWebhookAction(row.action);
   return {
     id: row.id,
     action: row.action as AuditAction,
     workspaceId: row.workspaceId,
     actorId: row.actorId,
-    keyId: row.targetKeyId,
+    keyId: webhook ? null : row.targetKeyId,
+    webhookId: webhook ? row.targetKeyId : null,
     clientIp: row.clientIp,
     userAgent: row.userAgent,
     createdAt: new Date(row.createdAt).toISOString(),
@@ -29,7 +34,7 @@ export async function listAuditEvents(
 ) {
   const cursor = query.cursor ? decodeCursor(query.cursor) : null;
   const conditions: (SQL | undefined)[] = [eq(auditEvents.workspaceId, workspaceId)];
-  if (query.keyId) conditions.push(eq(auditEvents.targetKeyId, query.keyId));
+  if (query.keyId) conditions.push(eq(auditEvents.targetKeyId, query.keyId), notLike(auditEvents.action, "webhook.%"));
   if (cursor) {
     conditions.push(after(auditEvents.createdAt, auditEvents.id, cursor));
   }

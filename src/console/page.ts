@@ -1,8 +1,10 @@
 import { SCOPE_DESCRIPTIONS, SCOPES } from "../keys/scopes";
 import { escapeHtml as esc } from "../lib/html";
+import { KEY_EVENT_DESCRIPTIONS, KEY_EVENT_TYPES } from "../webhooks/event-types";
 
 /**
- * The console's one page: Settings · API keys. A static shell, rendered once
+ * The console's one page: Settings · API keys and Settings · Webhooks (one
+ * shown at a time, switched in the page: the session lives in its memory). A static shell, rendered once
  * at build time (scripts/build-console.mjs writes it as a static asset);
  * everything in it that changes comes from the JSON API, called by
  * /console/app.js with the session token, exactly as a console on another
@@ -20,6 +22,14 @@ const scopeChoices = SCOPES.map((scope, i) => {
   return `<div class="scope"><input type="checkbox" id="${id}" name="scopes" value="${esc(scope)}" aria-describedby="${id}-desc">
 <label for="${id}"><strong>${esc(SCOPE_TITLES[scope])}</strong> <code>${esc(scope)}</code></label>
 <p class="hint" id="${id}-desc">${esc(SCOPE_DESCRIPTIONS[scope])}</p></div>`;
+}).join("\n");
+
+/** The key events an endpoint receives, as the add dialog's labelled checkboxes (all checked: the API's default). */
+const eventChoices = KEY_EVENT_TYPES.map((event, i) => {
+  const id = `event-${i}`;
+  return `<div class="scope"><input type="checkbox" id="${id}" name="events" value="${esc(event)}" checked aria-describedby="${id}-desc">
+<label for="${id}"><code>${esc(event)}</code></label>
+<p class="hint" id="${id}-desc">${esc(KEY_EVENT_DESCRIPTIONS[event])}</p></div>`;
 }).join("\n");
 
 /** The rolled key's overlap choices: how long the old key keeps working next to the new one. */
@@ -75,7 +85,7 @@ export const renderConsolePage = (): string => `<!doctype html>
 </head>
 <body>
 <header class="top">
-  <p class="crumbs"><span>Console</span> · <span>Settings</span> · <strong>API keys</strong></p>
+  <p class="crumbs"><span>Console</span> · <span>Settings</span> · <strong id="crumb">API keys</strong></p>
   <div id="who" class="who" hidden><span id="who-text"></span> <button type="button" id="sign-out" class="quiet">Sign out</button></div>
 </header>
 <main>
@@ -95,10 +105,15 @@ export const renderConsolePage = (): string => `<!doctype html>
   <p class="hint">Running locally? <code>npm run dev</code> prints a console link that signs in the demo admin (a development convenience only).</p>
 </section>
 
+<nav id="pages" class="pages" aria-label="Settings pages" hidden>
+  <button type="button" id="nav-keys" class="page-tab" aria-current="page">API keys</button>
+  <button type="button" id="nav-webhooks" class="page-tab">Webhooks</button>
+</nav>
+
 <section id="keys" aria-labelledby="keys-title" hidden>
   <div class="heading">
     <div>
-      <h1 id="keys-title">API keys</h1>
+      <h1 id="keys-title" tabindex="-1">API keys</h1>
       <p class="lead">Keys let scripts and external systems use the public API without a user session. Use one key per integration and rotate them periodically.</p>
     </div>
     <div class="heading-actions">
@@ -107,6 +122,12 @@ export const renderConsolePage = (): string => `<!doctype html>
     </div>
   </div>
   <p id="notice" class="notice" role="status" aria-live="polite"></p>
+
+  <section id="attention" class="attention" aria-labelledby="attention-title" hidden>
+    <h2 id="attention-title">Needs attention</h2>
+    <ul id="attention-list"></ul>
+  </section>
+  <div id="attention-state" class="state" role="status" aria-live="polite"></div>
 
   <h2 id="active-title">Active keys</h2>
   <div class="table-wrap">
@@ -130,6 +151,28 @@ export const renderConsolePage = (): string => `<!doctype html>
   </div>
   <div id="revoked-state" class="state" role="status" aria-live="polite"></div>
   <button type="button" id="revoked-more" class="quiet" hidden>Show more revoked keys</button>
+</section>
+
+<section id="webhooks" aria-labelledby="webhooks-title" hidden>
+  <div class="heading">
+    <div>
+      <h1 id="webhooks-title" tabindex="-1">Webhooks</h1>
+      <p class="lead">Events about your keys (revoked, expiring, still used after revoke…) are POSTed to these endpoints as they happen, signed so your receiver can check they come from here.</p>
+    </div>
+    <div class="heading-actions">
+      <button type="button" id="webhooks-refresh" class="quiet">Refresh</button>
+      <button type="button" id="webhook-add-open" class="primary" aria-haspopup="dialog">Add endpoint</button>
+    </div>
+  </div>
+  <p id="webhooks-notice" class="notice" role="status" aria-live="polite"></p>
+  <div class="table-wrap">
+    <table id="webhooks-table" class="cards" aria-labelledby="webhooks-title" aria-describedby="webhooks-help">
+      <thead><tr><th scope="col">Endpoint</th><th scope="col">Events</th><th scope="col">Status</th><th scope="col">Created</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </div>
+  <p id="webhooks-help" class="hint">Select an endpoint to see its deliveries, send a test event, disable or delete it. At most 10 endpoints; each event is retried for more than a day until the receiver answers 2xx.</p>
+  <div id="webhooks-state" class="state" role="status" aria-live="polite"></div>
 </section>
 </main>
 
@@ -171,6 +214,74 @@ export const renderConsolePage = (): string => `<!doctype html>
   </div>
   <p id="secret-copied" class="hint" role="status" aria-live="polite"></p>
   <div class="actions"><button type="button" id="secret-done">Done</button></div>
+</dialog>
+
+<dialog id="webhook-add-dialog" aria-labelledby="webhook-add-title">
+  <form id="webhook-add-form" novalidate>
+    <h2 id="webhook-add-title">Add a webhook endpoint</h2>
+    <label for="webhook-url">URL</label>
+    <input id="webhook-url" name="url" type="url" maxlength="2000" autocomplete="off" spellcheck="false" required aria-describedby="webhook-url-hint webhook-url-error">
+    <p class="hint" id="webhook-url-hint">Your receiver's <code>https://</code> address, e.g. <code>https://hooks.example.com/owlish</code>. Not localhost or a private address.</p>
+    <p class="field-error" id="webhook-url-error" hidden></p>
+    <label for="webhook-description">Description (optional)</label>
+    <input id="webhook-description" name="description" maxlength="500" autocomplete="off" aria-describedby="webhook-description-error">
+    <p class="field-error" id="webhook-description-error" hidden></p>
+    <fieldset aria-describedby="webhook-events-hint webhook-events-error">
+      <legend>Events</legend>
+      <p class="hint" id="webhook-events-hint">What this endpoint receives. You can change it later.</p>
+      ${eventChoices}
+      <p class="field-error" id="webhook-events-error" hidden></p>
+    </fieldset>
+    <p id="webhook-add-error" class="error" role="alert" hidden></p>
+    <div class="actions">
+      <button type="button" id="webhook-add-cancel">Cancel</button>
+      <button type="submit" id="webhook-add-submit" class="primary">Add endpoint</button>
+    </div>
+  </form>
+</dialog>
+
+<dialog id="webhook-secret-dialog" aria-labelledby="webhook-secret-title" aria-describedby="webhook-secret-warning">
+  <h2 id="webhook-secret-title">The endpoint's signing secret</h2>
+  <p id="webhook-secret-warning" class="warning"><strong>Copy this secret now. You won't be able to see it again.</strong>
+  Your receiver checks every event's <code>webhook-signature</code> with it; keep it in a secrets manager, never in source control.</p>
+  <p class="secret-name" id="webhook-secret-url"></p>
+  <div class="secret">
+    <code id="webhook-secret-value" tabindex="0" aria-label="The signing secret"></code>
+    <button type="button" id="webhook-secret-copy" class="primary">Copy</button>
+  </div>
+  <p id="webhook-secret-copied" class="hint" role="status" aria-live="polite"></p>
+  <div class="actions"><button type="button" id="webhook-secret-done">Done</button></div>
+</dialog>
+
+<dialog id="webhook-dialog" class="wide" aria-labelledby="webhook-title">
+  <h2 id="webhook-title" class="url-title"></h2>
+  <p id="webhook-disabled" class="warning" hidden></p>
+  <dl id="webhook-details" class="details"></dl>
+  <p id="webhook-error" class="error" role="alert" hidden></p>
+  <div id="webhook-actions" class="actions">
+    <button type="button" id="webhook-close">Close</button>
+    <button type="button" id="webhook-test">Send test event</button>
+    <button type="button" id="webhook-toggle"></button>
+    <button type="button" id="webhook-delete-start" class="danger">Delete…</button>
+  </div>
+  <div id="webhook-delete-confirm" class="confirm" role="group" aria-labelledby="webhook-delete-question" hidden>
+    <p id="webhook-delete-question" class="warning">Delete this endpoint? Nothing more is sent to it, its pending deliveries are dropped, and its secret is gone for good.</p>
+    <div class="actions">
+      <button type="button" id="webhook-delete-cancel">Keep endpoint</button>
+      <button type="button" id="webhook-delete-confirm-button" class="danger">Delete endpoint</button>
+    </div>
+  </div>
+  <section class="deliveries" aria-labelledby="deliveries-title">
+    <h3 id="deliveries-title">Deliveries</h3>
+    <div class="table-wrap">
+      <table id="deliveries-table" class="cards" aria-labelledby="deliveries-title">
+        <thead><tr><th scope="col">Event</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+    <div id="deliveries-state" class="state" role="status" aria-live="polite"></div>
+    <button type="button" id="deliveries-more" class="quiet" hidden>Show more deliveries</button>
+  </section>
 </dialog>
 
 <dialog id="key-dialog" aria-labelledby="key-title">

@@ -56,6 +56,9 @@ export const apiKeys = sqliteTable(
     index("api_keys_ws_created_idx").on(t.workspaceId, t.createdAt, t.id),
     // Revoked list: newest revocation first, keyset cursor on (revoked_at, id).
     index("api_keys_ws_revoked_idx").on(t.workspaceId, t.revokedAt, t.id),
+    // Active keys by expiry: the cron's expiring/expired signals (src/webhooks/expiry.ts), and per workspace the console's "needs attention".
+    index("api_keys_expires_idx").on(t.expiresAt).where(sql`${t.revokedAt} IS NULL AND ${t.expiresAt} IS NOT NULL`),
+    index("api_keys_ws_expires_idx").on(t.workspaceId, t.expiresAt).where(sql`${t.revokedAt} IS NULL AND ${t.expiresAt} IS NOT NULL`),
   ],
 );
 
@@ -88,6 +91,7 @@ export const auditEvents = sqliteTable(
     action: text("action").notNull(),
     // User id (session `sub`) of the admin who made the change.
     actorId: text("actor_id").notNull(),
+    // The key the event is about; for a `webhook.*` action, the webhook endpoint's id.
     targetKeyId: text("target_key_id").notNull(),
     // CF-Connecting-IP and User-Agent of the request; null when absent.
     clientIp: text("client_ip"),
@@ -196,6 +200,74 @@ export const keySignals = sqliteTable(
     uniqueIndex("key_signals_dedupe_unique").on(t.dedupe),
     index("key_signals_key_at_idx").on(t.keyId, t.at),
     index("key_signals_events_pending_idx").on(t.at).where(sql`${t.eventsAt} IS NULL`),
+    // A workspace's recent signals of one kind (the console's "needs attention").
+    index("key_signals_ws_kind_at_idx").on(t.workspaceId, t.kind, t.at),
+  ],
+);
+
+/**
+ * Where a workspace's key events are sent (docs/webhooks.md). The signing
+ * secret is stored encrypted (src/webhooks/secret-box.ts: AES-256-GCM under
+ * a key from the WEBHOOK_SECRET_KEYS secret), so a dump of D1 alone cannot
+ * sign a delivery.
+ */
+export const webhookEndpoints = sqliteTable(
+  "webhook_endpoints",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    url: text("url").notNull(),
+    // The event types it receives, a JSON array of names.
+    events: text("events", { mode: "json" }).$type<string[]>().notNull(),
+    description: text("description"),
+    // "v1:<key id>:<iv>:<ciphertext>" (base64url); never returned after create.
+    secret: text("secret").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    // Null while enabled. Disabled by a 410 ("gone"), by 3 days of failures ("failing") or by an admin ("admin").
+    disabledAt: integer("disabled_at"),
+    disabledReason: text("disabled_reason", { enum: ["gone", "failing", "admin"] }),
+    // The first failed attempt since the last delivered one; null after a success.
+    failingSince: integer("failing_since"),
+  },
+  (t) => [index("webhook_endpoints_ws_created_idx").on(t.workspaceId, t.createdAt, t.id)],
+);
+
+/**
+ * One event for one endpoint, and its delivery state. The id is the event's
+ * `webhook-id`, the same on every attempt; for key events it is derived from
+ * the change or signal and the endpoint, so producing the events of a change
+ * twice writes nothing twice. The payload is the exact body that is signed.
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    endpointId: text("endpoint_id").notNull(),
+    workspaceId: text("workspace_id").notNull(),
+    event: text("event").notNull(),
+    payload: text("payload").notNull(),
+    createdAt: integer("created_at").notNull(),
+    status: text("status", { enum: ["pending", "delivered", "failed"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    // `attempts` when the current retry schedule began (a manual retry starts a new one).
+    scheduleFrom: integer("schedule_from").notNull().default(0),
+    lastAttemptAt: integer("last_attempt_at"),
+    lastResponseStatus: integer("last_response_status"),
+    // Why the last attempt failed, when no status says it: "timeout", "network", "url_not_allowed", "endpoint_disabled".
+    lastError: text("last_error"),
+    // When the next attempt is due; null once delivered or failed.
+    nextAttemptAt: integer("next_attempt_at"),
+    // A consumer holds the delivery until then: two copies of a wake-up never send at once.
+    leaseUntil: integer("lease_until"),
+  },
+  (t) => [
+    // An endpoint's deliveries, newest first, keyset cursor on (created_at, id).
+    index("webhook_deliveries_endpoint_created_idx").on(t.endpointId, t.createdAt, t.id),
+    // The sweep: pending deliveries whose wake-up is overdue.
+    index("webhook_deliveries_pending_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    // Retention.
+    index("webhook_deliveries_created_idx").on(t.createdAt),
   ],
 );
 
@@ -203,5 +275,7 @@ export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type KeyChangeRow = typeof keyChanges.$inferSelect;
 export type KeySignalRow = typeof keySignals.$inferSelect;
 export type SourceRow = typeof sources.$inferSelect;
+export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 export type KeyUsageDailyRow = typeof keyUsageDaily.$inferSelect;

@@ -42,4 +42,10 @@ export async function publish({ env, ctx, keys, requestUrl }: PublishDeps, { cha
       .deliver()
       .catch((error: unknown) => log("warn", "courier_unreachable", { error: errorMessage(error) })),
   );
+  // Webhook events of the change, made from its change-log row by the queue's consumer (the cron's job if this send is lost).
+  ctx.waitUntil(
+    env.WEBHOOK_DELIVERIES.send({ produce: true }).catch((error: unknown) =>
+      log("warn", "webhook_events_deferred", { error: errorMessage(error) }),
+    ),
+  );
 }

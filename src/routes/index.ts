@@ -10,6 +10,7 @@ import { listAuditEvents } from "./audit-events/list";
 import { consolePage, consoleSlash } from "./console/page";
 import { getCallingKey } from "./key/get";
 import { revokeCallingKey } from "./key/self-revoke";
+import { getKeyAttention } from "./key-attention/get";
 import { listApiKeyUsage } from "./key-usage/list";
 import { kit } from "./kit";
 import { keyOperation } from "./operation";
@@ -24,6 +25,14 @@ import { deleteSource } from "./sources/delete";
 import { getSource } from "./sources/get";
 import { listSources } from "./sources/list";
 import { updateSource } from "./sources/update";
+import { createWebhook } from "./webhooks/create";
+import { deleteWebhook } from "./webhooks/delete";
+import { listWebhookDeliveries } from "./webhooks/deliveries";
+import { getWebhook } from "./webhooks/get";
+import { listWebhooks } from "./webhooks/list";
+import { retryWebhookDelivery } from "./webhooks/retry";
+import { testWebhook } from "./webhooks/test";
+import { updateWebhook } from "./webhooks/update";
 
 /**
  * THE route list: every API operation the app mounts, one entry each, in the
@@ -60,9 +69,18 @@ export const OPERATIONS = [
   listApiKeyRequests,
   eraseWorkspaceRequestLog,
   listApiKeyUsage,
+  getKeyAttention,
   rollApiKey,
   revokeCallingKey,
   reportLeakedKeys,
+  createWebhook,
+  listWebhooks,
+  getWebhook,
+  updateWebhook,
+  deleteWebhook,
+  testWebhook,
+  listWebhookDeliveries,
+  retryWebhookDelivery,
 ] as const;
 
 /** The pages: GETs that are not API operations (routes/page.ts), mounted after them. */

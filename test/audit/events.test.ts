@@ -68,6 +68,13 @@ describe("each action's details have the shape the document gives that action", 
     const headers = { "Content-Type": "application/json", ...(await signing.signer.sign(report)) };
     expect((await fetchWith(signing.env, "POST", "/v1/secret-scanning/github", { body: report, headers })).status).toBe(200);
 
+    // The webhook endpoint's changes: created, updated, deleted.
+    const endpoint = await (await call("POST", "/v1/webhooks", { token: admin, body: { url: "https://hooks.example.com/audit" } })).json<{
+      id: string;
+    }>();
+    expect((await call("PATCH", `/v1/webhooks/${endpoint.id}`, { token: admin, body: { description: "audited" } })).status).toBe(200);
+    expect((await call("DELETE", `/v1/webhooks/${endpoint.id}`, { token: admin })).status).toBe(204);
+
     const all = (await events(admin, "?limit=100")).data;
     for (const event of all) {
       const parsed = AuditEventSchema.safeParse(event);
@@ -95,6 +102,7 @@ describe("audit events are recorded", () => {
       workspaceId: ws,
       actorId: "usr_ada",
       keyId: k.id,
+      webhookId: null,
       clientIp: "203.0.113.7",
       userAgent: "owlish-console/1.0 (audit test)",
       createdAt: k.createdAt,

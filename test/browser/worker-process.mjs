@@ -41,7 +41,15 @@ export async function startWorker({ vars = {}, timeoutMs = 90_000 } = {}) {
   });
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const secret = randomBytes(32).toString("hex");
-  const allVars = { SESSION_SECRET: secret, LAST_USED_FLUSH_SECONDS: "1", LAST_USED_COALESCE_MS: "0", ...vars };
+  const allVars = {
+    SESSION_SECRET: secret,
+    LAST_USED_FLUSH_SECONDS: "1",
+    LAST_USED_COALESCE_MS: "0",
+    WEBHOOK_SECRET_KEYS: `test:${randomBytes(32).toString("base64")}`,
+    // Receivers in the browser tests listen on 127.0.0.1.
+    WEBHOOK_ALLOW_LOCAL_URLS: "true",
+    ...vars,
+  };
   const args = [
     wranglerBin,
     "dev",

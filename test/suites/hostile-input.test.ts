@@ -11,12 +11,12 @@ import { createSource } from "../support/helpers";
 import {
   documented,
   exampleRequest,
+  freshParams,
   freshWorkspace,
   githubSigning,
   type ListedOperation,
   label,
   openApiDocument,
-  pathParameters,
   seededKey,
   successSchema,
   suiteEnv,
@@ -75,9 +75,11 @@ interface Fixture {
 const fixtures = new Map<string, Fixture>();
 const fx = (op: ListedOperation) => fixtures.get(op.operationId)!;
 
-/** Shared: a revoked key, and another workspace's resources by the resource a path names. */
+/** Shared: a revoked key, and per operation another workspace's resources for its path parameters. */
 let revokedKey: string;
-let theirs: Record<string, string>;
+const theirs = new Map<string, Record<string, string>>();
+/** Another workspace's resource for the first path parameter of `op` (the one the path-id property fuzzes). */
+const theirFirst = (op: ListedOperation) => Object.values(theirs.get(op.operationId) ?? {})[0];
 let doc: Json;
 /** The env of every request: the test env, with GitHub's secret scanning key published. One object, so the worker builds once. */
 let ENV: Env;
@@ -90,16 +92,12 @@ beforeAll(async () => {
     const full = await seededKey(w);
     const readOnly = await seededKey(w, { scopes: ["sources:read"] });
     const source = await createSource(w.key, { type: "text", name: "fixture", content: "hello" });
-    const ids: Record<string, string> = { "api-keys": full.id, sources: source.id };
-    const params = Object.fromEntries(pathParameters(op).map((p) => [p.name, ids[p.resource]!]));
+    const params = await freshParams(op, w);
     fixtures.set(op.operationId, { ...w, key: full.key, keyId: full.id, readOnlyKey: readOnly.key, sourceId: source.id, params });
   }
   const w = await freshWorkspace("ws_fuzz_other");
   revokedKey = (await seededKey(w, { revokedAt: Date.now(), revokedBy: "usr_fuzz", revocationReason: "admin" })).key;
-  theirs = {
-    "api-keys": (await seededKey(w)).id,
-    sources: (await createSource(w.key, { type: "text", name: "theirs", content: "secret" })).id,
-  };
+  for (const op of OPERATIONS) theirs.set(op.operationId, await freshParams(op, w));
 });
 
 // The worker's log line per request is not what this file is about; keep the output readable.
@@ -689,7 +687,7 @@ describe("path ids", () => {
       },
       { arbitrary: fc.string({ unit: fc.constantFrom("a", "/", "%", ".", "?", "#", ";", "~"), minLength: 1, maxLength: 12 }), weight: 1 },
       // Real ids: this operation's own, and another workspace's of the same resource.
-      { arbitrary: fc.constantFrom(...Object.values(fx(op).params), ...pathParameters(op).map((p) => theirs[p.resource]!)), weight: 1 },
+      { arbitrary: fc.constantFrom(...Object.values(fx(op).params), theirFirst(op)!), weight: 1 },
     );
 
   it(
@@ -706,14 +704,20 @@ describe("path ids", () => {
             const op = operation(operationId);
             const f = fx(op);
             const { method, body } = requestOf(op);
-            const path = op.path.replace(/\{\w+\}/, id);
+            // The first path parameter is fuzzed; any other is this operation's own resource.
+            let first = true;
+            const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+              if (!first) return f.params[name]!;
+              first = false;
+              return id;
+            });
             // A key route is called with a full key, or with one that has sources:read only.
             const key = readOnly ? f.readOnlyKey : f.key;
             const headers = await authenticated(op, body, key);
             if (body !== undefined) headers["Content-Type"] = "application/json";
             const { status } = await send({ method, path, headers, body, op, fuzzedPath: true });
-            expect([200, 201, 204, 400, 403, 404, 405, 409], `${method} ${path}`).toContain(status);
-            if (pathParameters(op).some((p) => theirs[p.resource] === id)) {
+            expect([200, 201, 202, 204, 400, 403, 404, 405, 409], `${method} ${path}`).toContain(status);
+            if (theirFirst(op) === id) {
               // The scope is checked before anything is looked up; then another workspace's resource does not exist.
               const lacksScope = op.auth === "key" && readOnly && op.scope !== null && op.scope !== "sources:read";
               expect(status, `${method} ${path}`).toBe(lacksScope ? 403 : 404);

@@ -42,6 +42,15 @@ const SUCCESS: Record<string, string> = {
   getCallingKey: "200",
   health: "200",
   listAuditEvents: "200",
+  createWebhook: "201",
+  listWebhooks: "200",
+  getWebhook: "200",
+  updateWebhook: "200",
+  deleteWebhook: "204",
+  testWebhook: "202",
+  listWebhookDeliveries: "200",
+  retryWebhookDelivery: "202",
+  getKeyAttention: "200",
 };
 
 /** The security scheme each auth kind is documented with (null: none). */

@@ -1,9 +1,13 @@
+import { env } from "cloudflare:workers";
 import type { z } from "@hono/zod-openapi";
 import type { ApiKeyRow } from "../../src/db/schema";
 import { exampleOf, type Json, resolveRef } from "../../src/docs/examples";
 import type { Env } from "../../src/env";
+import { newId } from "../../src/lib/ids";
 import type { OPERATIONS } from "../../src/routes";
 import type { AuthKind } from "../../src/routes/operation";
+import { KEY_EVENT_TYPES } from "../../src/webhooks/event-types";
+import { newSigningSecret, parseSecretKeys, sealSecret } from "../../src/webhooks/secret-box";
 import { type GithubSigner, githubSigner, publicKeysDocument } from "./github-signing";
 import { createSource, freshWs, session } from "./helpers";
 import { BASE, isolate, type RequestInit } from "./isolate";
@@ -98,30 +102,71 @@ export async function seededKey(w: Workspace, fields: Partial<ApiKeyRow> = {}): 
 }
 
 /**
- * How a suite makes the resource a path parameter names, by the resource
- * segment of the path (`/v1/<resource>/{id}`). An operation whose path names
- * a resource missing here fails every suite until its maker is added.
+ * How a suite makes the resource a path parameter names, by the path segment
+ * before it (`/v1/<resource>/{id}`, `…/deliveries/{deliveryId}`), given the
+ * parameters made before it (a delivery belongs to the endpoint of `{id}`).
+ * An operation whose path names a resource missing here fails every suite
+ * until its maker is added.
  */
-const RESOURCES: Record<string, (w: Workspace) => Promise<string>> = {
+const RESOURCES: Record<string, (w: Workspace, made: Record<string, string>) => Promise<string>> = {
   "api-keys": async (w) => (await seededKey(w)).id,
   sources: async (w) => (await createSource(w.key)).id,
+  // Written straight to D1: the API allows 10 endpoints per workspace, and a suite makes more.
+  webhooks: async (w) => seededEndpoint(w),
+  deliveries: async (w, made) => seededDelivery(w, made.id!),
 };
 
 /** The operation's path parameters, each naming a resource of `RESOURCES`. */
 export function pathParameters(op: ListedOperation): { name: string; resource: string }[] {
-  return [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => {
-    const resource = op.path.split("/")[2] ?? "";
+  const segments = op.path.split("/");
+  return segments.flatMap((segment, i) => {
+    const name = /^\{(\w+)\}$/.exec(segment)?.[1];
+    if (!name) return [];
+    const resource = segments[i - 1] ?? "";
     if (!RESOURCES[resource])
-      throw new Error(`${label(op)}: no way to make the ${resource} its {${m[1]}} names; add it to test/support/operations.ts`);
-    return { name: m[1]!, resource };
+      throw new Error(`${label(op)}: no way to make the ${resource} its {${name}} names; add it to test/support/operations.ts`);
+    return [{ name, resource }];
   });
 }
 
 /** Fresh resources of `w` for every path parameter of `op`: a call that changes them changes nothing another call uses. */
 export async function freshParams(op: ListedOperation, w: Workspace): Promise<Record<string, string>> {
   const params: Record<string, string> = {};
-  for (const p of pathParameters(op)) params[p.name] = await RESOURCES[p.resource]!(w);
+  for (const p of pathParameters(op)) params[p.name] = await RESOURCES[p.resource]!(w, params);
   return params;
+}
+
+/** A webhook endpoint of `w`, enabled, for every event, its secret sealed as the service seals one. */
+async function seededEndpoint(w: Workspace): Promise<string> {
+  const id = newId("wh");
+  const now = Date.now();
+  const sealed = await sealSecret(parseSecretKeys(env.WEBHOOK_SECRET_KEYS), id, newSigningSecret());
+  await env.DB.prepare(
+    "INSERT INTO webhook_endpoints (id, workspace_id, url, events, description, secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  )
+    .bind(id, w.ws, "https://hooks.example.com/suite", JSON.stringify(KEY_EVENT_TYPES), null, sealed, now, now)
+    .run();
+  return id;
+}
+
+/** A delivery of a test event to the endpoint `endpointId`, already failed (so a retry has something to do). */
+async function seededDelivery(w: Workspace, endpointId: string): Promise<string> {
+  const id = newId("msg");
+  const now = Date.now();
+  await env.DB.prepare(
+    `INSERT INTO webhook_deliveries (id, endpoint_id, workspace_id, event, payload, created_at, status, attempts, last_attempt_at, last_response_status)
+     VALUES (?, ?, ?, 'webhook.test', ?, ?, 'failed', 1, ?, 500)`,
+  )
+    .bind(
+      id,
+      endpointId,
+      w.ws,
+      JSON.stringify({ type: "webhook.test", timestamp: new Date(now).toISOString(), data: { workspaceId: w.ws } }),
+      now,
+      now,
+    )
+    .run();
+  return id;
 }
 
 /** GitHub's secret scanning signer for this test file, and the env that publishes its key to the service. */

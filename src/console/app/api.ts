@@ -55,6 +55,17 @@ export type Outcome = LoggedRequest["outcome"];
 export type WorkspaceUsage = Success<(typeof client.v1)["key-usage"]["$get"]>;
 export type AuditEventPage = Success<(typeof client.v1)["audit-events"]["$get"]>;
 export type AuditEvent = AuditEventPage["data"][number];
+export type KeyAttention = Success<(typeof client.v1)["key-attention"]["$get"]>;
+
+const webhooks = client.v1.webhooks;
+const webhook = webhooks[":id"];
+export type WebhookPage = Success<typeof webhooks.$get>;
+export type Webhook = WebhookPage["data"][number];
+export type CreateWebhookInput = InferRequestType<typeof webhooks.$post>["json"];
+export type CreatedWebhook = Success<typeof webhooks.$post>;
+export type UpdateWebhookInput = InferRequestType<(typeof webhook)["$patch"]>["json"];
+export type DeliveryPage = Success<(typeof webhook)["deliveries"]["$get"]>;
+export type Delivery = DeliveryPage["data"][number];
 /** An RFC 9457 problem+json body, as the routes declare their errors. */
 export type Problem = BodyOf<Responses<typeof keys.$get>, Exclude<StatusCode, SuccessStatusCode>>;
 export type FieldError = NonNullable<Problem["errors"]>[number];
@@ -177,4 +188,47 @@ export function workspaceUsage(): Promise<WorkspaceUsage> {
 /** The newest audit events of one key. */
 export function keyAuditEvents(keyId: string): Promise<AuditEventPage> {
   return send(client.v1["audit-events"].$get({ query: { keyId } }));
+}
+
+/** What of the workspace's keys needs attention: expiring soon, revoked but still presented, about to be revoked for idleness. */
+export function keyAttention(): Promise<KeyAttention> {
+  return send(client.v1["key-attention"].$get());
+}
+
+/** The workspace's webhook endpoints (at most 10: one page). */
+export function listWebhooks(): Promise<WebhookPage> {
+  return send(webhooks.$get({ query: {} }));
+}
+
+/** Adds an endpoint; the answer holds its signing secret, this once. */
+export function createWebhook(input: CreateWebhookInput): Promise<CreatedWebhook> {
+  return send(webhooks.$post({ json: input }));
+}
+
+/** Changes an endpoint (its URL, events, description, or enabled); the answer is the endpoint after the change. */
+export function updateWebhook(id: string, input: UpdateWebhookInput): Promise<Webhook> {
+  return send(webhook.$patch({ param: param(id), json: input }));
+}
+
+export function deleteWebhook(id: string): Promise<unknown> {
+  return send(webhook.$delete({ param: param(id) }));
+}
+
+/** Sends a webhook.test event to the endpoint; the answer is its delivery. */
+export function testWebhook(id: string): Promise<Delivery> {
+  return send(webhook.test.$post({ param: param(id) }));
+}
+
+export const DELIVERIES_PAGE = 20;
+
+/** One page of an endpoint's deliveries, newest first. */
+export function listDeliveries(id: string, cursor: string | null): Promise<DeliveryPage> {
+  return send(webhook.deliveries.$get({ param: param(id), query: { limit: String(DELIVERIES_PAGE), ...(cursor ? { cursor } : {}) } }));
+}
+
+/** Sends a delivery again now; the answer is the delivery, pending again. */
+export function retryDelivery(id: string, deliveryId: string): Promise<Delivery> {
+  return send(
+    webhook.deliveries[":deliveryId"].retry.$post({ param: { id: encodeURIComponent(id), deliveryId: encodeURIComponent(deliveryId) } }),
+  );
 }

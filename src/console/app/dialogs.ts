@@ -36,4 +36,5 @@ function restoreFocus(): void {
   opener = null;
   if (target && document.contains(target) && !target.hidden) target.focus();
   else if (!byId("keys").hidden) byId("create-open").focus();
+  else if (!byId("webhooks").hidden) byId("webhook-add-open").focus();
 }

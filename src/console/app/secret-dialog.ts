@@ -4,6 +4,7 @@
  * module: nothing keeps it.
  */
 import type { CreatedKey } from "./api";
+import { copyShown } from "./clipboard";
 import { openDialog, registerDialog } from "./dialogs";
 import { byId, show } from "./dom";
 
@@ -42,27 +43,5 @@ function forgetSecret(): void {
 }
 
 function copySecret(): void {
-  if (!secret) return;
-  const copied = byId("secret-copied");
-  const done = () => {
-    copied.textContent = "Copied to the clipboard.";
-  };
-  // Without the async clipboard (an insecure context, or refused): select the key and copy the selection.
-  const fallback = () => {
-    const range = document.createRange();
-    range.selectNodeContents(byId("secret-value"));
-    const selection = window.getSelection();
-    selection?.removeAllRanges();
-    selection?.addRange(range);
-    let ok = false;
-    try {
-      ok = document.execCommand("copy");
-    } catch {
-      ok = false;
-    }
-    selection?.removeAllRanges();
-    copied.textContent = ok ? "Copied to the clipboard." : "Copying failed: select the key and copy it yourself.";
-  };
-  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(secret).then(done, fallback);
-  else fallback();
+  if (secret) copyShown(secret, byId("secret-value"), byId("secret-copied"));
 }

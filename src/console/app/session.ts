@@ -5,9 +5,12 @@
  * reloading the page signs out.
  */
 import { setSessionToken, whenUnauthorized } from "./api";
+import { clearAttention, loadAttention } from "./attention";
 import { closeDialogs } from "./dialogs";
 import { byId, show } from "./dom";
 import { clearLists, loadAll } from "./key-tables";
+import { startPages, stopPages } from "./pages";
+import { clearWebhooks } from "./webhooks";
 
 export function initSession(): void {
   byId("signin-form").addEventListener("submit", (event) => {
@@ -58,17 +61,20 @@ function signIn(token: string): void {
   byId("who-text").textContent = c?.sub ? `Signed in as ${c.sub}${c.ws ? ` · workspace ${c.ws}` : ""}` : "Signed in";
   show(byId("who"), true);
   show(byId("signin"), false);
-  show(byId("keys"), true);
+  startPages();
   byId("notice").textContent = "";
   loadAll();
+  void loadAttention();
 }
 
 function signOut(reason: string): void {
   setSessionToken(null);
   closeDialogs();
   clearLists();
+  clearAttention();
+  clearWebhooks();
   show(byId("who"), false);
-  show(byId("keys"), false);
+  stopPages();
   show(byId("signin"), true);
   byId("signin-reason").textContent = reason;
   show(byId("signin-reason"), !!reason);

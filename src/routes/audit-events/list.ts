@@ -13,7 +13,14 @@ const eventFields = {
       "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself.",
     example: "usr_ada",
   }),
-  keyId: z.string().openapi({ description: "The API key the event is about.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+  keyId: z
+    .string()
+    .nullable()
+    .openapi({ description: "The API key the event is about; null for a `webhook.*` event.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+  webhookId: z
+    .string()
+    .nullable()
+    .openapi({ description: "The webhook endpoint a `webhook.*` event is about; null for a key event.", example: null }),
   clientIp: z.string().nullable().openapi({ description: "The client's IP address (CF-Connecting-IP).", example: "203.0.113.7" }),
   userAgent: z.string().nullable().openapi({ description: "The client's User-Agent, at most 512 characters.", example: "Mozilla/5.0" }),
   createdAt: z.string().openapi({ description: "When it happened (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
@@ -80,13 +87,51 @@ const EVENTS = {
       })
       .openapi({ description: "What changed.", example: { fields: ["ipAllowlist", "rateLimit"] } }),
   ),
+  "webhook.created": event(
+    "webhook.created",
+    "WebhookCreatedEvent",
+    "A webhook endpoint was added.",
+    z
+      .object({
+        url: z.string().openapi({ description: "Where its events are sent.", example: "https://hooks.example.com/owlish" }),
+        events: z.array(z.string()).openapi({ description: "The event types it receives.", example: ["api_key.revoked"] }),
+      })
+      .openapi({ description: "Its URL and events.", example: { url: "https://hooks.example.com/owlish", events: ["api_key.revoked"] } }),
+  ),
+  "webhook.updated": event(
+    "webhook.updated",
+    "WebhookUpdatedEvent",
+    "A webhook endpoint was changed with PATCH (its URL, events, description, or enabled or disabled by an admin).",
+    z
+      .object({
+        fields: z.array(z.string()).openapi({ description: "The names of the fields whose value changed.", example: ["events"] }),
+      })
+      .openapi({ description: "What changed.", example: { fields: ["events"] } }),
+  ),
+  "webhook.deleted": event(
+    "webhook.deleted",
+    "WebhookDeletedEvent",
+    "A webhook endpoint was deleted, with its pending deliveries.",
+    z
+      .object({ url: z.string().openapi({ description: "Where its events went.", example: "https://hooks.example.com/owlish" }) })
+      .openapi({ description: "Its URL.", example: { url: "https://hooks.example.com/owlish" } }),
+  ),
 } satisfies { [A in AuditAction]: z.ZodObject<{ action: z.ZodLiteral<A> }> };
 
 /** An audit event: one shape per action, told apart by `action`, each with its own `details`. */
 export const AuditEventSchema = z
-  .discriminatedUnion("action", [EVENTS["api_key.created"], EVENTS["api_key.revoked"], EVENTS["api_key.rolled"], EVENTS["api_key.updated"]])
+  .discriminatedUnion("action", [
+    EVENTS["api_key.created"],
+    EVENTS["api_key.revoked"],
+    EVENTS["api_key.rolled"],
+    EVENTS["api_key.updated"],
+    EVENTS["webhook.created"],
+    EVENTS["webhook.updated"],
+    EVENTS["webhook.deleted"],
+  ])
   .openapi("AuditEvent", {
-    description: "One key event. `action` says which, and decides what `details` holds (one schema per action).",
+    description:
+      "One event of the trail: a change to a key or to a webhook endpoint. `action` says which, and decides what `details` holds (one schema per action).",
   });
 
 export const AuditEventListSchema = listSchema(AuditEventSchema, "AuditEventList");
@@ -97,7 +142,7 @@ const ListAuditEventsQuery = z.object({
     .min(1)
     .max(200)
     .optional()
-    .openapi({ description: "Only the events of this key.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    .openapi({ description: "Only the events of this key (key events only).", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
   limit: limitQuery,
   cursor: cursorQuery,
 });
@@ -112,7 +157,7 @@ export const listAuditEvents = adminOperation(
     operationId: "listAuditEvents",
     summary: "List audit events",
     description:
-      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`), newest first, with who made each change and from where. Admins only; filter with `keyId`.",
+      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`) and changes to its webhook endpoints (`webhook.created`, `webhook.updated`, `webhook.deleted`), newest first, with who made each change and from where. Admins only; filter with `keyId` (key events only).",
     request: { query: ListAuditEventsQuery },
     responses: { 200: jsonResponse(AuditEventListSchema, "A page of audit events.") },
   },

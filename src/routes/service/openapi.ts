@@ -56,6 +56,11 @@ function buildDocument(app: App) {
           name: "Secret scanning",
           description: "Leaked keys reported by GitHub secret scanning are revoked at once (GitHub-signed, no bearer credential).",
         },
+        {
+          name: "Webhooks",
+          description:
+            "Signed notifications of key events (Standard Webhooks) POSTed to the workspace's endpoints, with their delivery records (admins, console session).",
+        },
         { name: "Service", description: "Health and documentation." },
       ],
     }),
