@@ -3,8 +3,11 @@ import type { Db } from "../db/client";
 import { type AuditEventRow, auditEvents } from "../db/schema";
 import { newId } from "../lib/ids";
 
-/** Every action the trail records. Add new key events here. */
-export const AUDIT_ACTIONS = ["api_key.created", "api_key.revoked", "api_key.rolled", "api_key.updated"] as const;
+/**
+ * Every action the trail records. Add new key events here. `key_policy.updated`
+ * is about the workspace's key policy, not a key: its target is the workspace.
+ */
+export const AUDIT_ACTIONS = ["api_key.created", "api_key.revoked", "api_key.rolled", "api_key.updated", "key_policy.updated"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** Who made a change, as the trail records it: an id (a user, a key, a system actor) and the request's client. */
@@ -14,7 +17,7 @@ export interface AuditedBy {
   userAgent: string | null;
 }
 
-/** The event of `by` doing `action` to a key of `workspaceId`. */
+/** The event of `by` doing `action` to a key of `workspaceId` (for `key_policy.updated`, to the workspace's policy: the target is the workspace). */
 export function auditRow(
   action: AuditAction,
   by: AuditedBy,

@@ -1,4 +1,4 @@
-import { and, desc, eq, type SQL } from "drizzle-orm";
+import { and, desc, eq, like, type SQL } from "drizzle-orm";
 import { database } from "../db/client";
 import { after } from "../db/keyset";
 import { type AuditEventRow, auditEvents } from "../db/schema";
@@ -7,13 +7,16 @@ import type { Env } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import type { AuditAction } from "./events";
 
+/** Actions about a key (`api_key.*`): their target is the key. Others (`key_policy.updated`) are about the workspace. */
+const isKeyAction = (action: string) => action.startsWith("api_key.");
+
 function toAuditEvent(row: AuditEventRow) {
   return {
     id: row.id,
     action: row.action as AuditAction,
     workspaceId: row.workspaceId,
     actorId: row.actorId,
-    keyId: row.targetKeyId,
+    keyId: isKeyAction(row.action) ? row.targetKeyId : null,
     clientIp: row.clientIp,
     userAgent: row.userAgent,
     createdAt: new Date(row.createdAt).toISOString(),
@@ -29,7 +32,7 @@ export async function listAuditEvents(
 ) {
   const cursor = query.cursor ? decodeCursor(query.cursor) : null;
   const conditions: (SQL | undefined)[] = [eq(auditEvents.workspaceId, workspaceId)];
-  if (query.keyId) conditions.push(eq(auditEvents.targetKeyId, query.keyId));
+  if (query.keyId) conditions.push(eq(auditEvents.targetKeyId, query.keyId), like(auditEvents.action, "api_key.%"));
   if (cursor) {
     conditions.push(after(auditEvents.createdAt, auditEvents.id, cursor));
   }

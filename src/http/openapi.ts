@@ -45,7 +45,7 @@ export const ProblemSchema = z
       )
       .optional()
       .openapi({
-        description: "For invalid_request: one entry per bad field.",
+        description: "For invalid_request: one entry per bad field. For policy_violation: one entry per field and policy rule it breaks.",
         example: [{ path: "name", message: "Too small: expected string to have >=1 characters" }],
       }),
     requiredScope: z
@@ -64,6 +64,15 @@ const EXAMPLE_REQUEST_ID = "6f1c2a9e-4b7d-4e0a-9d3c-2b8f5e7a1c40";
 const EXAMPLE_EXTRA: Partial<Record<ProblemCode, ProblemExtra>> = {
   invalid_request: { errors: [{ path: "name", message: "Too small: expected string to have >=1 characters" }] },
   insufficient_scope: { requiredScope: "sources:write" },
+  policy_violation: {
+    errors: [
+      {
+        path: "expiresAt",
+        message:
+          "The workspace's key policy (maxLifetimeDays) allows keys of at most 90 days: expiresAt must be no later than 2027-02-24T10:00:00.000Z.",
+      },
+    ],
+  },
 };
 
 /**

@@ -247,7 +247,12 @@ function revokeStatements(db: Db, changes: RevokeChange[], actor: Actor, at: num
   ];
 }
 
-const REVOKE_OPS: Record<RevocationReason, string> = { admin: "revoke_key", self: "self_revoke_key", leaked: "revoke_leaked_keys" };
+const REVOKE_OPS: Record<RevocationReason, string> = {
+  admin: "revoke_key",
+  self: "self_revoke_key",
+  leaked: "revoke_leaked_keys",
+  idle: "revoke_idle_keys",
+};
 
 function planRevoke(db: Db, change: RevokeChange, actor: Actor, now: number): Plan<{ row: ApiKeyRow }> {
   return {

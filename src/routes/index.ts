@@ -10,6 +10,8 @@ import { listAuditEvents } from "./audit-events/list";
 import { consolePage, consoleSlash } from "./console/page";
 import { getCallingKey } from "./key/get";
 import { revokeCallingKey } from "./key/self-revoke";
+import { getKeyPolicy } from "./key-policy/get";
+import { putKeyPolicy } from "./key-policy/put";
 import { listApiKeyUsage } from "./key-usage/list";
 import { kit } from "./kit";
 import { keyOperation } from "./operation";
@@ -63,6 +65,8 @@ export const OPERATIONS = [
   rollApiKey,
   revokeCallingKey,
   reportLeakedKeys,
+  getKeyPolicy,
+  putKeyPolicy,
 ] as const;
 
 /** The pages: GETs that are not API operations (routes/page.ts), mounted after them. */

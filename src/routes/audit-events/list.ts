@@ -11,10 +11,13 @@ export const AuditEventSchema = z
     workspaceId: z.string().openapi({ description: "The workspace the event belongs to.", example: "ws_demo" }),
     actorId: z.string().openapi({
       description:
-        "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself.",
+        "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, the key's own id when it revoked itself, or `policy` for a key the workspace's key policy revoked as idle.",
       example: "usr_ada",
     }),
-    keyId: z.string().openapi({ description: "The API key the event is about.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+    keyId: z.string().nullable().openapi({
+      description: "The API key the event is about; null for an event about the workspace's key policy (`key_policy.updated`).",
+      example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5",
+    }),
     clientIp: z.string().nullable().openapi({ description: "The client's IP address (CF-Connecting-IP).", example: "203.0.113.7" }),
     userAgent: z.string().nullable().openapi({ description: "The client's User-Agent, at most 512 characters.", example: "Mozilla/5.0" }),
     createdAt: z.string().openapi({ description: "When it happened (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
@@ -23,7 +26,7 @@ export const AuditEventSchema = z
       .nullable()
       .openapi({
         description:
-          "What else the action records, or null. `api_key.revoked`: `reason` (`admin`, `leaked`, `self`) and, for a leak, `url`; `api_key.rolled`: `newKeyId`, `overlapSeconds`; `api_key.updated`: `fields`, the names changed.",
+          "What else the action records, or null. `api_key.revoked`: `reason` (`admin`, `leaked`, `self`, `idle`) and, for a leak, `url`; `api_key.rolled`: `newKeyId`, `overlapSeconds`; `api_key.updated`: `fields`, the names changed; `key_policy.updated`: `old` and `new`, the policy before and after (`maxLifetimeDays`, `requireIpAllowlist`, `idleRevokeDays`).",
         example: { reason: "admin" },
       }),
   })
@@ -52,7 +55,7 @@ export const listAuditEvents = adminOperation(
     operationId: "listAuditEvents",
     summary: "List audit events",
     description:
-      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`), newest first, with who made each change and from where. Admins only; filter with `keyId`.",
+      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`) and changes to its key policy (`key_policy.updated`), newest first, with who made each change and from where. Admins only; filter with `keyId` (key events only).",
     request: { query: ListAuditEventsQuery },
     responses: { 200: jsonResponse(AuditEventListSchema, "A page of audit events.") },
   },
