@@ -7,10 +7,22 @@ import { type ApiKeyRow, type AuditEventRow, apiKeys, auditEvents, type KeyChang
 import { storage } from "../db/storage";
 import { notFound, Problem } from "../http/problem";
 import { newId } from "../lib/ids";
+import { readPolicy } from "../policy/store";
 import { type Actor, actorId } from "./actor";
 import { hashKey } from "./format/hash";
 import { displayPrefix, generateKey } from "./format/key";
-import { GUARD_RAIL_FIELDS, GUARD_RAILS, type GuardRailField, type GuardRailValues } from "./guard-rails";
+import {
+  applyPolicy,
+  type BrokenRule,
+  GUARD_RAIL_FIELDS,
+  GUARD_RAILS,
+  type GuardRailField,
+  type GuardRailValues,
+  type KeyPolicy,
+  POLICED_FIELDS,
+  type PolicedKey,
+  policedFields,
+} from "./guard-rails";
 import { type Committed, type PublishDeps, publish } from "./publish";
 import type { Scope } from "./scopes";
 
@@ -26,6 +38,12 @@ import type { Scope } from "./scopes";
  *      was: logChange); and a re-read of the rows;
  *   2. once D1 has committed, publish: this isolate's memo at once, and the
  *      change courier is told there is something to deliver (keys/publish.ts).
+ *
+ * Before step 1, a change that makes or changes a key (create, roll, PATCH)
+ * is held to the workspace's key policy (the rules of guard-rails.ts'
+ * POLICY_RULES): what a rule fills in (a new key's expiry) is filled in, and
+ * a key that would break a rule is refused with 422 `policy_violation`
+ * naming each field and rule. Revocations are never refused.
  *
  * The change log carries the change everywhere else: the courier delivers it
  * to KV until KV confirms, every isolate follows its recent part
@@ -89,12 +107,18 @@ interface Plan<R> {
 export async function applyKeyChange<C extends KeyChange>(deps: KeyChangeDeps, change: C, actor: Actor): Promise<KeyChangeResult<C>> {
   const db = database(deps.env.DB);
   switch (change.kind) {
-    case "create":
-      return run(deps, db, planCreate(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
+    case "create": {
+      const policy = await readPolicy(deps.env, change.workspaceId);
+      const now = Date.now();
+      const fields = newKeyUnderPolicy(policy, change.fields, now);
+      return run(deps, db, planCreate(db, { ...change, fields }, actor, now)) as Promise<KeyChangeResult<C>>;
+    }
     case "revoke":
       return run(deps, db, planRevoke(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
-    case "roll":
-      return run(deps, db, planRoll(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
+    case "roll": {
+      const roll = await rollUnderPolicy(db, await readPolicy(deps.env, change.workspaceId), change);
+      return run(deps, db, planRoll(db, roll.change, actor, roll.now)) as Promise<KeyChangeResult<C>>;
+    }
     case "update":
       return update(deps, db, change as Extract<KeyChange, { kind: "update" }>, actor) as Promise<KeyChangeResult<C>>;
   }
@@ -157,6 +181,55 @@ async function commit<R>(db: Db, plan: Plan<R>) {
   const statements = plan.statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]];
   const results: unknown[] = await storage(plan.op, () => db.batch(statements), { unique: plan.conflicts });
   return plan.settle(results);
+}
+
+// --- the key policy ---------------------------------------------------------
+
+function policyViolation(broken: BrokenRule[], note = ""): Problem {
+  const rules = [...new Set(broken.map((b) => b.rule))].join(", ");
+  return new Problem("policy_violation", `The key would break the workspace's key policy (${rules}); errors names each field and rule.`, {
+    errors: broken.map((b) => ({ path: b.field, message: `${b.message}${note}` })),
+  });
+}
+
+/** A new key's fields under the policy: a missing expiry filled in with the longest allowed, or 422. */
+function newKeyUnderPolicy(policy: KeyPolicy, fields: NewKey, now: number): NewKey {
+  const proposed: PolicedKey = {
+    createdAt: now,
+    expiresAt: fields.expiresAt,
+    ipAllowlist: fields.ipAllowlist ?? GUARD_RAILS.ipAllowlist.default,
+  };
+  const { key, broken } = applyPolicy(policy, proposed, POLICED_FIELDS);
+  if (broken.length > 0) throw policyViolation(broken);
+  return { ...fields, expiresAt: key.expiresAt };
+}
+
+/**
+ * A roll under the policy: the new key is a new key, held to today's policy
+ * whatever the old key was allowed. Its expiry is the request's (or the
+ * longest allowed); its guard rails are the old key's, so the old key is read
+ * first when a rule is on (a roll otherwise reads nothing before its batch).
+ * A key that is missing, revoked or already rolled is left to the roll's
+ * own answer (404, 409).
+ */
+async function rollUnderPolicy(db: Db, policy: KeyPolicy, change: Extract<KeyChange, { kind: "roll" }>) {
+  const old =
+    policedFields(policy).length > 0 ? await storage("get_key", () => selectKey(db, change.workspaceId, change.keyId).get()) : undefined;
+  const now = Date.now();
+  if (!old || old.revokedAt !== null || old.rolledTo !== null) return { change, now };
+  const { key, broken } = applyPolicy(
+    policy,
+    { createdAt: now, expiresAt: change.expiresAt, ipAllowlist: old.ipAllowlist },
+    POLICED_FIELDS,
+  );
+  if (broken.length > 0) {
+    const inherited = broken.some((b) => b.field === "ipAllowlist");
+    throw policyViolation(
+      broken,
+      inherited ? " The new key inherits this key's IP allowlist, which is empty: set one (PATCH) before rolling." : "",
+    );
+  }
+  return { change: { ...change, expiresAt: key.expiresAt }, now };
 }
 
 // --- create -----------------------------------------------------------------
@@ -403,10 +476,17 @@ async function update(
   actor: Actor,
 ): Promise<{ row: ApiKeyRow }> {
   const { workspaceId, keyId } = change;
-  let current = await storage("get_key", () => selectKey(db, workspaceId, keyId).get());
+  let [current, policy] = await Promise.all([
+    storage("get_key", () => selectKey(db, workspaceId, keyId).get()),
+    readPolicy(deps.env, workspaceId),
+  ]);
   for (let attempt = 1; ; attempt++) {
     if (!current) throw notFound("No API key with this id in this workspace.");
     if (current.revokedAt !== null) throw revokedConflict();
+    // The policy binds what the body sets (set to what the key already has, too), not what it leaves as it is.
+    const policed = POLICED_FIELDS.filter((f) => f in change.fields && change.fields[f as UpdatableField] !== undefined);
+    const { broken } = applyPolicy(policy, { ...current, ...pickPoliced(change.fields) }, policed);
+    if (broken.length > 0) throw policyViolation(broken);
     const changes = changedFields(current, change.fields);
     const fields = UPDATABLE_FIELDS.filter((f) => f in changes);
     if (fields.length === 0) return { row: current };
@@ -442,6 +522,13 @@ async function update(
     }
     current = outcome.retry;
   }
+}
+
+/** The policed fields a PATCH body sets. */
+function pickPoliced(fields: KeyUpdate): Partial<PolicedKey> {
+  return Object.fromEntries(
+    POLICED_FIELDS.flatMap((f) => (fields[f as UpdatableField] === undefined ? [] : [[f, fields[f as UpdatableField]]])),
+  );
 }
 
 /** The body's fields whose values differ from the row's; the values as they will be stored. */
