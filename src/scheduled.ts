@@ -11,6 +11,8 @@ export const SCHEDULED_JOBS: { name: string; run(env: Env, now: number): Promise
   // The safety net of change delivery: the request that made a change tells
   // the courier at once, but if it died first, this does within a minute.
   { name: "kv_delivery", run: (env) => courier(env).deliver() },
+  // The key policy's idle rule: warn keys unused long enough, revoke them a week later (src/policy/idle.ts).
+  { name: "idle_keys", run: async (env, now) => (await import("./policy/idle")).idleJob(env, now) },
 ];
 
 export async function runScheduledJobs(env: Env, now: number): Promise<void> {

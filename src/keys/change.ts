@@ -71,7 +71,20 @@ export type KeyUpdate = { [F in UpdatableField]?: ApiKeyRow[F] | undefined };
 
 export type KeyChange =
   | { kind: "create"; workspaceId: string; fields: NewKey }
-  | { kind: "revoke"; workspaceId: string; keyId: string; reason: RevocationReason; details?: { url: string | null } }
+  | {
+      kind: "revoke";
+      workspaceId: string;
+      keyId: string;
+      reason: RevocationReason;
+      /** What the audit event records besides the reason: a leak's `url`; an idle key's `idleSince` and `idleRevokeDays`. */
+      details?: { url: string | null } | { idleSince: string; idleRevokeDays: number };
+      /**
+       * Revoke only while the key has not been used since this time (its last
+       * use, or its creation if never used): the idle rule's revocation, which a
+       * use that the recorder flushed a moment before must cancel.
+       */
+      unusedSince?: number;
+    }
   | { kind: "roll"; workspaceId: string; keyId: string; overlapSeconds: number; expiresAt: number | null }
   | { kind: "update"; workspaceId: string; keyId: string; fields: KeyUpdate };
 
@@ -293,20 +306,24 @@ function planCreate(
  * event this batch inserted, and the change log records exactly those. So of
  * concurrent revokes, whatever their reasons, only the first is recorded (the
  * unique index on revoke events is the second line), and revokedAt,
- * revokedBy and the reason never change afterwards.
+ * revokedBy and the reason never change afterwards. A change with
+ * `unusedSince` is skipped the same way if the key was used since.
  */
 function revokeStatements(db: Db, changes: RevokeChange[], actor: Actor, at: number) {
   const by = audited(actor);
   const events = changes.map((c) => auditRow("api_key.revoked", by, c.workspaceId, c.keyId, at, { reason: c.reason, ...c.details }));
   const reason = changes[0]!.reason;
-  const revokes = JSON.stringify(events.map((e) => [e.targetKeyId, e.workspaceId, e.id, JSON.stringify(e.details)]));
+  const revokes = JSON.stringify(
+    events.map((e, i) => [e.targetKeyId, e.workspaceId, e.id, JSON.stringify(e.details), changes[i]!.unusedSince ?? null]),
+  );
   const inserted = sql`select e.target_key_id from ${auditEvents} e where e.id in (select r.value ->> 2 from json_each(${revokes}) r)`;
   return [
     // Columns in audit_events' own order: id, workspace, action, actor, key, client ip, user agent, time, details.
     db.insert(auditEvents).select(
       sql`select r.value ->> 2, k.workspace_id, 'api_key.revoked', ${by.actorId}, k.id, ${by.clientIp}, ${by.userAgent}, ${at}, r.value ->> 3
           from json_each(${revokes}) r join ${apiKeys} k on k.id = r.value ->> 0 and k.workspace_id = r.value ->> 1
-          where k.revoked_at is null`,
+          where k.revoked_at is null
+            and (r.value ->> 4 is null or coalesce(k.last_used_at, k.created_at) = r.value ->> 4)`,
     ),
     db
       .update(apiKeys)

@@ -54,7 +54,6 @@ const RULE_QUERIES: {
   [R in PolicyRuleName]: (
     setting: NonNullable<KeyPolicy[R]>,
     now: number,
-    idleSetAt: number,
   ) => { where: SQL; order: SQL[]; message(key: Judged): string | null };
 } = {
   maxLifetimeDays: (limit) => ({
@@ -72,15 +71,15 @@ const RULE_QUERIES: {
     message: (key) =>
       POLICY_RULES.requireIpAllowlist.check(true, key) === null ? null : "No IP allowlist: the key can be used from any address.",
   }),
-  idleRevokeDays: (limit, now, idleSetAt) => ({
+  idleRevokeDays: (limit, now) => ({
     // Unused long enough to be warned now, and not expiring before it could be revoked (then it just expires).
     where: sql`${since} <= ${now - warnAfterMs(limit)}
       and (${apiKeys.expiresAt} is null
-           or ${apiKeys.expiresAt} > max(${since} + ${limit * DAY_MS}, ${now + IDLE_WARNING_MS}, ${idleSetAt + IDLE_WARNING_MS}))`,
+           or ${apiKeys.expiresAt} > max(${since} + ${limit * DAY_MS}, ${now + IDLE_WARNING_MS}))`,
     order: [asc(since), asc(apiKeys.id)],
     message: (key) => {
       const unusedSince = key.lastUsedAt ?? key.createdAt;
-      const revokeAt = idleRevokeAt(limit, unusedSince, now, idleSetAt);
+      const revokeAt = idleRevokeAt(limit, unusedSince, now);
       const what = key.lastUsedAt === null ? `Never used since its creation on ${day(unusedSince)}` : `Unused since ${day(unusedSince)}`;
       return `${what} (${days(now - unusedSince)} days): warned now and revoked as idle from ${day(revokeAt)} unless it is used before.`;
     },
@@ -89,21 +88,20 @@ const RULE_QUERIES: {
 
 /**
  * The workspace's keys that break `policy` at `now`, rule by rule in table
- * order. `idleSetAt`: when the idle rule took (or, saving a change to it,
- * takes) its current setting.
+ * order. For the idle rule: those a pass would warn now (a warning already
+ * given for the same setting and the same time unused is not given again).
  */
 export async function findViolations(
   env: Env,
   workspaceId: string,
   policy: KeyPolicy,
   now: number,
-  idleSetAt: number,
 ): Promise<{ violations: Violation[]; truncated: boolean }> {
   const db = database(env.DB);
   const active = POLICY_RULE_NAMES.filter((rule) => (POLICY_RULES[rule].active as (s: unknown) => boolean)(policy[rule]));
   const judged = active.map((rule) => ({
     rule,
-    ...(RULE_QUERIES[rule] as (s: unknown, now: number, at: number) => Query)(policy[rule], now, idleSetAt),
+    ...(RULE_QUERIES[rule] as (s: unknown, now: number) => Query)(policy[rule], now),
   }));
   const pages = await storage("key_policy_violations", () =>
     Promise.all(

@@ -39,7 +39,7 @@ export const putKeyPolicy = adminOperation(
           }
         : await savePolicy(c.env, session.ws, next, adminActor(c, session));
     const now = Date.now();
-    const { violations, truncated } = await findViolations(c.env, session.ws, next, now, row?.idleSetAt ?? now);
+    const { violations, truncated } = await findViolations(c.env, session.ws, next, now);
     return c.json({ policy: toPolicyRecord(row), saved, violations, violationsTruncated: truncated }, 200);
   },
   { problems: ["conflict"] },
