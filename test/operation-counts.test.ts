@@ -64,6 +64,24 @@ describe("operation counts on the verification path", () => {
     expect(feedReads(d1.statements).length - before).toBe(SECONDS);
   });
 
+  it("a new isolate waits for the change feed from its location's cache; only after the whole location was idle does it wait on D1", async () => {
+    const clock = freezeClock();
+    const k = await createKey(await session(freshWs()));
+    const d1 = recordingD1();
+    const use = (node: Isolate) => node.settled({ DB: d1.binding }, "GET", "/v1/key", { token: k.key }).then((r) => r.status);
+    expect(await use(new Isolate())).toBe(200); // the location's snapshot is read from D1
+    const atFirst = feedReads(d1.statements).length;
+    clock.advance(FEED_TRUST_MS - 1);
+    const cold = new Isolate();
+    const before = d1.statements.length;
+    expect(await use(cold)).toBe(200);
+    // Answered from the location's copy, without a read of D1.
+    expect(feedReads(d1.statements.slice(before))).toEqual([]);
+    clock.advance(FEED_TRUST_MS);
+    expect(await use(new Isolate())).toBe(200);
+    expect(feedReads(d1.statements).length).toBeGreaterThan(atFirst);
+  });
+
   it("a hot key never waits on storage: with D1 and KV hanging past the feed's refresh age, the memo answers", async () => {
     const clock = freezeClock();
     const k = await createKey(await session(freshWs()));

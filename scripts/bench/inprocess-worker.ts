@@ -35,6 +35,7 @@ import { mount } from "../../src/routes/operation";
 import { CoalescingReporter } from "../../src/usage/coalescing-reporter";
 import { utcDay } from "../../src/usage/use-reporter";
 
+export { ChangeCourier } from "../../src/delivery/change-courier";
 export { RateLimitCounter } from "../../src/ratelimit/counter";
 export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 

@@ -4,6 +4,7 @@ import { parseOptions } from "../../src/options";
 import { WindowRateLimiter } from "../../src/ratelimit/limiter";
 import { DirectKeyStore, DirectUseWriter } from "./naive-parts";
 
+export { ChangeCourier } from "../../src/delivery/change-courier";
 export { RateLimitCounter } from "../../src/ratelimit/counter";
 export { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 

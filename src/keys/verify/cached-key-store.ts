@@ -124,8 +124,12 @@ export class CachedKeyStore implements KeyStore {
         // The hot path: a busy isolate's snapshot is refreshed behind its requests.
         ctx.waitUntil(this.#followFeed(env, requestUrl));
       } else {
-        // A new isolate, or one idle for seconds: nothing it holds is vouched for. One read, shared.
-        await this.#followFeed(env, requestUrl);
+        // A new isolate, or one idle for seconds: nothing it holds is vouched
+        // for, so the request waits for one read, shared by every request
+        // meanwhile. The location's copy will do while it can still vouch
+        // (younger than feedTrustMs): D1 joins this path only when the whole
+        // location has been idle that long.
+        await this.#followFeed(env, requestUrl, this.#feedTrustMs);
       }
     }
     const hit = this.#known.get(hash, now);
@@ -156,10 +160,10 @@ export class CachedKeyStore implements KeyStore {
     return now - Math.max(hit.fetchedAt, this.#feedReadAt) < this.#maxAgeMs;
   }
 
-  async #followFeed(env: Env, requestUrl: string): Promise<void> {
+  async #followFeed(env: Env, requestUrl: string, acceptAgeMs?: number): Promise<void> {
     let snapshot: FeedSnapshot;
     try {
-      snapshot = await this.#feed.read(env.DB, new URL(requestUrl).origin);
+      snapshot = await this.#feed.read(env.DB, new URL(requestUrl).origin, { acceptAgeMs });
     } catch (error) {
       this.#feedFailedAt = Date.now();
       this.#logFallback(this.#feedFailedAt, error);

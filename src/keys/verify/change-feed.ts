@@ -97,23 +97,28 @@ export class ChangeFeed {
    * location's other isolates see the change at their next read). Throws when
    * neither the cache nor D1 can give one.
    */
-  read(db: D1Database, origin: string, { fresh = false }: { fresh?: boolean } = {}): Promise<FeedSnapshot> {
-    if (fresh) return withTimeout(this.#read(db, origin, true));
-    this.#pending ??= withTimeout(this.#read(db, origin, false)).finally(() => {
+  read(
+    db: D1Database,
+    origin: string,
+    { fresh = false, acceptAgeMs }: { fresh?: boolean; acceptAgeMs?: number } = {},
+  ): Promise<FeedSnapshot> {
+    if (fresh) return withTimeout(this.#read(db, origin, 0));
+    this.#pending ??= withTimeout(this.#read(db, origin, acceptAgeMs ?? this.#refreshAfterMs)).finally(() => {
       this.#pending = null;
     });
     return this.#pending;
   }
 
-  async #read(db: D1Database, origin: string, fresh: boolean): Promise<FeedSnapshot> {
+  /** The location's copy if it is younger than `acceptAgeMs`, else D1's answer (then shared with the location). */
+  async #read(db: D1Database, origin: string, acceptAgeMs: number): Promise<FeedSnapshot> {
     const url = origin + FEED_PATH;
     const cache = await this.#cache().catch(() => null);
-    const shared = fresh ? undefined : await cache?.match(url).catch(() => undefined);
+    const shared = acceptAgeMs > 0 ? await cache?.match(url).catch(() => undefined) : undefined;
     if (shared) {
       const stored = await shared.json<Stored>().catch(() => null);
       // Judged by this reader's clock; a copy from more than a second "ahead" is not trusted to be fresh.
       const age = stored ? Date.now() - stored.readAt : Number.POSITIVE_INFINITY;
-      if (stored && age > -1_000 && age < this.#refreshAfterMs) return fromStored(stored);
+      if (stored && age > -1_000 && age < acceptAgeMs) return fromStored(stored);
     }
     const snapshot = await readFromD1(db);
     // The cache only shares it; freshness is judged from readAt, by each reader's clock.
