@@ -500,11 +500,12 @@ async function update(
   for (let attempt = 1; ; attempt++) {
     if (!current) throw notFound("No API key with this id in this workspace.");
     if (current.revokedAt !== null) throw revokedConflict();
-    // The policy binds what the body sets (set to what the key already has, too), not what it leaves as it is.
-    const policed = POLICED_FIELDS.filter((f) => f in change.fields && change.fields[f as UpdatableField] !== undefined);
-    const { broken } = applyPolicy(policy, { ...current, ...pickPoliced(change.fields) }, policed);
-    if (broken.length > 0) throw policyViolation(broken);
     const changes = changedFields(current, change.fields);
+    // The policy binds what the change changes: a field the body leaves as it is (or sets to what it is) is not judged,
+    // so a key made before the policy can still be renamed.
+    const policed = POLICED_FIELDS.filter((f) => f in changes);
+    const { broken } = applyPolicy(policy, { ...current, ...(changes as Partial<PolicedKey>) }, policed);
+    if (broken.length > 0) throw policyViolation(broken);
     const fields = UPDATABLE_FIELDS.filter((f) => f in changes);
     if (fields.length === 0) return { row: current };
 
@@ -539,13 +540,6 @@ async function update(
     }
     current = outcome.retry;
   }
-}
-
-/** The policed fields a PATCH body sets. */
-function pickPoliced(fields: KeyUpdate): Partial<PolicedKey> {
-  return Object.fromEntries(
-    POLICED_FIELDS.flatMap((f) => (fields[f as UpdatableField] === undefined ? [] : [[f, fields[f as UpdatableField]]])),
-  );
 }
 
 /** The body's fields whose values differ from the row's; the values as they will be stored. */
