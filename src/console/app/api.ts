@@ -54,6 +54,11 @@ export type LoggedRequest = RequestLogPage["data"][number];
 export type Outcome = LoggedRequest["outcome"];
 export type WorkspaceUsage = Success<(typeof client.v1)["key-usage"]["$get"]>;
 export type AuditEventPage = Success<(typeof client.v1)["audit-events"]["$get"]>;
+const keyPolicy = client.v1["key-policy"];
+export type KeyPolicy = Success<typeof keyPolicy.$get>;
+export type KeyPolicyInput = InferRequestType<typeof keyPolicy.$put>["json"];
+export type KeyPolicyResult = Success<typeof keyPolicy.$put>;
+export type PolicyViolation = KeyPolicyResult["violations"][number];
 export type AuditEvent = AuditEventPage["data"][number];
 /** An RFC 9457 problem+json body, as the routes declare their errors. */
 export type Problem = BodyOf<Responses<typeof keys.$get>, Exclude<StatusCode, SuccessStatusCode>>;
@@ -177,4 +182,14 @@ export function workspaceUsage(): Promise<WorkspaceUsage> {
 /** The newest audit events of one key. */
 export function keyAuditEvents(keyId: string): Promise<AuditEventPage> {
   return send(client.v1["audit-events"].$get({ query: { keyId } }));
+}
+
+/** The workspace's key policy (every rule off if it never set one). */
+export function getKeyPolicy(): Promise<KeyPolicy> {
+  return send(keyPolicy.$get());
+}
+
+/** Sets the whole policy, or with `dryRun` only says what setting it would do; answers it with the keys that do not comply. */
+export function putKeyPolicy(input: KeyPolicyInput, dryRun: boolean): Promise<KeyPolicyResult> {
+  return send(keyPolicy.$put({ query: { dryRun: dryRun ? "true" : "false" }, json: input }));
 }

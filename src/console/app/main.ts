@@ -18,6 +18,8 @@ import { initKeyDialog, openKeyDialog } from "./key-dialog";
 import { initKeyEdit } from "./key-edit";
 import { initKeyRoll } from "./key-roll";
 import { initKeyTables } from "./key-tables";
+import { initPages } from "./pages";
+import { initPolicyPage } from "./policy-page";
 import { initRequestLog } from "./request-log";
 import { initSecretDialog } from "./secret-dialog";
 import { initSession, startSession } from "./session";
@@ -32,6 +34,8 @@ document.addEventListener("DOMContentLoaded", () => {
   initKeyEdit();
   initKeyRoll();
   initRequestLog();
+  initPages();
+  initPolicyPage(openKeyDialog);
   setInterval(refreshTimes, 30_000);
   startSession();
 });

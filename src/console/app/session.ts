@@ -8,6 +8,9 @@ import { setSessionToken, whenUnauthorized } from "./api";
 import { closeDialogs } from "./dialogs";
 import { byId, show } from "./dom";
 import { clearLists, loadAll } from "./key-tables";
+import { startPages, stopPages } from "./pages";
+import { forgetPolicy, refreshPolicy } from "./policy";
+import { clearPolicyPage } from "./policy-page";
 
 export function initSession(): void {
   byId("signin-form").addEventListener("submit", (event) => {
@@ -58,17 +61,21 @@ function signIn(token: string): void {
   byId("who-text").textContent = c?.sub ? `Signed in as ${c.sub}${c.ws ? ` · workspace ${c.ws}` : ""}` : "Signed in";
   show(byId("who"), true);
   show(byId("signin"), false);
-  show(byId("keys"), true);
+  startPages();
   byId("notice").textContent = "";
   loadAll();
+  // What the dialogs say the workspace's key policy requires.
+  void refreshPolicy();
 }
 
 function signOut(reason: string): void {
   setSessionToken(null);
   closeDialogs();
   clearLists();
+  forgetPolicy();
+  clearPolicyPage();
   show(byId("who"), false);
-  show(byId("keys"), false);
+  stopPages();
   show(byId("signin"), true);
   byId("signin-reason").textContent = reason;
   show(byId("signin-reason"), !!reason);
