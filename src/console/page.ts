@@ -183,7 +183,7 @@ export const renderConsolePage = (): string => `<!doctype html>
     <h2 id="policy-check-title" tabindex="-1">Keys that would not comply</h2>
     <p id="policy-check-summary"></p>
     <div class="table-wrap">
-      <table id="violations-table" class="cards" aria-labelledby="policy-check-title">
+      <table id="violations-table" class="violations" aria-labelledby="policy-check-title">
         <thead><tr><th scope="col">Key</th><th scope="col">Rule</th><th scope="col">Why</th></tr></thead>
         <tbody></tbody>
       </table>

@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launch, skipBrowser, skipReason } from "./chromium.mjs";
-import { answerLists, base, call, keyRecord, newWorkspace, sessionToken } from "./console-helpers.mjs";
+import { answerLists, base, call, findClipping, keyRecord, newWorkspace, sessionToken } from "./console-helpers.mjs";
 
 const DAY = 86_400_000;
 const OFF = { maxLifetimeDays: null, requireIpAllowlist: false, idleRevokeDays: null };
@@ -301,6 +301,27 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console key policy (${skipReason})` 
         "Except idle keys: each is announced now and revoked 7 days later unless it is used before. Check that none of them is still needed.",
     );
     expect(await check.getByText("More keys break a rule than are listed: the first 500 of each rule are shown.").isVisible()).toBe(true);
+    await page.close();
+  });
+
+  it("at 390 px wide nothing of the Policy page, its review or the create dialog's policy is cut off", async () => {
+    const admin = sessionToken(newWorkspace());
+    await createKey(admin, { name: "Quarterly finance export to the data warehouse, nightly" });
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base()}/console#token=${admin}`);
+    await page.getByRole("button", { name: "Key policy" }).click();
+    await page.getByLabel("Keys expire within").check();
+    await page.getByLabel("Require an IP allowlist on every key").check();
+    await page.getByLabel("Revoke keys unused for").check();
+    await page.getByRole("button", { name: "Review changes…" }).click();
+    await expect.poll(() => page.getByRole("region", { name: "Keys that would not comply" }).getByRole("row").count()).toBe(3);
+    expect(await page.evaluate(findClipping)).toEqual([]);
+    await setPolicy(admin, { maxLifetimeDays: 90, requireIpAllowlist: true });
+    await page.getByRole("button", { name: "API keys" }).click();
+    await page.getByRole("button", { name: "Create API key" }).click();
+    await expect.poll(() => page.locator("#create-policy").isVisible()).toBe(true);
+    await expect.poll(() => page.evaluate(findClipping)).toEqual([]);
     await page.close();
   });
 

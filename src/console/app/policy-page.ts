@@ -238,9 +238,9 @@ function renderCheck(violations: PolicyViolation[], truncated: boolean, input: K
       h(
         "tr",
         { "data-rule": v.rule },
-        h("td", null, name, " ", h("code", { text: `${v.prefix}…` })),
-        h("td", { text: RULE_NAMES[v.rule] }),
-        h("td", { text: v.message }),
+        h("td", { "data-label": "Key" }, name, " ", h("code", { text: `${v.prefix}…` })),
+        h("td", { "data-label": "Rule", text: RULE_NAMES[v.rule] }),
+        h("td", { "data-label": "Why", text: v.message }),
       ),
     );
   }
