@@ -51,21 +51,22 @@ export const KeyPolicyBody = z.object(rules).openapi("KeyPolicyInput", {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export const KeyPolicySchema = z
-  .object({
-    ...rules,
-    idleRevocationsFrom: z.string().nullable().openapi({
-      description:
-        "With the idle rule on: the earliest time it may revoke a key (7 days after it was set or last changed); null while it is off.",
-      example: "2026-12-03T10:00:00.000Z",
-    }),
-    updatedAt: z
-      .string()
-      .nullable()
-      .openapi({ description: "When the policy was last saved; null if never (every rule off).", example: "2026-11-26T10:00:00.000Z" }),
-    updatedBy: z.string().nullable().openapi({ description: "User id of the admin who last saved it; null if never.", example: "usr_ada" }),
-  })
-  .openapi("KeyPolicy");
+/** The policy as the API shows it; inline in the PUT answer (a referenced schema there could carry no description of its own). */
+const policyRecord = z.object({
+  ...rules,
+  idleRevocationsFrom: z.string().nullable().openapi({
+    description:
+      "With the idle rule on: the earliest time it may revoke a key (7 days after it was set or last changed); null while it is off.",
+    example: "2026-12-03T10:00:00.000Z",
+  }),
+  updatedAt: z
+    .string()
+    .nullable()
+    .openapi({ description: "When the policy was last saved; null if never (every rule off).", example: "2026-11-26T10:00:00.000Z" }),
+  updatedBy: z.string().nullable().openapi({ description: "User id of the admin who last saved it; null if never.", example: "usr_ada" }),
+});
+
+export const KeyPolicySchema = policyRecord.openapi("KeyPolicy");
 
 /** The policy as the API shows it: `policy` (its rules) as saved, or about to be, in `row`'s workspace. */
 export function toPolicyRecord(row: KeyPolicyRow | undefined, policy: KeyPolicy = policyOf(row)): z.infer<typeof KeyPolicySchema> {
@@ -98,7 +99,17 @@ export const ViolationSchema = z
 
 export const KeyPolicyResultSchema = z
   .object({
-    policy: KeyPolicySchema.openapi({ description: "The policy as saved (or, for a dry run, as it would be)." }),
+    policy: policyRecord.openapi({
+      description: "The policy as saved (or, for a dry run, as it would read once saved).",
+      example: {
+        maxLifetimeDays: 90,
+        requireIpAllowlist: true,
+        idleRevokeDays: 180,
+        idleRevocationsFrom: "2026-12-03T10:00:00.000Z",
+        updatedAt: "2026-11-26T10:00:00.000Z",
+        updatedBy: "usr_ada",
+      },
+    }),
     saved: z.boolean().openapi({
       description:
         "Whether this call saved the policy: false for a dry run, and for a policy equal to the one in force (nothing is written or recorded).",
