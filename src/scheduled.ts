@@ -13,6 +13,8 @@ export const SCHEDULED_JOBS: { name: string; run(env: Env, now: number): Promise
   { name: "kv_delivery", run: (env) => courier(env).deliver() },
   // Webhooks: expiry signals, events of the change log and signals (the safety net of the call each change makes), deliveries' upkeep.
   { name: "webhooks", run: async (env, now) => (await import("./webhooks/job")).webhookJob(env, now) },
+  // The key policy's idle rule: warn keys unused long enough, revoke them a week later (src/policy/idle.ts).
+  { name: "idle_keys", run: async (env, now) => (await import("./policy/idle")).idleJob(env, now) },
 ];
 
 export async function runScheduledJobs(env: Env, now: number): Promise<void> {

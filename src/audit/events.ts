@@ -3,7 +3,11 @@ import type { Db } from "../db/client";
 import { type AuditEventRow, auditEvents } from "../db/schema";
 import { newId } from "../lib/ids";
 
-/** Every action the trail records. Add new key events here. `webhook.*` are about a webhook endpoint (its id is the target), not a key. */
+/**
+ * Every action the trail records. Add new key events here. `webhook.*` are
+ * about a webhook endpoint (its id is the target), and `key_policy.updated`
+ * about the workspace's key policy (the target is the workspace), not a key.
+ */
 export const AUDIT_ACTIONS = [
   "api_key.created",
   "api_key.revoked",
@@ -12,6 +16,7 @@ export const AUDIT_ACTIONS = [
   "webhook.created",
   "webhook.updated",
   "webhook.deleted",
+  "key_policy.updated",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -22,7 +27,7 @@ export interface AuditedBy {
   userAgent: string | null;
 }
 
-/** The event of `by` doing `action` to a key (or, for `webhook.*`, a webhook endpoint) of `workspaceId`. */
+/** The event of `by` doing `action` to a key of `workspaceId` (for `webhook.*`, to a webhook endpoint; for `key_policy.updated`, to the workspace's policy: the target is the workspace). */
 export function auditRow(
   action: AuditAction,
   by: AuditedBy,

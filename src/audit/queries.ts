@@ -1,4 +1,4 @@
-import { and, desc, eq, notLike, type SQL } from "drizzle-orm";
+import { and, desc, eq, like, type SQL } from "drizzle-orm";
 import { database } from "../db/client";
 import { after } from "../db/keyset";
 import { type AuditEventRow, auditEvents } from "../db/schema";
@@ -7,18 +7,22 @@ import type { Env } from "../env";
 import { decodeCursor, page } from "../http/cursor";
 import type { AuditAction } from "./events";
 
-/** Actions about a webhook endpoint: their target is the endpoint, not a key. */
+/**
+ * What an event is about, by its action: a key (`api_key.*`), a webhook
+ * endpoint (`webhook.*`), or the workspace's key policy (`key_policy.*`, whose
+ * target is the workspace). The target column holds that id.
+ */
+const isKeyAction = (action: string) => action.startsWith("api_key.");
 const isWebhookAction = (action: string) => action.startsWith("webhook.");
 
 function toAuditEvent(row: AuditEventRow) {
-  const webhook = isWebhookAction(row.action);
   return {
     id: row.id,
     action: row.action as AuditAction,
     workspaceId: row.workspaceId,
     actorId: row.actorId,
-    keyId: webhook ? null : row.targetKeyId,
-    webhookId: webhook ? row.targetKeyId : null,
+    keyId: isKeyAction(row.action) ? row.targetKeyId : null,
+    webhookId: isWebhookAction(row.action) ? row.targetKeyId : null,
     clientIp: row.clientIp,
     userAgent: row.userAgent,
     createdAt: new Date(row.createdAt).toISOString(),
@@ -34,7 +38,7 @@ export async function listAuditEvents(
 ) {
   const cursor = query.cursor ? decodeCursor(query.cursor) : null;
   const conditions: (SQL | undefined)[] = [eq(auditEvents.workspaceId, workspaceId)];
-  if (query.keyId) conditions.push(eq(auditEvents.targetKeyId, query.keyId), notLike(auditEvents.action, "webhook.%"));
+  if (query.keyId) conditions.push(eq(auditEvents.targetKeyId, query.keyId), like(auditEvents.action, "api_key.%"));
   if (cursor) {
     conditions.push(after(auditEvents.createdAt, auditEvents.id, cursor));
   }

@@ -1,9 +1,10 @@
+import { POLICY_RULES } from "../keys/guard-rails";
 import { SCOPE_DESCRIPTIONS, SCOPES } from "../keys/scopes";
 import { escapeHtml as esc } from "../lib/html";
 import { KEY_EVENT_DESCRIPTIONS, KEY_EVENT_TYPES } from "../webhooks/event-types";
 
 /**
- * The console's one page: Settings · API keys and Settings · Webhooks (one
+ * The console's one page: Settings · API keys, Settings · Webhooks and Settings · Key policy (one
  * shown at a time, switched in the page: the session lives in its memory). A static shell, rendered once
  * at build time (scripts/build-console.mjs writes it as a static asset);
  * everything in it that changes comes from the JSON API, called by
@@ -53,7 +54,8 @@ const overlapChoices = OVERLAPS.map(
  * `p` prefixes every id; guard-fields.ts reads and fills them.
  */
 const guardFields = (p: string) => `<label for="${p}-allowlist">Restrict to IP addresses</label>
-    <textarea id="${p}-allowlist" name="ipAllowlist" rows="3" autocomplete="off" spellcheck="false" aria-describedby="${p}-allowlist-hint ${p}-allowlist-error"></textarea>
+    <textarea id="${p}-allowlist" name="ipAllowlist" rows="3" autocomplete="off" spellcheck="false" aria-describedby="${p}-allowlist-required ${p}-allowlist-hint ${p}-allowlist-error"></textarea>
+    <p class="policy-note" id="${p}-allowlist-required" hidden>Required by your workspace's key policy: at least one address or range.</p>
     <p class="hint" id="${p}-allowlist-hint">One address or CIDR range per line (or separated by commas), e.g. <code>203.0.113.7</code> or <code>2001:db8::/32</code>. Calls from anywhere else are refused. Leave empty to allow any address.</p>
     <p class="field-error" id="${p}-allowlist-error" hidden></p>
     <fieldset class="rate" aria-describedby="${p}-rate-hint ${p}-rate-error">
@@ -70,6 +72,14 @@ const guardFields = (p: string) => `<label for="${p}-allowlist">Restrict to IP a
       <p class="hint" id="${p}-rate-hint">Calls over the limit are refused with 429 until the period ends. Leave empty for no limit.</p>
       <p class="field-error" id="${p}-rate-error" hidden></p>
     </fieldset>`;
+
+const [MIN_LIFETIME, MAX_LIFETIME] = POLICY_RULES.maxLifetimeDays.range;
+const [MIN_IDLE, MAX_IDLE] = POLICY_RULES.idleRevokeDays.range;
+
+/** A rule of the Policy page: a checkbox that turns it on and, for a number of days, its field. */
+const dayRule = (id: string, label: string, range: readonly [number, number], unitLabel: string) =>
+  `<div class="rule-line"><input type="checkbox" id="policy-${id}-on" aria-describedby="policy-${id}-hint policy-${id}-error"><label for="policy-${id}-on">${esc(label)}</label>
+        <input id="policy-${id}-days" type="number" inputmode="numeric" min="${range[0]}" max="${range[1]}" step="1" autocomplete="off" aria-label="${esc(unitLabel)}" aria-describedby="policy-${id}-error"> <span aria-hidden="true">days</span></div>`;
 
 export const renderConsolePage = (): string => `<!doctype html>
 <html lang="en">
@@ -108,6 +118,7 @@ export const renderConsolePage = (): string => `<!doctype html>
 <nav id="pages" class="pages" aria-label="Settings pages" hidden>
   <button type="button" id="nav-keys" class="page-tab" aria-current="page">API keys</button>
   <button type="button" id="nav-webhooks" class="page-tab">Webhooks</button>
+  <button type="button" id="nav-policy" class="page-tab">Key policy</button>
 </nav>
 
 <section id="keys" aria-labelledby="keys-title" hidden>
@@ -174,6 +185,55 @@ export const renderConsolePage = (): string => `<!doctype html>
   <p id="webhooks-help" class="hint">Select an endpoint to see its deliveries, send a test event, disable or delete it. At most 10 endpoints; each event is retried for more than a day until the receiver answers 2xx.</p>
   <div id="webhooks-state" class="state" role="status" aria-live="polite"></div>
 </section>
+
+<section id="policy" aria-labelledby="policy-title" hidden>
+  <div class="heading">
+    <div>
+      <h1 id="policy-title" tabindex="-1">Key policy</h1>
+      <p class="lead">Rules every key of this workspace must follow. They bind keys as they are created, rolled or edited: keys that already exist keep working as they are, except that idle keys are revoked, each announced a week before.</p>
+    </div>
+  </div>
+  <p id="policy-notice" class="notice" role="status" aria-live="polite"></p>
+  <div id="policy-state" class="state" role="status" aria-live="polite"></div>
+  <form id="policy-form" class="card policy-form" novalidate hidden>
+    <fieldset>
+      <legend>Maximum lifetime</legend>
+      ${dayRule("lifetime", "Keys expire within", [MIN_LIFETIME, MAX_LIFETIME], "Maximum lifetime in days")}
+      <p class="hint" id="policy-lifetime-hint">A new or rolled key needs an expiry at most this many days away (${MIN_LIFETIME}–${MAX_LIFETIME}); one made without an expiry gets the longest allowed. Keys that exist keep their expiry.</p>
+      <p class="field-error" id="policy-lifetime-error" hidden></p>
+    </fieldset>
+    <fieldset>
+      <legend>IP allowlist</legend>
+      <div class="rule-line"><input type="checkbox" id="policy-allowlist-on" aria-describedby="policy-allowlist-hint"><label for="policy-allowlist-on">Require an IP allowlist on every key</label></div>
+      <p class="hint" id="policy-allowlist-hint">A new key needs at least one address or range, no key's list can be emptied, and a key without one cannot be rolled until it has one. Keys without one keep working.</p>
+    </fieldset>
+    <fieldset>
+      <legend>Idle keys</legend>
+      ${dayRule("idle", "Revoke keys unused for", [MIN_IDLE, MAX_IDLE], "Days unused before a key is revoked")}
+      <p class="hint" id="policy-idle-hint">Counted from a key's last use, or its creation (${MIN_IDLE}–${MAX_IDLE} days). Each key is announced at least 7 days before it is revoked (an <code>api_key.idle</code> webhook event), a use in between spares it, and nothing is revoked in the first 7 days after you set or change this.</p>
+      <p class="field-error" id="policy-idle-error" hidden></p>
+    </fieldset>
+    <p id="policy-saved" class="hint"></p>
+    <p id="policy-error" class="error" role="alert" hidden></p>
+    <div class="actions"><button type="submit" id="policy-review" class="primary">Review changes…</button></div>
+  </form>
+  <section id="policy-check" class="policy-check" aria-labelledby="policy-check-title" hidden>
+    <h2 id="policy-check-title" tabindex="-1">Keys that would not comply</h2>
+    <p id="policy-check-summary"></p>
+    <div class="table-wrap">
+      <table id="violations-table" class="violations" aria-labelledby="policy-check-title">
+        <thead><tr><th scope="col">Key</th><th scope="col">Rule</th><th scope="col">Why</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+    <p id="violations-truncated" class="hint" hidden></p>
+    <p id="policy-save-error" class="error" role="alert" hidden></p>
+    <div class="actions" id="policy-check-actions">
+      <button type="button" id="policy-check-cancel">Back to editing</button>
+      <button type="button" id="policy-save" class="primary">Save policy</button>
+    </div>
+  </section>
+</section>
 </main>
 
 <dialog id="create-dialog" aria-labelledby="create-title">
@@ -189,8 +249,13 @@ export const renderConsolePage = (): string => `<!doctype html>
       ${scopeChoices}
       <p class="field-error" id="scopes-error" hidden></p>
     </fieldset>
+    <p id="create-policy" class="policy-note" hidden></p>
     <details id="create-more" class="more">
       <summary>More options</summary>
+      <label for="create-expires">Expires on</label>
+      <input id="create-expires" name="expiresOn" type="date" autocomplete="off" aria-describedby="create-expires-hint create-expires-error">
+      <p class="hint" id="create-expires-hint"></p>
+      <p class="field-error" id="create-expires-error" hidden></p>
       <p class="hint">Optional guard rails. You can change them later.</p>
       ${guardFields("create")}
     </details>
@@ -319,6 +384,7 @@ export const renderConsolePage = (): string => `<!doctype html>
     <input id="edit-name" name="name" maxlength="100" autocomplete="off" required aria-describedby="edit-name-error">
     <p class="field-error" id="edit-name-error" hidden></p>
     ${guardFields("edit")}
+    <p id="edit-policy" class="policy-note" hidden></p>
     <p class="hint">Scopes never change: create another key with the scopes you need.</p>
     <p id="edit-error" class="error" role="alert" hidden></p>
     <div class="actions">
@@ -332,6 +398,7 @@ export const renderConsolePage = (): string => `<!doctype html>
       <legend>Keep the old key working for</legend>
       ${overlapChoices}
     </fieldset>
+    <p id="roll-policy" class="policy-note" hidden></p>
     <p id="roll-error" class="error" role="alert" hidden></p>
     <div class="actions">
       <button type="button" id="roll-cancel">Cancel</button>

@@ -21,8 +21,8 @@ export const apiKeys = sqliteTable(
     expiresAt: integer("expires_at"),
     revokedAt: integer("revoked_at"),
     revokedBy: text("revoked_by"),
-    // Why the key was revoked: "admin", "leaked" (secret scanning) or "self"; null while active.
-    revocationReason: text("revocation_reason", { enum: ["admin", "leaked", "self"] }),
+    // Why the key was revoked: "admin", "leaked" (secret scanning), "self" or "idle" (the workspace's key policy); null while active.
+    revocationReason: text("revocation_reason", { enum: ["admin", "leaked", "self", "idle"] }),
     // Rotation: the key this one replaced, and the key that replaced this one.
     rolledFrom: text("rolled_from"),
     rolledTo: text("rolled_to"),
@@ -59,6 +59,13 @@ export const apiKeys = sqliteTable(
     // Active keys by expiry: the cron's expiring/expired signals (src/webhooks/expiry.ts), and per workspace the console's "needs attention".
     index("api_keys_expires_idx").on(t.expiresAt).where(sql`${t.revokedAt} IS NULL AND ${t.expiresAt} IS NOT NULL`),
     index("api_keys_ws_expires_idx").on(t.workspaceId, t.expiresAt).where(sql`${t.revokedAt} IS NULL AND ${t.expiresAt} IS NOT NULL`),
+    // Active keys by the time they have been unused since (their last use, or
+    // creation): the idle rule of the key policy (src/policy/idle.ts) reads
+    // only the keys unused for long enough. The expression is written as the
+    // queries write it (columns compare as columns, however they are quoted).
+    index("api_keys_ws_idle_idx")
+      .on(t.workspaceId, sql`coalesce(\`last_used_at\`, \`created_at\`)`, t.id)
+      .where(sql`${t.revokedAt} IS NULL`),
   ],
 );
 
@@ -271,7 +278,41 @@ export const webhookDeliveries = sqliteTable(
   ],
 );
 
+/**
+ * A workspace's key policy (docs/key-policy.md): one row per workspace that
+ * set one; no row is the default, every rule off. The idle rule's pass state
+ * (when the cron next looks at the workspace, and where an unfinished pass
+ * resumes) lives here too, reset whenever the idle rule changes.
+ */
+export const keyPolicies = sqliteTable(
+  "key_policies",
+  {
+    workspaceId: text("workspace_id").primaryKey(),
+    // Longest lifetime of a new key (creation to expiry), in days; null: no cap.
+    maxLifetimeDays: integer("max_lifetime_days"),
+    // New keys and changes need a non-empty IP allowlist.
+    requireIpAllowlist: integer("require_ip_allowlist", { mode: "boolean" }).notNull().default(false),
+    // Active keys unused for this many days are revoked (after a warning 7 days before); null: never.
+    idleRevokeDays: integer("idle_revoke_days"),
+    // When idle_revoke_days was set or last changed (null while off): no idle revocation before 7 days after it.
+    idleSetAt: integer("idle_set_at"),
+    // Bumped by every save: a save is written only over the version it read.
+    version: integer("version").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    updatedBy: text("updated_by").notNull(),
+    // When the idle job next looks at this workspace; null while the idle rule is off.
+    idleNextPassAt: integer("idle_next_pass_at"),
+    // Where an unfinished idle pass resumes: JSON {since, id} of the last key it handled; null at the start of a pass.
+    idleCursor: text("idle_cursor"),
+  },
+  (t) => [
+    // The idle job: workspaces whose pass is due.
+    index("key_policies_idle_due_idx").on(t.idleNextPassAt).where(sql`${t.idleRevokeDays} IS NOT NULL`),
+  ],
+);
+
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type KeyPolicyRow = typeof keyPolicies.$inferSelect;
 export type KeyChangeRow = typeof keyChanges.$inferSelect;
 export type KeySignalRow = typeof keySignals.$inferSelect;
 export type SourceRow = typeof sources.$inferSelect;

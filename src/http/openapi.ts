@@ -51,7 +51,7 @@ export const ProblemSchema = z
       )
       .optional()
       .openapi({
-        description: "For invalid_request: one entry per bad field.",
+        description: "For invalid_request: one entry per bad field. For policy_violation: one entry per field and policy rule it breaks.",
         example: [{ path: "name", message: "Too small: expected string to have >=1 characters" }],
       }),
     requiredScope: z
@@ -68,6 +68,15 @@ export const ProblemSchema = z
 const EXAMPLE_EXTRA: Partial<Record<ProblemCode, ProblemExtra>> = {
   invalid_request: { errors: [{ path: "name", message: "Too small: expected string to have >=1 characters" }] },
   insufficient_scope: { requiredScope: "sources:write" },
+  policy_violation: {
+    errors: [
+      {
+        path: "expiresAt",
+        message:
+          "The workspace's key policy (maxLifetimeDays) allows keys of at most 90 days: expiresAt must be no later than 2027-02-24T10:00:00.000Z.",
+      },
+    ],
+  },
 };
 
 /**

@@ -88,6 +88,13 @@ export const PROBLEMS = {
     meaning: "The key's state does not allow this: it is revoked, or it was already rolled.",
     example: "This API key is revoked; it cannot be changed.",
   },
+  policy_violation: {
+    status: 422,
+    title: "Policy violation",
+    meaning:
+      "The key the request would make or change breaks the workspace's key policy (`GET /v1/key-policy`): `errors` names each field and the rule it breaks, with its limit. Nothing was done.",
+    example: "The key breaks the workspace's key policy; errors names each field and rule.",
+  },
   payload_too_large: {
     status: 413,
     title: "Payload too large",
@@ -186,7 +193,7 @@ export function problemBody(p: Problem, requestId: string, origin: string) {
     status: p.status,
     detail: p.detail,
     code: p.code,
-    ...(p.status === 400 ? { errors: p.extra.errors ?? [] } : {}),
+    ...(p.status === 400 || p.code === "policy_violation" ? { errors: p.extra.errors ?? [] } : {}),
     ...(p.extra.requiredScope ? { requiredScope: p.extra.requiredScope } : {}),
     // The same id as the X-Request-Id header and the request's log line, so a
     // user's report of an error can be matched to what the service logged.

@@ -10,8 +10,12 @@ export type Actor = (
   | { type: "system"; id: SystemActorId }
 ) & { clientIp: string | null; userAgent: string | null };
 
-/** The service acting on its own: revokedBy and the audit event's actorId name it. (A workspace's key policy will add "policy".) */
-export type SystemActorId = "github_secret_scanning";
+/**
+ * The service acting on its own: revokedBy and the audit event's actorId name
+ * it. `github_secret_scanning`: a leak GitHub reported; `policy`: the
+ * workspace's key policy (an idle key revoked by the cron).
+ */
+export type SystemActorId = "github_secret_scanning" | "policy";
 
 /** The id that `revokedBy`, `createdBy` and an audit event's `actorId` record. */
 export function actorId(actor: Actor): string {

@@ -7,10 +7,22 @@ import { type ApiKeyRow, type AuditEventRow, apiKeys, auditEvents, type KeyChang
 import { storage } from "../db/storage";
 import { notFound, Problem } from "../http/problem";
 import { newId } from "../lib/ids";
+import { readPolicy } from "../policy/store";
 import { type Actor, actorId } from "./actor";
 import { hashKey } from "./format/hash";
 import { displayPrefix, generateKey } from "./format/key";
-import { GUARD_RAIL_FIELDS, GUARD_RAILS, type GuardRailField, type GuardRailValues } from "./guard-rails";
+import {
+  applyPolicy,
+  type BrokenRule,
+  GUARD_RAIL_FIELDS,
+  GUARD_RAILS,
+  type GuardRailField,
+  type GuardRailValues,
+  type KeyPolicy,
+  POLICED_FIELDS,
+  type PolicedKey,
+  policedFields,
+} from "./guard-rails";
 import { type Committed, type PublishDeps, publish } from "./publish";
 import type { Scope } from "./scopes";
 
@@ -26,6 +38,12 @@ import type { Scope } from "./scopes";
  *      was: logChange); and a re-read of the rows;
  *   2. once D1 has committed, publish: this isolate's memo at once, and the
  *      change courier is told there is something to deliver (keys/publish.ts).
+ *
+ * Before step 1, a change that makes or changes a key (create, roll, PATCH)
+ * is held to the workspace's key policy (the rules of guard-rails.ts'
+ * POLICY_RULES): what a rule fills in (a new key's expiry) is filled in, and
+ * a key that would break a rule is refused with 422 `policy_violation`
+ * naming each field and rule. Revocations are never refused.
  *
  * The change log carries the change everywhere else: the courier delivers it
  * to KV until KV confirms, every isolate follows its recent part
@@ -53,7 +71,20 @@ export type KeyUpdate = { [F in UpdatableField]?: ApiKeyRow[F] | undefined };
 
 export type KeyChange =
   | { kind: "create"; workspaceId: string; fields: NewKey }
-  | { kind: "revoke"; workspaceId: string; keyId: string; reason: RevocationReason; details?: { url: string | null } }
+  | {
+      kind: "revoke";
+      workspaceId: string;
+      keyId: string;
+      reason: RevocationReason;
+      /** What the audit event records besides the reason: a leak's `url`; an idle key's `idleSince` and `idleRevokeDays`. */
+      details?: { url: string | null } | { idleSince: string; idleRevokeDays: number };
+      /**
+       * Revoke only while the key has not been used since this time (its last
+       * use, or its creation if never used): the idle rule's revocation, which a
+       * use that the recorder flushed a moment before must cancel.
+       */
+      unusedSince?: number;
+    }
   | { kind: "roll"; workspaceId: string; keyId: string; overlapSeconds: number; expiresAt: number | null }
   | { kind: "update"; workspaceId: string; keyId: string; fields: KeyUpdate };
 
@@ -89,12 +120,18 @@ interface Plan<R> {
 export async function applyKeyChange<C extends KeyChange>(deps: KeyChangeDeps, change: C, actor: Actor): Promise<KeyChangeResult<C>> {
   const db = database(deps.env.DB);
   switch (change.kind) {
-    case "create":
-      return run(deps, db, planCreate(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
+    case "create": {
+      const policy = await readPolicy(deps.env, change.workspaceId);
+      const now = Date.now();
+      const fields = newKeyUnderPolicy(policy, change.fields, now);
+      return run(deps, db, planCreate(db, { ...change, fields }, actor, now)) as Promise<KeyChangeResult<C>>;
+    }
     case "revoke":
       return run(deps, db, planRevoke(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
-    case "roll":
-      return run(deps, db, planRoll(db, change, actor, Date.now())) as Promise<KeyChangeResult<C>>;
+    case "roll": {
+      const roll = await rollUnderPolicy(db, await readPolicy(deps.env, change.workspaceId), change);
+      return run(deps, db, planRoll(db, roll.change, actor, roll.now)) as Promise<KeyChangeResult<C>>;
+    }
     case "update":
       return update(deps, db, change as Extract<KeyChange, { kind: "update" }>, actor) as Promise<KeyChangeResult<C>>;
   }
@@ -159,6 +196,55 @@ async function commit<R>(db: Db, plan: Plan<R>) {
   return plan.settle(results);
 }
 
+// --- the key policy ---------------------------------------------------------
+
+function policyViolation(broken: BrokenRule[], note = ""): Problem {
+  const rules = [...new Set(broken.map((b) => b.rule))].join(", ");
+  return new Problem("policy_violation", `The key would break the workspace's key policy (${rules}); errors names each field and rule.`, {
+    errors: broken.map((b) => ({ path: b.field, message: `${b.message}${note}` })),
+  });
+}
+
+/** A new key's fields under the policy: a missing expiry filled in with the longest allowed, or 422. */
+function newKeyUnderPolicy(policy: KeyPolicy, fields: NewKey, now: number): NewKey {
+  const proposed: PolicedKey = {
+    createdAt: now,
+    expiresAt: fields.expiresAt,
+    ipAllowlist: fields.ipAllowlist ?? GUARD_RAILS.ipAllowlist.default,
+  };
+  const { key, broken } = applyPolicy(policy, proposed, POLICED_FIELDS);
+  if (broken.length > 0) throw policyViolation(broken);
+  return { ...fields, expiresAt: key.expiresAt };
+}
+
+/**
+ * A roll under the policy: the new key is a new key, held to today's policy
+ * whatever the old key was allowed. Its expiry is the request's (or the
+ * longest allowed); its guard rails are the old key's, so the old key is read
+ * first when a rule is on (a roll otherwise reads nothing before its batch).
+ * A key that is missing, revoked or already rolled is left to the roll's
+ * own answer (404, 409).
+ */
+async function rollUnderPolicy(db: Db, policy: KeyPolicy, change: Extract<KeyChange, { kind: "roll" }>) {
+  const old =
+    policedFields(policy).length > 0 ? await storage("get_key", () => selectKey(db, change.workspaceId, change.keyId).get()) : undefined;
+  const now = Date.now();
+  if (!old || old.revokedAt !== null || old.rolledTo !== null) return { change, now };
+  const { key, broken } = applyPolicy(
+    policy,
+    { createdAt: now, expiresAt: change.expiresAt, ipAllowlist: old.ipAllowlist },
+    POLICED_FIELDS,
+  );
+  if (broken.length > 0) {
+    const inherited = broken.some((b) => b.field === "ipAllowlist");
+    throw policyViolation(
+      broken,
+      inherited ? " The new key inherits this key's IP allowlist, which is empty: set one (PATCH) before rolling." : "",
+    );
+  }
+  return { change: { ...change, expiresAt: key.expiresAt }, now };
+}
+
 // --- create -----------------------------------------------------------------
 
 /** Each guard rail as given, or the table's default. */
@@ -220,20 +306,24 @@ function planCreate(
  * event this batch inserted, and the change log records exactly those. So of
  * concurrent revokes, whatever their reasons, only the first is recorded (the
  * unique index on revoke events is the second line), and revokedAt,
- * revokedBy and the reason never change afterwards.
+ * revokedBy and the reason never change afterwards. A change with
+ * `unusedSince` is skipped the same way if the key was used since.
  */
 function revokeStatements(db: Db, changes: RevokeChange[], actor: Actor, at: number) {
   const by = audited(actor);
   const events = changes.map((c) => auditRow("api_key.revoked", by, c.workspaceId, c.keyId, at, { reason: c.reason, ...c.details }));
   const reason = changes[0]!.reason;
-  const revokes = JSON.stringify(events.map((e) => [e.targetKeyId, e.workspaceId, e.id, JSON.stringify(e.details)]));
+  const revokes = JSON.stringify(
+    events.map((e, i) => [e.targetKeyId, e.workspaceId, e.id, JSON.stringify(e.details), changes[i]!.unusedSince ?? null]),
+  );
   const inserted = sql`select e.target_key_id from ${auditEvents} e where e.id in (select r.value ->> 2 from json_each(${revokes}) r)`;
   return [
     // Columns in audit_events' own order: id, workspace, action, actor, key, client ip, user agent, time, details.
     db.insert(auditEvents).select(
       sql`select r.value ->> 2, k.workspace_id, 'api_key.revoked', ${by.actorId}, k.id, ${by.clientIp}, ${by.userAgent}, ${at}, r.value ->> 3
           from json_each(${revokes}) r join ${apiKeys} k on k.id = r.value ->> 0 and k.workspace_id = r.value ->> 1
-          where k.revoked_at is null`,
+          where k.revoked_at is null
+            and (r.value ->> 4 is null or coalesce(k.last_used_at, k.created_at) = r.value ->> 4)`,
     ),
     db
       .update(apiKeys)
@@ -247,7 +337,12 @@ function revokeStatements(db: Db, changes: RevokeChange[], actor: Actor, at: num
   ];
 }
 
-const REVOKE_OPS: Record<RevocationReason, string> = { admin: "revoke_key", self: "self_revoke_key", leaked: "revoke_leaked_keys" };
+const REVOKE_OPS: Record<RevocationReason, string> = {
+  admin: "revoke_key",
+  self: "self_revoke_key",
+  leaked: "revoke_leaked_keys",
+  idle: "revoke_idle_keys",
+};
 
 function planRevoke(db: Db, change: RevokeChange, actor: Actor, now: number): Plan<{ row: ApiKeyRow }> {
   return {
@@ -398,11 +493,19 @@ async function update(
   actor: Actor,
 ): Promise<{ row: ApiKeyRow }> {
   const { workspaceId, keyId } = change;
-  let current = await storage("get_key", () => selectKey(db, workspaceId, keyId).get());
+  let [current, policy] = await Promise.all([
+    storage("get_key", () => selectKey(db, workspaceId, keyId).get()),
+    readPolicy(deps.env, workspaceId),
+  ]);
   for (let attempt = 1; ; attempt++) {
     if (!current) throw notFound("No API key with this id in this workspace.");
     if (current.revokedAt !== null) throw revokedConflict();
     const changes = changedFields(current, change.fields);
+    // The policy binds what the change changes: a field the body leaves as it is (or sets to what it is) is not judged,
+    // so a key made before the policy can still be renamed.
+    const policed = POLICED_FIELDS.filter((f) => f in changes);
+    const { broken } = applyPolicy(policy, { ...current, ...(changes as Partial<PolicedKey>) }, policed);
+    if (broken.length > 0) throw policyViolation(broken);
     const fields = UPDATABLE_FIELDS.filter((f) => f in changes);
     if (fields.length === 0) return { row: current };
 

@@ -16,6 +16,11 @@ import { isRatePolicy, samePolicy, takeRateLimit } from "./guard-rails/rate-limi
  * and its column on api_keys under the same name, stored as JSON
  * (src/db/schema.ts plus a migration). Nothing else changes.
  *
+ * Next to the rails, the rules of a workspace's KEY POLICY (POLICY_RULES):
+ * what a workspace may require of its keys. A rail is checked on every call
+ * of a key that has it; a policy rule is checked only where keys are made or
+ * changed (the write path, keys/change.ts), never per request.
+ *
  * This module is on the start-up path (requireKey at the edge): it must not
  * import schemas (zod) or the query layer (drizzle).
  */
@@ -98,3 +103,141 @@ export const RAILS: readonly AnyRail[] = (Object.keys(GUARD_RAILS) as GuardRailF
   field,
 }));
 export const GUARD_RAIL_FIELDS: readonly GuardRailField[] = RAILS.map((r) => r.field);
+
+// --- the key policy's rules -------------------------------------------------
+
+export const DAY_MS = 86_400_000;
+
+/** A key as the policy judges it: when it was made, when it stops, where it may be used from. */
+export interface PolicedKey {
+  createdAt: number;
+  expiresAt: number | null;
+  ipAllowlist: readonly string[];
+}
+
+/**
+ * One rule of a workspace's key policy: its setting's default (the rule is
+ * off) and range, whether a setting turns it on, and, for a rule that binds
+ * the keys a change makes, the key field it constrains, what a new key gets
+ * when its request leaves that field out (`fill`), and its check.
+ */
+export interface PolicyRule<S> {
+  /** The setting of a workspace that never set the rule: off. */
+  off: S;
+  /** The setting's range, for a number of days: [min, max]. */
+  range: readonly [number, number] | null;
+  active(setting: S): boolean;
+  /**
+   * The key field the rule constrains when a key is created, rolled or
+   * PATCHed; null for a rule that acts on existing keys instead (the idle
+   * rule, which the cron enforces: src/policy/idle.ts).
+   */
+  field: "expiresAt" | "ipAllowlist" | null;
+  /** The value a new key (create, roll) gets when its request leaves the field out or null; undefined: none. */
+  fill?(setting: S, createdAt: number): number;
+  /** Null when the key complies; otherwise the rule and its limit, in words, as a 422's error message says it. */
+  check(setting: S, key: PolicedKey): string | null;
+}
+
+const policyRule =
+  <S>() =>
+  <const R extends PolicyRule<S>>(row: R) =>
+    row;
+
+const isoDate = (ms: number) => new Date(ms).toISOString();
+
+export const POLICY_RULES = {
+  /**
+   * A key's whole lifetime, creation to expiry, is at most this many days. A
+   * new key without an expiry gets the longest allowed. Judged on the total
+   * lifetime, so a key cannot be kept alive past the cap by rolling or
+   * editing it: a roll makes a new key, which starts its own lifetime.
+   */
+  maxLifetimeDays: policyRule<number | null>()({
+    off: null,
+    range: [1, 366],
+    active: (days) => days !== null,
+    field: "expiresAt",
+    fill: (days, createdAt) => createdAt + days! * DAY_MS,
+    check: (days, key) => {
+      const latest = key.createdAt + days! * DAY_MS;
+      if (key.expiresAt === null)
+        return `The workspace's key policy (maxLifetimeDays) allows keys of at most ${days} days; this key never expires.`;
+      if (key.expiresAt <= latest) return null;
+      return `The workspace's key policy (maxLifetimeDays) allows keys of at most ${days} days: expiresAt must be no later than ${isoDate(latest)}.`;
+    },
+  }),
+  /** Every key must name where it may be used from: a non-empty IP allowlist. */
+  requireIpAllowlist: policyRule<boolean>()({
+    off: false,
+    range: null,
+    active: (required) => required,
+    field: "ipAllowlist",
+    check: (_required, key) =>
+      key.ipAllowlist.length > 0
+        ? null
+        : "The workspace's key policy (requireIpAllowlist) requires an IP allowlist: ipAllowlist must name at least one address or network.",
+  }),
+  /**
+   * An active key unused for this many days (since its last use, or its
+   * creation) is revoked by the cron, after an `idle` signal 7 days ahead.
+   * It binds no field of a change: a key is never refused for being idle.
+   */
+  idleRevokeDays: policyRule<number | null>()({
+    off: null,
+    range: [7, 365],
+    active: (days) => days !== null,
+    field: null,
+    check: () => null,
+  }),
+};
+
+export type PolicyRuleName = keyof typeof POLICY_RULES;
+/** A workspace's key policy: each rule's setting. */
+export type KeyPolicy = { [R in PolicyRuleName]: Parameters<(typeof POLICY_RULES)[R]["active"]>[0] };
+export const POLICY_RULE_NAMES = Object.keys(POLICY_RULES) as PolicyRuleName[];
+/** The policy of a workspace that never set one: every rule off. */
+export const DEFAULT_POLICY = Object.fromEntries(POLICY_RULE_NAMES.map((r) => [r, POLICY_RULES[r].off])) as KeyPolicy;
+
+type AnyPolicyRule = PolicyRule<unknown> & { name: PolicyRuleName };
+const RULES: readonly AnyPolicyRule[] = POLICY_RULE_NAMES.map((name) => ({ ...(POLICY_RULES[name] as PolicyRule<unknown>), name }));
+
+export type PolicedField = NonNullable<PolicyRule<unknown>["field"]>;
+/** Every key field a rule of the policy constrains. */
+export const POLICED_FIELDS: readonly PolicedField[] = [...new Set(RULES.flatMap((r) => (r.field === null ? [] : [r.field])))];
+
+/** The key fields the rules that are on in `policy` constrain. */
+export const policedFields = (policy: KeyPolicy): PolicedField[] => [
+  ...new Set(RULES.flatMap((r) => (r.field !== null && r.active(policy[r.name]) ? [r.field] : []))),
+];
+
+/** A rule a key breaks: the field, the rule, and the rule with its limit in words. */
+export interface BrokenRule {
+  field: PolicedField;
+  rule: PolicyRuleName;
+  message: string;
+}
+
+/**
+ * The policy applied to a key a change makes (create, roll: `fields` every
+ * constrained field) or changes (PATCH: the constrained fields its body
+ * sets): each active rule on one of `fields` first fills the field if the
+ * request left it out (null) and the rule has a default, then checks it.
+ * Answers the key as filled and the rules it breaks (none: it complies).
+ */
+export function applyPolicy(
+  policy: KeyPolicy,
+  key: PolicedKey,
+  fields: readonly PolicedField[],
+): { key: PolicedKey; broken: BrokenRule[] } {
+  let filled = key;
+  const broken: BrokenRule[] = [];
+  for (const rule of RULES) {
+    const setting = policy[rule.name];
+    if (rule.field === null || !fields.includes(rule.field) || !rule.active(setting)) continue;
+    if (rule.fill && filled[rule.field] === null) filled = { ...filled, [rule.field]: rule.fill(setting, filled.createdAt) };
+    const message = rule.check(setting, filled);
+    if (message !== null) broken.push({ field: rule.field, rule: rule.name, message });
+  }
+  return { key: filled, broken };
+}

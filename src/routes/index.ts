@@ -11,6 +11,8 @@ import { consolePage, consoleSlash } from "./console/page";
 import { getCallingKey } from "./key/get";
 import { revokeCallingKey } from "./key/self-revoke";
 import { getKeyAttention } from "./key-attention/get";
+import { getKeyPolicy } from "./key-policy/get";
+import { putKeyPolicy } from "./key-policy/put";
 import { listApiKeyUsage } from "./key-usage/list";
 import { kit } from "./kit";
 import { keyOperation } from "./operation";
@@ -81,6 +83,8 @@ export const OPERATIONS = [
   testWebhook,
   listWebhookDeliveries,
   retryWebhookDelivery,
+  getKeyPolicy,
+  putKeyPolicy,
 ] as const;
 
 /** The pages: GETs that are not API operations (routes/page.ts), mounted after them. */

@@ -75,6 +75,16 @@ describe("each action's details have the shape the document gives that action", 
     expect((await call("PATCH", `/v1/webhooks/${endpoint.id}`, { token: admin, body: { description: "audited" } })).status).toBe(200);
     expect((await call("DELETE", `/v1/webhooks/${endpoint.id}`, { token: admin })).status).toBe(204);
 
+    // The key policy's change.
+    expect(
+      (
+        await call("PUT", "/v1/key-policy", {
+          token: admin,
+          body: { maxLifetimeDays: 90, requireIpAllowlist: false, idleRevokeDays: null },
+        })
+      ).status,
+    ).toBe(200);
+
     const all = (await events(admin, "?limit=100")).data;
     for (const event of all) {
       const parsed = AuditEventSchema.safeParse(event);

@@ -51,6 +51,8 @@ const SUCCESS: Record<string, string> = {
   listWebhookDeliveries: "200",
   retryWebhookDelivery: "202",
   getKeyAttention: "200",
+  getKeyPolicy: "200",
+  putKeyPolicy: "200",
 };
 
 /** The security scheme each auth kind is documented with (null: none). */
@@ -356,7 +358,7 @@ describe("GET /openapi.json", () => {
       expect(variant.required, action).toEqual(expect.arrayContaining(["action", "details"]));
     }
     const revoked = resolve(doc, { $ref: event.discriminator.mapping["api_key.revoked"] }).properties.details;
-    expect(Object.keys(revoked.properties).sort()).toEqual(["reason", "url"]);
+    expect(Object.keys(revoked.properties).sort()).toEqual(["idleRevokeDays", "idleSince", "reason", "url"]);
     expect(resolve(doc, { $ref: event.discriminator.mapping["api_key.rolled"] }).properties.details.required.sort()).toEqual([
       "newKeyId",
       "overlapSeconds",

@@ -54,6 +54,11 @@ export type LoggedRequest = RequestLogPage["data"][number];
 export type Outcome = LoggedRequest["outcome"];
 export type WorkspaceUsage = Success<(typeof client.v1)["key-usage"]["$get"]>;
 export type AuditEventPage = Success<(typeof client.v1)["audit-events"]["$get"]>;
+const keyPolicy = client.v1["key-policy"];
+export type KeyPolicy = Success<typeof keyPolicy.$get>;
+export type KeyPolicyInput = InferRequestType<typeof keyPolicy.$put>["json"];
+export type KeyPolicyResult = Success<typeof keyPolicy.$put>;
+export type PolicyViolation = KeyPolicyResult["violations"][number];
 export type AuditEvent = AuditEventPage["data"][number];
 export type KeyAttention = Success<(typeof client.v1)["key-attention"]["$get"]>;
 
@@ -231,4 +236,14 @@ export function retryDelivery(id: string, deliveryId: string): Promise<Delivery>
   return send(
     webhook.deliveries[":deliveryId"].retry.$post({ param: { id: encodeURIComponent(id), deliveryId: encodeURIComponent(deliveryId) } }),
   );
+}
+
+/** The workspace's key policy (every rule off if it never set one). */
+export function getKeyPolicy(): Promise<KeyPolicy> {
+  return send(keyPolicy.$get());
+}
+
+/** Sets the whole policy, or with `dryRun` only says what setting it would do; answers it with the keys that do not comply. */
+export function putKeyPolicy(input: KeyPolicyInput, dryRun: boolean): Promise<KeyPolicyResult> {
+  return send(keyPolicy.$put({ query: { dryRun: dryRun ? "true" : "false" }, json: input }));
 }

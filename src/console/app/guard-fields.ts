@@ -37,6 +37,18 @@ export interface GuardInput {
   rateLimit: RateLimit | null;
 }
 
+/**
+ * Marks the allowlist as required by the workspace's key policy (or not):
+ * the field says so, and readGuards refuses it empty.
+ */
+export function requireAllowlist(p: string, required: boolean): void {
+  const { allowlist } = fields(p);
+  allowlist.required = required;
+  if (required) allowlist.setAttribute("aria-required", "true");
+  else allowlist.removeAttribute("aria-required");
+  byId(`${p}-allowlist-required`).hidden = !required;
+}
+
 /** The fields' values, or null after showing what is wrong (and focusing it). */
 export function readGuards(p: string): GuardInput | null {
   const { allowlist, limit, period } = fields(p);
@@ -45,6 +57,10 @@ export function readGuards(p: string): GuardInput | null {
     .split(/[\s,]+/)
     .map((entry) => entry.trim())
     .filter(Boolean);
+  if (allowlist.required && ipAllowlist.length === 0) {
+    invalid(p, allowlist, "allowlist", "Your workspace's key policy requires an IP allowlist: enter at least one address or range.");
+    return null;
+  }
   const text = limit.value.trim();
   // An empty number field is "no limit"; the browser also empties it for text that is not a number.
   if (!text && !limit.validity.badInput) return { ipAllowlist, rateLimit: null };

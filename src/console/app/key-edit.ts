@@ -1,14 +1,17 @@
 /**
  * The key dialog's edit form: the name, the IP allowlist and the rate limit,
  * saved with PATCH. The API's field errors are shown at their fields. Scopes
- * never change (the API refuses it): the form does not offer them.
+ * never change (the API refuses it): the form does not offer them. Under a
+ * key policy that requires an IP allowlist, a key's list cannot be emptied
+ * (a key made before the policy, without one, is told what that means).
  */
-import { ApiError, updateKey } from "./api";
+import { ApiError, type KeyPolicy, type KeyRecord, updateKey } from "./api";
 import { returnFocusTo } from "./dialogs";
 import { byId, fieldError } from "./dom";
-import { fillGuards, readGuards, showGuardErrors } from "./guard-fields";
+import { fillGuards, readGuards, requireAllowlist, showGuardErrors } from "./guard-fields";
 import { showKey, shownKey, showPanel } from "./key-dialog";
 import { replaceKey } from "./key-tables";
+import { knownPolicy, refreshPolicy } from "./policy";
 
 export function initKeyEdit(): void {
   byId("edit-start").addEventListener("click", startEdit);
@@ -25,7 +28,23 @@ function startEdit(): void {
   fieldError("edit-name-error", "");
   fieldError("edit-error", "");
   fillGuards("edit", key);
+  showPolicy(key, knownPolicy());
   showPanel("edit", "edit-name");
+  void refreshPolicy().then((policy) => {
+    if (shownKey()?.id === key.id && !byId("edit-form").hidden) showPolicy(key, policy);
+  });
+}
+
+function showPolicy(key: KeyRecord, policy: KeyPolicy | null): void {
+  const required = !!policy?.requireIpAllowlist;
+  // The policy forbids emptying a list; a key that has none keeps none until someone gives it one.
+  requireAllowlist("edit", required && key.ipAllowlist.length > 0);
+  const note = byId("edit-policy");
+  note.textContent =
+    required && key.ipAllowlist.length === 0
+      ? "Your workspace's key policy requires an IP allowlist. This key was made without one: it keeps working, but it can't be rolled until it has one, and once given one it can't be emptied."
+      : "";
+  note.hidden = !note.textContent;
 }
 
 async function submitEdit(event: Event): Promise<void> {

@@ -1,12 +1,16 @@
 /**
  * Rolling a key from its dialog: a confirmation with the overlap (how long
  * the old key keeps working next to the new one), then the new key shown
- * once in the same dialog as after create.
+ * once in the same dialog as after create. The new key obeys the workspace's
+ * key policy as it is today: the panel says when it will expire, and a key
+ * without the IP allowlist the policy requires cannot be rolled (its new key
+ * would inherit none), so the panel says to edit it first.
  */
-import { ApiError, rollKey } from "./api";
+import { ApiError, type KeyPolicy, type KeyRecord, rollKey } from "./api";
 import { byId, fieldError, h } from "./dom";
 import { closeKeyDialog, shownKey, showPanel } from "./key-dialog";
 import { showCreated } from "./key-tables";
+import { dayLabel, days, knownPolicy, latestExpiry, refreshPolicy } from "./policy";
 import { showSecret } from "./secret-dialog";
 
 export function initKeyRoll(): void {
@@ -30,10 +34,28 @@ function askRoll(): void {
     ),
   );
   fieldError("roll-error", "");
+  showPolicy(key, knownPolicy());
   const choices = overlapChoices();
   const checked = choices.find((c) => c.checked) ?? choices[0]!;
   // Arrow keys move between the choices; Tab goes on to the buttons.
   showPanel("roll", checked.id);
+  void refreshPolicy().then((policy) => {
+    if (shownKey()?.id === key.id && !byId("roll-confirm").hidden) showPolicy(key, policy);
+  });
+}
+
+function showPolicy(key: KeyRecord, policy: KeyPolicy | null): void {
+  const blocked = !!policy?.requireIpAllowlist && key.ipAllowlist.length === 0;
+  const latest = latestExpiry(policy);
+  const note = byId("roll-policy");
+  note.textContent = blocked
+    ? "Your workspace's key policy requires an IP allowlist, and this key has none for its new key to inherit. Edit the key to add one, then roll it."
+    : latest === null
+      ? ""
+      : `Your workspace's key policy: the new key expires on ${dayLabel(latest)}, ${days(policy!.maxLifetimeDays!)} from now.`;
+  note.hidden = !note.textContent;
+  note.classList.toggle("blocked", blocked);
+  byId<HTMLButtonElement>("roll-confirm-button").disabled = blocked;
 }
 
 async function confirmRoll(): Promise<void> {
@@ -59,6 +81,11 @@ async function confirmRoll(): Promise<void> {
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     if (error.status !== 401) fieldError("roll-error", `The key was not rolled: ${error.message}`);
+    // The policy may have changed since the panel opened: say what it is now.
+    if (error.code === "policy_violation")
+      void refreshPolicy().then((policy) => {
+        if (shownKey()?.id === key.id) showPolicy(key, policy);
+      });
   }
   button.disabled = false;
   button.textContent = "Roll key";

@@ -23,6 +23,7 @@ import { initKeyEdit } from "./key-edit";
 import { initKeyRoll } from "./key-roll";
 import { initKeyTables } from "./key-tables";
 import { initPages } from "./pages";
+import { initPolicyPage } from "./policy-page";
 import { initRequestLog } from "./request-log";
 import { initSecretDialog } from "./secret-dialog";
 import { initSession, startSession } from "./session";
@@ -43,6 +44,7 @@ document.addEventListener("DOMContentLoaded", () => {
   initAttention(openKeyDialog);
   initWebhooks(openWebhookDialog);
   initWebhookDialog();
+  initPolicyPage(openKeyDialog);
   setInterval(refreshTimes, 30_000);
   startSession();
 });

@@ -1,18 +1,19 @@
 /**
- * The console's pages, API keys and Webhooks: one shown at a time, switched
+ * The console's pages, API keys, Webhooks and Key policy: one shown at a time, switched
  * in the page (the session token lives in this page's memory, so a link to
  * another page would sign out). The nav marks the one shown (aria-current).
  */
 import { byId, show } from "./dom";
+import { loadPolicyPage } from "./policy-page";
 import { loadWebhooks } from "./webhooks";
 
-export type PageName = "keys" | "webhooks";
-const TITLES: Record<PageName, string> = { keys: "API keys", webhooks: "Webhooks" };
+export type PageName = "keys" | "webhooks" | "policy";
+const PAGES: readonly PageName[] = ["keys", "webhooks", "policy"];
+const TITLES: Record<PageName, string> = { keys: "API keys", webhooks: "Webhooks", policy: "Key policy" };
 let shown: PageName = "keys";
 
 export function initPages(): void {
-  byId("nav-keys").addEventListener("click", () => showPage("keys"));
-  byId("nav-webhooks").addEventListener("click", () => showPage("webhooks"));
+  for (const page of PAGES) byId(`nav-${page}`).addEventListener("click", () => showPage(page));
 }
 
 /** After sign-in: the nav, and the API keys page. */
@@ -24,14 +25,13 @@ export function startPages(): void {
 /** At sign-out: no page and no nav. */
 export function stopPages(): void {
   show(byId("pages"), false);
-  show(byId("keys"), false);
-  show(byId("webhooks"), false);
+  for (const page of PAGES) show(byId(page), false);
 }
 
 export function showPage(page: PageName, focus = true): void {
   const entering = page !== shown || byId(page).hidden;
   shown = page;
-  for (const name of ["keys", "webhooks"] as const) {
+  for (const name of PAGES) {
     show(byId(name), name === page);
     const tab = byId(`nav-${name}`);
     if (name === page) tab.setAttribute("aria-current", "page");
@@ -40,5 +40,6 @@ export function showPage(page: PageName, focus = true): void {
   byId("crumb").textContent = TITLES[page];
   document.title = `${TITLES[page]} · owlish console`;
   if (page === "webhooks" && entering) void loadWebhooks();
+  if (page === "policy" && entering) void loadPolicyPage();
   if (focus) byId(`${page}-title`).focus();
 }

@@ -30,11 +30,13 @@ function leakUrl(keyId: string): Promise<string | null> {
   return pending;
 }
 
-/** "Revoked by usr_ada", "Revoked by itself", "Leaked: found at <url>" (the URL filled in when its event arrives). */
+/** "Revoked by usr_ada", "Revoked by itself", "Idle: revoked by the key policy", "Leaked: found at <url>" (the URL filled in when its event arrives). */
 export function revocationReason(key: KeyRecord): HTMLElement {
   switch (key.revocationReason) {
     case "self":
       return h("span", { text: "Revoked by itself" });
+    case "idle":
+      return h("span", { text: "Idle: revoked by the key policy" });
     case "leaked": {
       const el = h("span", { className: "leak", text: "Leaked" });
       leakUrl(key.id).then(

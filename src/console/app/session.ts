@@ -10,6 +10,8 @@ import { closeDialogs } from "./dialogs";
 import { byId, show } from "./dom";
 import { clearLists, loadAll } from "./key-tables";
 import { startPages, stopPages } from "./pages";
+import { forgetPolicy, refreshPolicy } from "./policy";
+import { clearPolicyPage } from "./policy-page";
 import { clearWebhooks } from "./webhooks";
 
 export function initSession(): void {
@@ -65,6 +67,8 @@ function signIn(token: string): void {
   byId("notice").textContent = "";
   loadAll();
   void loadAttention();
+  // What the dialogs say the workspace's key policy requires.
+  void refreshPolicy();
 }
 
 function signOut(reason: string): void {
@@ -73,6 +77,8 @@ function signOut(reason: string): void {
   clearLists();
   clearAttention();
   clearWebhooks();
+  forgetPolicy();
+  clearPolicyPage();
   show(byId("who"), false);
   stopPages();
   show(byId("signin"), true);

@@ -26,7 +26,12 @@ export const CreateKeyBody = z
       .refine((v) => Date.parse(v) > Date.now(), "expiresAt must be in the future.")
       .nullable()
       .optional()
-      .openapi({ description: "When the key stops working (ISO 8601); omit or null for never.", example: "2027-06-30T00:00:00Z" }),
+      .openapi({
+        description:
+          "When the key stops working (ISO 8601); omit or null for never. Under a key policy with `maxLifetimeDays`, at most that many days from now; " +
+          "omitted or null, the key gets the longest allowed (the answer shows it).",
+        example: "2027-06-30T00:00:00Z",
+      }),
     ...guardRailFields("create"),
   })
   .openapi("CreateApiKey");
@@ -38,7 +43,9 @@ export const createApiKey = adminOperation(
     tags: ["API keys"],
     operationId: "createApiKey",
     summary: "Create an API key",
-    description: "Returns the key record plus `key`, the full secret, which is never shown again.",
+    description:
+      "Returns the key record plus `key`, the full secret, which is never shown again. " +
+      "The key must follow the workspace's key policy (`GET /v1/key-policy`): 422 `policy_violation` names each field and rule it would break.",
     request: { body: { required: true, content: { "application/json": { schema: CreateKeyBody } } } },
     responses: { 201: jsonResponse(CreatedKeySchema, "The new key, with its secret this once.") },
   },
@@ -53,4 +60,5 @@ export const createApiKey = adminOperation(
     c.header("Cache-Control", "no-store");
     return c.json({ ...toKeyRecord(row), key }, 201);
   },
+  { problems: ["policy_violation"] },
 );

@@ -25,7 +25,9 @@ export const RollKeyBody = z
       .nullable()
       .optional()
       .openapi({
-        description: "When the new key stops working (ISO 8601); omit or null for never. The old key's expiry is not copied.",
+        description:
+          "When the new key stops working (ISO 8601); omit or null for never. The old key's expiry is not copied. " +
+          "Under a key policy with `maxLifetimeDays`, at most that many days from now; omitted or null, the new key gets the longest allowed.",
         example: "2027-06-30T00:00:00Z",
       }),
   })
@@ -42,6 +44,7 @@ export const rollApiKey = adminOperation(
       "Replaces the key with a new one that has the same name, scopes, IP allowlist and rate limit, and `rolledFrom` set to the old key's id. The new key's secret is returned this once.",
       "The old key gets `rolledTo` and keeps working for `overlapSeconds` (default 0: it stops at once), then answers 401 `expired_credentials`; elsewhere the change takes effect within the revocation bound, as a revoke does.",
       "A revoked key, or one already rolled, answers 409 `conflict`; of concurrent rolls of one key exactly one succeeds.",
+      "The new key must follow the workspace's key policy as it is today, whatever the old key was allowed: 422 `policy_violation` otherwise (with `requireIpAllowlist`, a key without an IP allowlist cannot be rolled until it has one).",
     ].join(" "),
     request: {
       params: KeyIdParam,
@@ -66,5 +69,5 @@ export const rollApiKey = adminOperation(
     c.header("Cache-Control", "no-store");
     return c.json({ ...toKeyRecord(row), key }, 201);
   },
-  { problems: ["conflict"] },
+  { problems: ["conflict", "policy_violation"] },
 );

@@ -48,14 +48,18 @@ export const KeyRecordSchema = z
     revokedAt: iso("When the key was revoked; null while active. Revocation is final.", null),
     revokedBy: z.string().nullable().openapi({
       description:
-        "Who revoked it: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself; null while active.",
+        "Who revoked it: the admin's user id, `github_secret_scanning` for a leak GitHub reported, the key's own id when it revoked itself, or `policy` when the workspace's key policy revoked it as idle; null while active.",
       example: null,
     }),
-    revocationReason: z.enum(["admin", "leaked", "self"]).nullable().openapi({
-      description:
-        "Why it was revoked: `admin` (from the console or API), `leaked` (reported by secret scanning), `self` (the key revoked itself); null while active.",
-      example: null,
-    }),
+    revocationReason: z
+      .enum(["admin", "leaked", "self", "idle"])
+      .nullable()
+      .openapi({
+        description:
+          "Why it was revoked: `admin` (from the console or API), `leaked` (reported by secret scanning), `self` (the key revoked itself), " +
+          "`idle` (unused for the number of days the workspace's key policy allows, `idleRevokeDays`); null while active.",
+        example: null,
+      }),
     rolledFrom: z
       .string()
       .nullable()

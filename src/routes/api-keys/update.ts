@@ -41,7 +41,8 @@ export const updateApiKey = adminOperation(
     description:
       "Changes the key's name, IP allowlist or rate limit, recording an `api_key.updated` audit event naming the fields changed. " +
       "The change takes effect at once where it was made, and everywhere else within the same bound as a revocation. " +
-      "Scopes never change (create another key); a revoked key cannot be changed (409).",
+      "Scopes never change (create another key); a revoked key cannot be changed (409). " +
+      "What the body sets must follow the workspace's key policy: with `requireIpAllowlist`, the IP allowlist cannot be emptied (422 `policy_violation`).",
     request: { params: KeyIdParam, body: { required: true, content: { "application/json": { schema: UpdateKeyBody } } } },
     responses: { 200: jsonResponse(KeyRecordSchema, "The key record after the change.") },
   },
@@ -53,7 +54,7 @@ export const updateApiKey = adminOperation(
     return c.json(record!, 200);
   },
   {
-    problems: ["conflict"],
+    problems: ["conflict", "policy_violation"],
     // The app's default hook, but a body that tries to change the scopes is told what to do instead.
     hook: (result): undefined => {
       if (result.success) return undefined;

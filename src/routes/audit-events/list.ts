@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { AuditAction } from "../../audit/events";
 import { listAuditEvents as list } from "../../audit/queries";
 import { cursorQuery, jsonResponse, limitQuery, listSchema } from "../../http/openapi";
+import { KeyPolicyBody } from "../key-policy/schemas";
 import { adminOperation } from "../operation";
 
 /** What every event holds, whatever its action. */
@@ -10,13 +11,13 @@ const eventFields = {
   workspaceId: z.string().openapi({ description: "The workspace the event belongs to.", example: "ws_demo" }),
   actorId: z.string().openapi({
     description:
-      "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, or the key's own id when it revoked itself.",
+      "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, the key's own id when it revoked itself, or `policy` for a key the workspace's key policy revoked as idle.",
     example: "usr_ada",
   }),
-  keyId: z
-    .string()
-    .nullable()
-    .openapi({ description: "The API key the event is about; null for a `webhook.*` event.", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
+  keyId: z.string().nullable().openapi({
+    description: "The API key the event is about; null for a `webhook.*` or `key_policy.updated` event.",
+    example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5",
+  }),
   webhookId: z
     .string()
     .nullable()
@@ -43,15 +44,24 @@ const EVENTS = {
   "api_key.revoked": event(
     "api_key.revoked",
     "ApiKeyRevokedEvent",
-    "A key was revoked: by an admin, by itself, or as a leak secret scanning reported.",
+    "A key was revoked: by an admin, by itself, as a leak secret scanning reported, or as idle under the workspace's key policy.",
     z
       .object({
-        reason: z.enum(["admin", "leaked", "self"]).openapi({ description: "The key's `revocationReason`.", example: "leaked" }),
+        reason: z.enum(["admin", "leaked", "self", "idle"]).openapi({ description: "The key's `revocationReason`.", example: "leaked" }),
         url: z.string().nullable().optional().openapi({
           description:
             "For a leak only: where it was found, as the report said (null if it said nowhere). Text from outside: never follow it blindly.",
           example: "https://github.com/octo/demo/blob/abc123/config.env#L3",
         }),
+        idleSince: z.string().optional().openapi({
+          description: "For an idle key only: since when it was unused (its last use, or its creation).",
+          example: "2026-05-01T09:00:00.000Z",
+        }),
+        idleRevokeDays: z
+          .number()
+          .int()
+          .optional()
+          .openapi({ description: "For an idle key only: the key policy's `idleRevokeDays` that revoked it.", example: 180 }),
       })
       .openapi({
         description: "Why, and for a leak where.",
@@ -116,6 +126,23 @@ const EVENTS = {
       .object({ url: z.string().openapi({ description: "Where its events went.", example: "https://hooks.example.com/owlish" }) })
       .openapi({ description: "Its URL.", example: { url: "https://hooks.example.com/owlish" } }),
   ),
+  "key_policy.updated": event(
+    "key_policy.updated",
+    "KeyPolicyUpdatedEvent",
+    "The workspace's key policy was saved with a change.",
+    z
+      .object({
+        old: KeyPolicyBody,
+        new: KeyPolicyBody,
+      })
+      .openapi({
+        description: "The rules before (`old`) and after (`new`).",
+        example: {
+          old: { maxLifetimeDays: null, requireIpAllowlist: false, idleRevokeDays: null },
+          new: { maxLifetimeDays: 90, requireIpAllowlist: true, idleRevokeDays: 180 },
+        },
+      }),
+  ),
 } satisfies { [A in AuditAction]: z.ZodObject<{ action: z.ZodLiteral<A> }> };
 
 /** An audit event: one shape per action, told apart by `action`, each with its own `details`. */
@@ -128,10 +155,11 @@ export const AuditEventSchema = z
     EVENTS["webhook.created"],
     EVENTS["webhook.updated"],
     EVENTS["webhook.deleted"],
+    EVENTS["key_policy.updated"],
   ])
   .openapi("AuditEvent", {
     description:
-      "One event of the trail: a change to a key or to a webhook endpoint. `action` says which, and decides what `details` holds (one schema per action).",
+      "One event of the trail: a change to a key, to a webhook endpoint or to the key policy. `action` says which, and decides what `details` holds (one schema per action).",
   });
 
 export const AuditEventListSchema = listSchema(AuditEventSchema, "AuditEventList");
@@ -157,7 +185,7 @@ export const listAuditEvents = adminOperation(
     operationId: "listAuditEvents",
     summary: "List audit events",
     description:
-      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`) and changes to its webhook endpoints (`webhook.created`, `webhook.updated`, `webhook.deleted`), newest first, with who made each change and from where. Admins only; filter with `keyId` (key events only).",
+      "Key events of the workspace (`api_key.created`, `api_key.revoked`, `api_key.rolled`, `api_key.updated`) changes to its webhook endpoints (`webhook.created`, `webhook.updated`, `webhook.deleted`) and to its key policy (`key_policy.updated`), newest first, with who made each change and from where. Admins only; filter with `keyId` (key events only).",
     request: { query: ListAuditEventsQuery },
     responses: { 200: jsonResponse(AuditEventListSchema, "A page of audit events.") },
   },

@@ -9,7 +9,7 @@ const SelfRevokedSchema = z
   .object({
     id: z.string().openapi({ description: "The calling key's id (`key_…`).", example: "key_3kTMd9bF0aR2xQe7LpWz1Yc5" }),
     revokedAt: z.string().openapi({ description: "When the key was revoked (ISO 8601, UTC).", example: "2026-11-26T10:00:00.000Z" }),
-    revocationReason: z.enum(["admin", "leaked", "self"]).openapi({
+    revocationReason: z.enum(["admin", "leaked", "self", "idle"]).openapi({
       description: "`self`; or, when another revoke got there first a moment earlier, the reason that one recorded.",
       example: "self",
     }),

@@ -53,6 +53,11 @@ function buildDocument(app: App) {
         { name: "Sources", description: "The public API, authenticated with an API key." },
         { name: "Audit", description: "Who created and revoked which key, when and from where (admins, console session)." },
         {
+          name: "Key policy",
+          description:
+            "Rules every key of the workspace must follow (admins, console session): a maximum lifetime, a required IP allowlist, revocation of idle keys.",
+        },
+        {
           name: "Secret scanning",
           description: "Leaked keys reported by GitHub secret scanning are revoked at once (GitHub-signed, no bearer credential).",
         },
