@@ -15,8 +15,8 @@ type Json = Record<string, any>;
 const HTTP_METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /**
- * The contract's success status of each operation (../shared contract: 201
- * for what creates a key or a source, 204 for a delete, 200 otherwise), by
+ * The HTTP contract's success status of each operation (201 for what
+ * creates a key or a source, 204 for a delete, 200 otherwise), by
  * operationId. Every operation of the route list must be here: a new one
  * fails "states the success status of every listed operation" until its
  * status is.
