@@ -261,28 +261,11 @@ function planCreate(
   const key = generateKey();
   const { fields } = change;
   const row: ApiKeyRow = {
-    id: newId("key"),
+    ...freshKey(key, actor, now, fields.expiresAt, null),
     workspaceId: change.workspaceId,
     name: fields.name,
-    prefix: displayPrefix(key),
-    keyHash: hashKey(key),
     scopes: fields.scopes,
-    createdAt: now,
-    createdBy: actorId(actor),
-    lastUsedAt: null,
-    expiresAt: fields.expiresAt,
-    revokedAt: null,
-    revokedBy: null,
-    revocationReason: null,
-    rolledFrom: null,
-    rolledTo: null,
     ...guardRails(fields),
-    lastUsedIp: null,
-    lastUsedCountry: null,
-    usedAfterRevokeAt: null,
-    version: 1,
-    budgetId: null,
-    kvVersion: null,
   };
   return {
     op: "create_key",
@@ -358,6 +341,30 @@ function planRevoke(db: Db, change: RevokeChange, actor: Actor, now: number): Pl
   };
 }
 
+/** The columns of a key that has just been made, whether created or rolled. */
+function freshKey(key: string, actor: Actor, now: number, expiresAt: number | null, rolledFrom: string | null): Omit<ApiKeyRow, Inherited> {
+  return {
+    id: newId("key"),
+    prefix: displayPrefix(key),
+    keyHash: hashKey(key),
+    createdAt: now,
+    createdBy: actorId(actor),
+    lastUsedAt: null,
+    expiresAt,
+    revokedAt: null,
+    revokedBy: null,
+    revocationReason: null,
+    rolledFrom,
+    rolledTo: null,
+    lastUsedIp: null,
+    lastUsedCountry: null,
+    usedAfterRevokeAt: null,
+    version: 1,
+    budgetId: null,
+    kvVersion: null,
+  };
+}
+
 // --- roll -------------------------------------------------------------------
 
 /**
@@ -382,26 +389,7 @@ function planRoll(db: Db, change: Extract<KeyChange, { kind: "roll" }>, actor: A
   const { workspaceId, keyId: oldId, overlapSeconds } = change;
   const key = generateKey();
   const oldStopsAt = now + overlapSeconds * 1000;
-  const fresh: Omit<ApiKeyRow, Inherited> = {
-    id: newId("key"),
-    prefix: displayPrefix(key),
-    keyHash: hashKey(key),
-    createdAt: now,
-    createdBy: actorId(actor),
-    lastUsedAt: null,
-    expiresAt: change.expiresAt,
-    revokedAt: null,
-    revokedBy: null,
-    revocationReason: null,
-    rolledFrom: oldId,
-    rolledTo: null,
-    lastUsedIp: null,
-    lastUsedCountry: null,
-    usedAfterRevokeAt: null,
-    version: 1,
-    budgetId: null,
-    kvVersion: null,
-  };
+  const fresh: Omit<ApiKeyRow, Inherited> = freshKey(key, actor, now, change.expiresAt, oldId);
   const newKeyExists = keyExists(fresh.id);
   const rolled = auditRow("api_key.rolled", audited(actor), workspaceId, oldId, now, { newKeyId: fresh.id, overlapSeconds });
   // Only an active key that was never rolled can be rolled.

@@ -11,7 +11,7 @@ import { notFound, Problem } from "../http/problem";
 import { newId } from "../lib/ids";
 import { errorMessage, log } from "../lib/log";
 import type { KeyEventType } from "./event-types";
-import { randomDeliveryId, TEST_EVENT_TYPE, testEventBody } from "./events";
+import { pendingDelivery, randomDeliveryId, TEST_EVENT_TYPE, testEventBody } from "./events";
 import { newSigningSecret, type SecretKey, sealSecret } from "./secret-box";
 
 /**
@@ -275,22 +275,10 @@ export async function testEndpoint(env: Env, workspaceId: string, id: string) {
   const endpoint = await readEndpoint(env, workspaceId, id);
   if (endpoint.disabledAt !== null) throw disabledConflict(endpoint);
   const now = Date.now();
-  const row: WebhookDeliveryRow = {
-    id: randomDeliveryId(),
-    endpointId: id,
-    workspaceId,
-    event: TEST_EVENT_TYPE,
-    payload: testEventBody(workspaceId, id, now),
-    createdAt: now,
-    status: "pending",
-    attempts: 0,
-    scheduleFrom: 0,
-    lastAttemptAt: null,
-    lastResponseStatus: null,
-    lastError: null,
-    nextAttemptAt: now,
-    leaseUntil: null,
-  };
+  const row = pendingDelivery(
+    { id: randomDeliveryId(), endpointId: id, workspaceId, event: TEST_EVENT_TYPE, payload: testEventBody(workspaceId, id, now) },
+    now,
+  );
   await storage("test_webhook", () => db.insert(d).values(row));
   await wake(env, [row.id]);
   return toDelivery(row);

@@ -1,5 +1,5 @@
 import { sha256 } from "@noble/hashes/sha2.js";
-import type { ApiKeyRow, KeyChangeRow, KeySignalRow } from "../db/schema";
+import type { ApiKeyRow, KeyChangeRow, KeySignalRow, WebhookDeliveryRow } from "../db/schema";
 import { toKeyRecord } from "../keys/records";
 import { BASE62 } from "../lib/base62";
 import { newId } from "../lib/ids";
@@ -105,3 +105,22 @@ export function deliveryId(source: string, endpointId: string): string {
 
 /** A delivery id of its own, for an event that happens once (a test). */
 export const randomDeliveryId = () => newId("msg");
+
+/** A delivery not yet attempted, due now. */
+export function pendingDelivery(
+  fields: Pick<WebhookDeliveryRow, "id" | "endpointId" | "workspaceId" | "event" | "payload">,
+  now: number,
+): WebhookDeliveryRow {
+  return {
+    ...fields,
+    createdAt: now,
+    status: "pending",
+    attempts: 0,
+    scheduleFrom: 0,
+    lastAttemptAt: null,
+    lastResponseStatus: null,
+    lastError: null,
+    nextAttemptAt: now,
+    leaseUntil: null,
+  };
+}

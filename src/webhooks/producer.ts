@@ -13,7 +13,7 @@ import {
 } from "../db/schema";
 import type { Env } from "../env";
 import { log } from "../lib/log";
-import { changeEvent, deliveryId, type KeyEvent, signalEvent } from "./events";
+import { changeEvent, deliveryId, type KeyEvent, pendingDelivery, signalEvent } from "./events";
 
 /**
  * Webhook events come from the source of truth, never from the request that
@@ -148,22 +148,17 @@ function address(events: KeyEvent[], endpoints: WebhookEndpointRow[], now: numbe
     (byWorkspace.get(event.workspaceId) ?? [])
       .filter((endpoint) => endpoint.events.includes(event.type))
       .map(
-        (endpoint): WebhookDeliveryRow => ({
-          id: deliveryId(event.source, endpoint.id),
-          endpointId: endpoint.id,
-          workspaceId: event.workspaceId,
-          event: event.type,
-          payload: event.body,
-          createdAt: now,
-          status: "pending",
-          attempts: 0,
-          scheduleFrom: 0,
-          lastAttemptAt: null,
-          lastResponseStatus: null,
-          lastError: null,
-          nextAttemptAt: now,
-          leaseUntil: null,
-        }),
+        (endpoint): WebhookDeliveryRow =>
+          pendingDelivery(
+            {
+              id: deliveryId(event.source, endpoint.id),
+              endpointId: endpoint.id,
+              workspaceId: event.workspaceId,
+              event: event.type,
+              payload: event.body,
+            },
+            now,
+          ),
       ),
   );
 }
