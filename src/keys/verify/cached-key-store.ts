@@ -42,8 +42,8 @@ export interface CachedKeyStoreOptions {
 export const FEED_TRUST_MS = 3_000;
 /** Fallback (feed unreadable): a remembered key is trusted this long after the feed last vouched for it. */
 export const MAX_AGE_MS = 30_000;
-/** After a failed read of the feed, requests do not wait for another for this long (they use the fallback bound). */
-const FEED_RETRY_MS = 5_000;
+/** While the feed fails, it is tried again (behind requests, never before them) at most this often. */
+export const FEED_RETRY_MS = 5_000;
 /** The fallback is logged at most this often per isolate. */
 const FALLBACK_LOG_MS = 60_000;
 const RECORD_BYTES = 512;
@@ -97,6 +97,8 @@ export class CachedKeyStore implements KeyStore {
   /** When the newest snapshot applied was read from D1; NEVER before the first. */
   #feedReadAt = NEVER;
   #feedFailedAt = NEVER;
+  /** A read of the feed is under way behind the requests. */
+  #following = false;
   #fallbackLoggedAt = NEVER;
   /** Remembered keys read before this are read again: the feed cannot vouch for them (a gap, a first snapshot). */
   #trustedSince = NEVER;
@@ -120,9 +122,17 @@ export class CachedKeyStore implements KeyStore {
     const now = Date.now();
     const feedAge = now - this.#feedReadAt;
     if (feedAge >= this.#feed.refreshAfterMs) {
-      if (feedAge < this.#feedTrustMs || now - this.#feedFailedAt < FEED_RETRY_MS) {
-        // The hot path: a busy isolate's snapshot is refreshed behind its requests.
-        ctx.waitUntil(this.#followFeed(env, requestUrl));
+      if (this.#feedFailedAt > this.#feedReadAt) {
+        // The feed is failing: requests use the fallback bound and never wait
+        // on it; it is tried again behind them, once per FEED_RETRY_MS, so a
+        // D1 outage is not met with a read per request.
+        if (now - this.#feedFailedAt >= FEED_RETRY_MS) this.#followBehind(env, requestUrl, ctx);
+      } else if (feedAge < this.#feedTrustMs || this.#following) {
+        // The hot path: a busy isolate's snapshot is refreshed behind its
+        // requests. A refresh already under way that has not answered by the
+        // time the snapshot is too old to vouch (D1 hanging) is not waited
+        // for either: its failure starts the fallback.
+        this.#followBehind(env, requestUrl, ctx);
       } else {
         // A new isolate, or one idle for seconds: nothing it holds is vouched
         // for, so the request waits for one read, shared by every request
@@ -158,6 +168,16 @@ export class CachedKeyStore implements KeyStore {
     // The feed cannot vouch (unreadable): the first release's bound, counted from when it last could.
     this.#logFallback(now);
     return now - Math.max(hit.fetchedAt, this.#feedReadAt) < this.#maxAgeMs;
+  }
+
+  #followBehind(env: Env, requestUrl: string, ctx: WaitUntil): void {
+    if (this.#following) return;
+    this.#following = true;
+    ctx.waitUntil(
+      this.#followFeed(env, requestUrl).finally(() => {
+        this.#following = false;
+      }),
+    );
   }
 
   async #followFeed(env: Env, requestUrl: string, acceptAgeMs?: number): Promise<void> {

@@ -6,7 +6,7 @@ import { createApp } from "../../../src/app";
 import type { Env, UseBatch } from "../../../src/env";
 import { hashKey } from "../../../src/keys/format/hash";
 import { generateKey } from "../../../src/keys/format/key";
-import { CachedKeyStore, FEED_TRUST_MS, MAX_AGE_MS } from "../../../src/keys/verify/cached-key-store";
+import { CachedKeyStore, FEED_RETRY_MS, FEED_TRUST_MS, MAX_AGE_MS } from "../../../src/keys/verify/cached-key-store";
 import { ChangeFeed, REFRESH_AFTER_MS } from "../../../src/keys/verify/change-feed";
 import { kvKey } from "../../../src/keys/verify/kv-copy";
 import { parseOptions } from "../../../src/options";
@@ -39,6 +39,24 @@ function countingEnv() {
     },
   }));
   return { overrides: { DB: db.binding, KEY_CACHE: kv.binding, LAST_USED: ns }, db: db.calls, kv: kv.calls, messages };
+}
+
+/** This location's change feed, switchable to a read that never answers or one that fails at once (D1 hanging or down). */
+function switchableFeed() {
+  const real = new ChangeFeed({ cache: locationCache() });
+  const state = { mode: "ok" as "ok" | "hang" | "fail", reads: 0 };
+  const feed = {
+    get refreshAfterMs() {
+      return real.refreshAfterMs;
+    },
+    read: (...args: Parameters<ChangeFeed["read"]>) => {
+      state.reads++;
+      if (state.mode === "hang") return new Promise(() => {});
+      if (state.mode === "fail") return Promise.reject(new Error("D1_ERROR: Network connection lost."));
+      return real.read(...args);
+    },
+  } as unknown as ChangeFeed;
+  return { feed, state };
 }
 
 const noWaitUntil = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}) };
@@ -114,6 +132,40 @@ describe("operation counts on the verification path", () => {
       expect(res.status).toBe(200);
     }
     expect(stuck.calls.prepare).toBe(1);
+  });
+
+  it("a change feed that hangs never holds up a request: once its snapshot is too old to vouch, the isolate falls back instead of waiting", async () => {
+    const clock = freezeClock();
+    const k = await createKey(await session(freshWs()));
+    const { feed, state } = switchableFeed();
+    const node = new Isolate({ keys: { feed } });
+    expect((await node.call("GET", "/v1/key", { token: k.key })).status).toBe(200);
+    state.mode = "hang";
+    // Far past the feed's trust age, within the fallback's: a request that
+    // waited on the hanging read would never be answered (the test would time out).
+    for (let t = 0; t < MAX_AGE_MS - 1_000; t += 500) {
+      clock.advance(500);
+      expect((await node.fetch(buildRequest("GET", "/v1/key", { token: k.key }), { KEY_CACHE: hangingKv() })).status).toBe(200);
+    }
+    expect(state.reads).toBe(2); // the first read, then one refresh under way behind the requests
+  });
+
+  it("while the change feed fails, it is tried again behind the requests once per FEED_RETRY_MS, not once per request", async () => {
+    const clock = freezeClock();
+    const k = await createKey(await session(freshWs()));
+    const { feed, state } = switchableFeed();
+    const node = new Isolate({ keys: { feed } });
+    expect((await node.settled({}, "GET", "/v1/key", { token: k.key })).status).toBe(200);
+    state.mode = "fail";
+    const before = state.reads;
+    const SECONDS = 25;
+    for (let t = 0; t < SECONDS * 1_000; t += 250) {
+      clock.advance(250);
+      expect((await node.settled({}, "GET", "/v1/key", { token: k.key })).status).toBe(200);
+    }
+    // 100 requests; D1 is asked about once per FEED_RETRY_MS.
+    expect(state.reads - before).toBeLessThanOrEqual((SECONDS * 1_000) / FEED_RETRY_MS + 1);
+    expect(state.reads - before).toBeGreaterThanOrEqual((SECONDS * 1_000) / FEED_RETRY_MS - 1);
   });
 
   it("a read of the feed that began before a revoke in this isolate cannot bring the key back", async () => {
