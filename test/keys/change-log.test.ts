@@ -5,6 +5,7 @@ import { deliverToKv } from "../../src/delivery/kv-delivery";
 import type { Env } from "../../src/env";
 import worker from "../../src/index";
 import { hashKey } from "../../src/keys/format/hash";
+import { MAX_KEYS } from "../../src/keys/verify/change-feed";
 import { kvKey } from "../../src/keys/verify/kv-copy";
 import { failingKv, lostCourier, recordingD1, unreachableD1 } from "../support/bindings";
 import { type GithubSigner, githubSigner, publicKeysDocument } from "../support/github-signing";
@@ -190,6 +191,34 @@ describe("the bound: a change is refused everywhere within 5 s", () => {
       });
     }
   }
+
+  it("during a mass revocation (more keys changed in the window than a snapshot names) a key revoked now is still refused elsewhere within 5 s, KV lagging", async () => {
+    const clock = freezeClock();
+    const admin = await session(freshWs());
+    const k = await createKey(admin);
+    const there = new Isolate({ location: "sjc" });
+    const use = async () => (await there.settled({}, "GET", "/v1/key", { token: k.key })).status;
+    expect(await use()).toBe(200); // hot there
+
+    // More keys than a snapshot names were changed 10 s ago (ids that sort before any real one).
+    const other = freshWs();
+    await seedKeys(other, MAX_KEYS + 100, {}, { kv: false });
+    await env.DB.batch([
+      env.DB.prepare("UPDATE api_keys SET id = 'key_000' || substr(id, 5) WHERE workspace_id = ?").bind(other),
+      env.DB.prepare(
+        `INSERT INTO key_changes (key_id, workspace_id, version, kind, at, actor_id, kv_delivered_at, kv_next_attempt_at)
+         SELECT id, workspace_id, 2, 'revoke', ?2, 'usr_seed', ?3, 0 FROM api_keys WHERE workspace_id = ?1`,
+      ).bind(other, Date.now() - 10_000, Date.now() - 5_000),
+    ]);
+
+    // Revoked in another location, whose isolate dies before the courier hears of it: KV keeps the active copy.
+    const revoke = buildRequest("POST", `/v1/api-keys/${k.id}/revoke`, { token: admin });
+    expect((await new Isolate({ location: "fra" }).fetch(revoke, diesAfterCommit())).status).toBe(200);
+    const revokedAt = Date.now();
+    while ((await use()) === 200 && Date.now() - revokedAt <= 5_000) clock.advance(250);
+    expect(await use()).toBe(401);
+    expect(Date.now() - revokedAt).toBeLessThanOrEqual(5_000);
+  });
 
   it("a cold isolate in another location, while KV still holds the revoked key's active copy, refuses it at once", async () => {
     const admin = await session(freshWs());

@@ -14,7 +14,12 @@ import { newId } from "../../src/lib/ids";
  * audit event and a KV write per key before the test asserts anything, and
  * make the test's duration grow with the machine's load.
  */
-export async function seedKeys(workspaceId: string, n: number, fields: Partial<ApiKeyRow> = {}): Promise<{ id: string; key: string }[]> {
+export async function seedKeys(
+  workspaceId: string,
+  n: number,
+  fields: Partial<ApiKeyRow> = {},
+  { kv = true }: { kv?: boolean } = {},
+): Promise<{ id: string; key: string }[]> {
   const now = Date.now();
   const rows: (ApiKeyRow & { key: string })[] = Array.from({ length: n }, (_, i) => {
     const key = generateKey();
@@ -51,6 +56,6 @@ export async function seedKeys(workspaceId: string, n: number, fields: Partial<A
   const inserts = [];
   for (let i = 0; i < rows.length; i += 4) inserts.push(db.insert(apiKeys).values(rows.slice(i, i + 4).map(({ key: _, ...row }) => row)));
   if (inserts.length > 0) await db.batch(inserts as [(typeof inserts)[number], ...typeof inserts]);
-  await Promise.all(rows.map((row) => env.KEY_CACHE.put(kvKey(row.keyHash), JSON.stringify(toVerifiedKey(row)))));
+  if (kv) await Promise.all(rows.map((row) => env.KEY_CACHE.put(kvKey(row.keyHash), JSON.stringify(toVerifiedKey(row)))));
   return rows.map((row) => ({ id: row.id, key: row.key }));
 }

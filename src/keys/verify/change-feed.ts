@@ -43,7 +43,11 @@ const KV_SETTLE_MS = 90_000;
 export const COVERAGE_MS = WINDOW_MS - KV_SETTLE_MS;
 /** A location's snapshot younger than this is used as it is; older, D1 is asked. */
 export const REFRESH_AFTER_MS = 1_000;
-/** Keys one snapshot names at most; past that it says it is truncated (an isolate can then trust nothing it holds). */
+/**
+ * Keys one snapshot names at most, the most recently changed; past that it
+ * says it is truncated, and an isolate reads again from KV whatever it holds
+ * that the snapshot does not name.
+ */
 export const MAX_KEYS = 2_000;
 /** Longest wait for the location's copy or for D1 before the read counts as failed. */
 const READ_TIMEOUT_MS = 2_000;
@@ -141,14 +145,18 @@ const fromStored = (stored: Stored): FeedSnapshot => ({ readAt: stored.readAt, t
 async function readFromD1(db: D1Database): Promise<FeedSnapshot> {
   const readAt = Date.now();
   const since = readAt - WINDOW_MS;
+  // Newest change first: past MAX_KEYS the keys changed longest ago are the
+  // ones left out, so a change just made is named even during a mass
+  // revocation (the older ones have had longest to reach KV).
   const { results } = await db
     .prepare(
-      `SELECT k.* FROM api_keys k
-       WHERE k.id IN (
-         SELECT key_id FROM key_changes WHERE at > ?1
-         UNION SELECT key_id FROM key_changes WHERE kv_delivered_at > ?1
-         UNION SELECT key_id FROM key_changes WHERE kv_delivered_at IS NULL)
-       LIMIT ?2`,
+      `SELECT k.* FROM api_keys k JOIN (
+         SELECT key_id, MAX(at) AS changed FROM (
+           SELECT key_id, at FROM key_changes WHERE at > ?1
+           UNION ALL SELECT key_id, at FROM key_changes WHERE kv_delivered_at > ?1
+           UNION ALL SELECT key_id, at FROM key_changes WHERE kv_delivered_at IS NULL)
+         GROUP BY key_id ORDER BY changed DESC LIMIT ?2) c ON c.key_id = k.id
+       ORDER BY c.changed DESC`,
     )
     .bind(since, MAX_KEYS + 1)
     .all<Record<string, unknown>>();
@@ -159,7 +167,7 @@ async function readFromD1(db: D1Database): Promise<FeedSnapshot> {
 
 /**
  * A raw api_keys row as a VerifiedKey, as keys/records.ts toVerifiedKey makes
- * one from the query builder's row (test/keys/change-feed.test.ts holds the
+ * one from the query builder's row (test/keys/verify/verified-key.test.ts holds the
  * two to the same answer). Guard rails are stored as JSON under their field's
  * name in snake case.
  */

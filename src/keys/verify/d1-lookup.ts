@@ -17,20 +17,3 @@ export async function readKeyByHash(env: Env, hash: string): Promise<VerifiedKey
   const row = await storage("key_by_hash", () => database(env.DB).select().from(apiKeys).where(eq(apiKeys.keyHash, hash)).get());
   return row ? toVerifiedKey(row) : null;
 }
-
-/** The keys with these hashes (at most 100, D1's bound-parameter limit) that D1 has, by hash. */
-export async function readKeysByHash(env: Env, hashes: readonly string[]): Promise<Map<string, VerifiedKey>> {
-  const [{ database }, { apiKeys }, { inArray }] = await Promise.all([
-    import("../../db/client"),
-    import("../../db/schema"),
-    import("drizzle-orm"),
-  ]);
-  const rows = await storage("keys_by_hash", () =>
-    database(env.DB)
-      .select()
-      .from(apiKeys)
-      .where(inArray(apiKeys.keyHash, [...hashes]))
-      .all(),
-  );
-  return new Map(rows.map((row) => [row.keyHash, toVerifiedKey(row)]));
-}
