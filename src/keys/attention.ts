@@ -1,9 +1,10 @@
 import { and, asc, desc, eq, gt, inArray, isNull, lte } from "drizzle-orm";
 import { inChunks } from "../db/chunks";
 import { database } from "../db/client";
-import { type ApiKeyRow, apiKeys, type KeySignalRow, keySignals } from "../db/schema";
+import { type ApiKeyRow, apiKeys, type KeySignalRow, keyPolicies, keySignals } from "../db/schema";
 import { storage } from "../db/storage";
 import type { Env } from "../env";
+import { idleDedupe } from "../policy/idle-timing";
 import { toKeyRecord } from "./records";
 
 /**
@@ -12,7 +13,9 @@ import { toKeyRecord } from "./records";
  * those rolled, whose end is planned), revoked keys still being presented
  * (the request log's used_after_revoke signals of the last 7 days), and
  * active keys the idle policy is about to revoke (its idle signals of the last
- * 14 days). At most LIMIT of each, the most pressing first.
+ * 14 days that still stand: the key unused since, under the rule as it is now
+ * set; a key used since, or a rule changed or turned off, no longer is). At
+ * most LIMIT of each, the most pressing first.
  */
 
 const DAY_MS = 86_400_000;
@@ -29,7 +32,7 @@ const isoOf = (value: unknown): string | null =>
 
 export async function keysNeedingAttention(env: Env, workspaceId: string, now = Date.now()) {
   const db = database(env.DB);
-  const [expiring, presented, idle] = await storage("key_attention", () =>
+  const [expiring, presented, idle, policy] = await storage("key_attention", () =>
     Promise.all([
       db
         .select()
@@ -47,6 +50,7 @@ export async function keysNeedingAttention(env: Env, workspaceId: string, now = 
         .limit(LIMIT),
       latestSignals(env, workspaceId, "used_after_revoke", now - PRESENTED_WITHIN_MS),
       latestSignals(env, workspaceId, "idle", now - IDLE_WITHIN_MS),
+      db.select({ idleSetAt: keyPolicies.idleSetAt }).from(keyPolicies).where(eq(keyPolicies.workspaceId, workspaceId)).get(),
     ]),
   );
   const keys = await keysById(
@@ -70,7 +74,9 @@ export async function keysNeedingAttention(env: Env, workspaceId: string, now = 
     }),
     idle: idle.flatMap((s) => {
       const key = keys.get(s.keyId);
-      if (!key || key.revokedAt !== null) return [];
+      if (!key || key.revokedAt !== null || policy?.idleSetAt == null) return [];
+      // The warning of the key's current idle spell under the rule's current setting (as the idle job judges it).
+      if (s.dedupe !== idleDedupe(key.id, key.lastUsedAt ?? key.createdAt, policy.idleSetAt)) return [];
       return [{ ...toKeyRecord(key), revokeAt: isoOf(s.data.revokeAt) }];
     }),
   };

@@ -1,4 +1,6 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { idleJob } from "../../../src/policy/idle";
 import { call, freezeClock, freshWs, type KeyRecord, session } from "../../support/helpers";
 import { seedKeys } from "../../support/seed";
 import { insertSignal } from "../../webhooks/support";
@@ -38,13 +40,11 @@ describe("keys that need attention", () => {
     expect(JSON.stringify(found)).not.toContain(soon!.key);
   });
 
-  it("lists revoked keys presented in the last 7 days, once each with the latest call; and active keys the idle policy is about to revoke", async () => {
+  it("lists revoked keys presented in the last 7 days, once each with the latest call", async () => {
     freezeClock(NOW);
     const ws = freshWs();
     const revoked = { revokedAt: NOW - 10 * DAY, revokedBy: "usr_a", revocationReason: "admin" as const };
     const [presented, stale] = await seedKeys(ws, 2, revoked);
-    const [idleKey] = await seedKeys(ws, 1);
-    const [idleButRevoked] = await seedKeys(ws, 1, revoked);
     const k = (seeded: { id: string }) => ({ id: seeded.id, workspaceId: ws });
     await insertSignal(
       k(presented!),
@@ -67,8 +67,6 @@ describe("keys that need attention", () => {
       { ip: "203.0.113.1", country: null, at: NOW - 8 * DAY },
       NOW - 8 * DAY,
     );
-    await insertSignal(k(idleKey!), "idle", `i:${idleKey!.id}`, { revokeAt: NOW + 7 * DAY }, NOW - DAY);
-    await insertSignal(k(idleButRevoked!), "idle", `i:${idleButRevoked!.id}`, { revokeAt: NOW + 7 * DAY }, NOW - DAY);
     // Another workspace's signals about the same kinds of keys.
     const other = freshWs();
     const [theirs] = await seedKeys(other, 1, revoked);
@@ -90,11 +88,40 @@ describe("keys that need attention", () => {
         lastPresentedCountry: "NL",
       }),
     ]);
-    expect(found.idle).toEqual([
-      expect.objectContaining({ id: idleKey!.id, revokedAt: null, revokeAt: new Date(NOW + 7 * DAY).toISOString() }),
-    ]);
     expect(found.usedAfterRevoke).toHaveLength(1);
     expect(found.expiring).toEqual([]);
+  });
+
+  it("lists the active keys the idle rule has warned, until a key is used or revoked, or the rule is changed", async () => {
+    const clock = freezeClock(NOW - 60 * DAY);
+    const ws = freshWs();
+    const setIdle = async (idleRevokeDays: number) => {
+      const body = { maxLifetimeDays: null, requireIpAllowlist: false, idleRevokeDays };
+      expect((await call("PUT", "/v1/key-policy", { token: await session(ws), body })).status).toBe(200);
+    };
+    await setIdle(30);
+    const [used, revoked, waiting] = await seedKeys(ws, 3, { createdAt: NOW - 100 * DAY, lastUsedAt: NOW - 25 * DAY });
+    // The cron's idle job at NOW, the workspace's pass due: each key, unused for 25 days, is warned.
+    clock.advance(NOW - Date.now());
+    await env.DB.prepare("UPDATE key_policies SET idle_next_pass_at = ? WHERE workspace_id = ?").bind(NOW, ws).run();
+    await idleJob(env, NOW);
+    const ids = async () => (await attention(await session(ws))).idle.map((k) => k.id).sort();
+    expect(await ids()).toEqual([used!.id, revoked!.id, waiting!.id].sort());
+    expect((await attention(await session(ws))).idle[0]).toMatchObject({
+      revokedAt: null,
+      revokeAt: new Date(NOW + 7 * DAY).toISOString(),
+    });
+
+    // One is used (the recorder's flush moves its last use): spared, no longer flagged. One is revoked.
+    await env.DB.prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+      .bind(NOW + DAY, used!.id)
+      .run();
+    expect((await call("POST", `/v1/api-keys/${revoked!.id}/revoke`, { token: await session(ws) })).status).toBe(200);
+    expect(await ids()).toEqual([waiting!.id]);
+
+    // The rule changed: the warning was about the old one (the job warns anew, with the new date, at its next pass).
+    await setIdle(60);
+    expect(await ids()).toEqual([]);
   });
 
   it("is for admins only", async () => {
