@@ -13,7 +13,9 @@ type DailyRow = { key_id: string; day: string; workspace_id: string } & Record<(
 const TALLY = COUNT_COLUMNS.join(" + ");
 /** Expired request log entries an alarm deletes at most (a write deletes its own share: request-log-store.ts). */
 const MAX_EXPIRED_PER_ALARM = 5_000;
-/** Flushed used-after-revoke signals are remembered this long, so that a shard raises one once per key per hour. */
+/** Two used-after-revoke signals of one key are at least this far apart. */
+const SIGNAL_SPACING_MS = 3_600_000;
+/** Flushed used-after-revoke signals are remembered this long (past SIGNAL_SPACING_MS), so that a shard raises one once per key per hour. */
 const SIGNAL_MEMORY_MS = 2 * 3_600_000;
 
 /**
@@ -68,8 +70,10 @@ function newCall(keyId: string, workspaceId: string, c: unknown): NewCall | null
  * a failure never counts a call twice. The request log stays here.
  *
  * A revoked key presented raises a `used_after_revoke` signal (D1's
- * key_signals) once per key per UTC hour: once per shard here, and once over
- * every shard by the signal's dedupe key in D1.
+ * key_signals) at most once per key per hour, never two within an hour of
+ * each other: per shard here, and over every shard in D1 (the insert looks
+ * for one within the hour; the dedupe key, by UTC hour, makes a resent flush
+ * harmless).
  */
 export class LastUsedRecorder extends DurableObject<Env> implements LastUsedRecorderRpc {
   readonly #sql: SqlStorage;
@@ -216,12 +220,19 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
          ON CONFLICT (key_id) DO UPDATE SET at = excluded.at WHERE excluded.at > after_revoke.at`,
         JSON.stringify(afterRevoke),
       );
-      // Once per key and hour on this shard; D1's dedupe key makes it once over every shard.
+      // At most one per key within an hour on this shard (the earliest of this batch); D1 does the same over every shard.
+      const earliest = new Map<string, (typeof signals)[number]>();
+      for (const signal of signals) {
+        const kept = earliest.get(signal[2]);
+        if (!kept || signal[4] < kept[4]) earliest.set(signal[2], signal);
+      }
       this.#sql.exec(
         `INSERT INTO signals (dedupe, id, key_id, workspace_id, at, data)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?) WHERE true
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?1)
+         WHERE NOT EXISTS (SELECT 1 FROM signals p WHERE p.key_id = value ->> 2 AND abs(p.at - (value ->> 4)) < ?2)
          ON CONFLICT (dedupe) DO NOTHING`,
-        JSON.stringify(signals),
+        JSON.stringify([...earliest.values()]),
+        SIGNAL_SPACING_MS,
       );
       this.#sql.exec(`DELETE FROM signals WHERE flushed = 1 AND at < ?`, now - SIGNAL_MEMORY_MS);
     }
@@ -379,12 +390,15 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
         : [
             db
               .prepare(
-                // Once per key and hour over every shard: the dedupe key is unique. Only a key
-                // of that workspace, and revoked, raises one, whatever a message claimed.
+                // At most one per key within an hour over every shard (and the dedupe key is
+                // unique, so a flush sent again adds nothing). Only a key of that workspace, and
+                // revoked, raises one, whatever a message claimed.
                 `INSERT INTO key_signals (id, key_id, workspace_id, kind, dedupe, at, data)
                  SELECT s.value ->> 0, s.value ->> 1, s.value ->> 2, 'used_after_revoke', s.value ->> 3, s.value ->> 4, s.value ->> 5
                  FROM json_each(?1) AS s JOIN api_keys ON api_keys.id = s.value ->> 1 AND api_keys.workspace_id = s.value ->> 2
                  WHERE api_keys.revoked_at IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM key_signals p WHERE p.key_id = s.value ->> 1 AND p.kind = 'used_after_revoke'
+                                   AND abs(p.at - (s.value ->> 4)) < ${SIGNAL_SPACING_MS})
                  ON CONFLICT (dedupe) DO NOTHING
                  RETURNING key_id, workspace_id, dedupe`,
               )
@@ -401,12 +415,10 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
       await this.ctx.storage.setAlarm(now + Math.max(await this.#flushIntervalMs(), 1_000));
       return true;
     }
-    if (signals.length > 0) {
-      // Raised now, once over every shard: the webhooks turn it into an event; until then the log says it.
-      for (const raised of (results.at(-1)?.results ?? []) as { key_id: string; workspace_id: string; dedupe: string }[]) {
-        log("warn", "used_after_revoke", { keyId: raised.key_id, workspaceId: raised.workspace_id, signal: raised.dedupe });
-      }
-    }
+    const raised =
+      signals.length > 0 ? ((results.at(-1)?.results ?? []) as { key_id: string; workspace_id: string; dedupe: string }[]) : [];
+    // Raised now, once over every shard: the webhooks turn it into an event; until then the log says it.
+    for (const r of raised) log("warn", "used_after_revoke", { keyId: r.key_id, workspaceId: r.workspace_id, signal: r.dedupe });
     this.ctx.storage.transactionSync(() => {
       // A use that arrived during the batch is newer than what was written: keep it.
       this.#sql.exec(
@@ -419,8 +431,14 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
            SELECT after_revoke.rowid FROM json_each(?) AS w JOIN after_revoke ON after_revoke.key_id = w.value ->> 0 AND after_revoke.at <= w.value ->> 1)`,
         JSON.stringify(afterRevoke.map((r) => [r.key_id, r.at])),
       );
+      // What D1 raised is remembered, to space this shard's next one from it; what D1 refused (another
+      // shard raised one within the hour) is forgotten, so that it spaces nothing.
       this.#sql.exec(
         `UPDATE signals SET flushed = 1 WHERE dedupe IN (SELECT value FROM json_each(?))`,
+        JSON.stringify(raised.map((r) => r.dedupe)),
+      );
+      this.#sql.exec(
+        `DELETE FROM signals WHERE flushed = 0 AND dedupe IN (SELECT value FROM json_each(?))`,
         JSON.stringify(signals.map((g) => g.dedupe)),
       );
       this.#sql.exec(

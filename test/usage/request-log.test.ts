@@ -488,6 +488,33 @@ describe("a revoked key still presented", () => {
     expect(logs.events().filter((l) => l.event === "used_after_revoke" && l.keyId === k.id)).toHaveLength(2);
   });
 
+  it("never raises two used_after_revoke signals within an hour of each other, across a clock hour and across shards", async () => {
+    const clock = freezeClock(Date.parse("2026-12-04T12:59:59.000Z"));
+    const ws = freshWs();
+    const k = await createKey(await session(ws));
+    expect((await call("POST", `/v1/api-keys/${k.id}/revoke`, { token: await session(ws) })).status).toBe(200);
+    const presentOn = async (n: number) => {
+      freshIsolate({ shard: n });
+      expect((await send("GET", "/v1/key", k.key)).status).toBe(401);
+    };
+    await presentOn(14); // 12:59:59
+    await flushAll(14);
+    clock.advance(1_000);
+    await presentOn(15); // 13:00:00, another shard
+    await presentOn(14); // and this one again
+    await flushAll(15);
+    await flushAll(14);
+    expect((await signalsOf(k.id)).map((s) => s.at)).toEqual([Date.parse("2026-12-04T12:59:59.000Z")]);
+    // An hour after the first: the next one.
+    clock.advance(3_600_000 - 1_000);
+    await presentOn(15);
+    await flushAll(15);
+    expect((await signalsOf(k.id)).map((s) => s.at)).toEqual([
+      Date.parse("2026-12-04T12:59:59.000Z"),
+      Date.parse("2026-12-04T13:59:59.000Z"),
+    ]);
+  });
+
   it("an active key, or a key of another workspace, never gets one, whatever a message claims", async () => {
     const ws = freshWs();
     const active = await createKey(await session(ws));
