@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { deliverToKv } from "../../src/delivery/kv-delivery";
 import type { Env } from "../../src/env";
 import worker from "../../src/index";
+import { REVOKES_PER_BATCH } from "../../src/keys/change";
 import { hashKey } from "../../src/keys/format/hash";
 import { MAX_KEYS } from "../../src/keys/verify/change-feed";
 import { kvKey } from "../../src/keys/verify/kv-copy";
@@ -317,5 +318,56 @@ describe("a leak report of 1 000 tokens", () => {
     expect(revoked?.n).toBe(1_000);
     expect(d1.statements.length).toBeLessThan(100);
     expect(kvPuts.n).toBe(0); // the request writes no KV: the courier delivers, a bounded chunk per pass
+  });
+
+  it("a batch that fails leaves the ones before it complete and none half done; GitHub's retry revokes the rest, each key once", async () => {
+    const keys = await seedKeys(freshWs(), 1_000, {}, { kv: false });
+    const ids = JSON.stringify(keys.map((k) => k.id));
+    const body = JSON.stringify(keys.map((k) => ({ token: k.key, type: "owlish_api_key", url: "https://github.com/o/r/blob/x/.env" })));
+    const report = async (overrides: Partial<Env>) =>
+      new Isolate().fetch(
+        buildRequest("POST", "/v1/secret-scanning/github", {
+          body,
+          headers: { "Content-Type": "application/json", ...(await github.sign(body)) },
+        }),
+        { SECRET_SCANNING_PUBLIC_KEYS: publicKeysDocument(github), ...overrides },
+      );
+    // D1 drops the connection on the fourth batch of the report.
+    let batches = 0;
+    const flaky = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "batch") {
+          return (statements: D1PreparedStatement[]) =>
+            ++batches === 4 ? Promise.reject(new Error("D1_ERROR: Network connection lost.")) : target.batch(statements);
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    expect((await report({ DB: flaky })).status).toBe(503);
+    const count = async (sql: string) => (await env.DB.prepare(sql).bind(ids).first<{ n: number }>())!.n;
+    const revokedCount = () =>
+      count("SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NOT NULL AND id IN (SELECT value FROM json_each(?))");
+    // Whole batches only: the ones before the failure, nothing of the failed one or after it.
+    const first = await revokedCount();
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(1_000);
+    expect(first % REVOKES_PER_BATCH).toBe(0);
+
+    expect((await report({})).status).toBe(200); // GitHub sends the report again
+    expect(await revokedCount()).toBe(1_000);
+    expect(
+      await count(
+        "SELECT count(*) AS n FROM audit_events WHERE action = 'api_key.revoked' AND target_key_id IN (SELECT value FROM json_each(?))",
+      ),
+    ).toBe(1_000);
+    expect(
+      await count(
+        "SELECT count(DISTINCT key_id) AS n FROM key_changes WHERE kind = 'revoked' AND key_id IN (SELECT value FROM json_each(?))",
+      ),
+    ).toBe(1_000);
+    expect(await count("SELECT count(*) AS n FROM key_changes WHERE kind = 'revoked' AND key_id IN (SELECT value FROM json_each(?))")).toBe(
+      1_000,
+    );
   });
 });
