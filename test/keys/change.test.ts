@@ -60,12 +60,22 @@ describe("the write path: one D1 batch per change", () => {
     const admin = await session(ws, "admin", "usr_ada");
     const byAdmin = await createKey(admin);
     const bySelf = await createKey(admin);
+    const bySystem = await createKey(admin);
     await fetchWith({}, "POST", `/v1/api-keys/${byAdmin.id}/revoke`, { token: admin });
     await fetchWith({}, "POST", "/v1/key/revoke", { token: bySelf.key });
+    // GitHub reports the third one leaked.
+    const github = await githubSigner();
+    const report = JSON.stringify([{ token: bySystem.key, type: "owlish_api_key", url: "https://github.com/o/r/blob/x/.env" }]);
+    const leaked = await fetchWith({ SECRET_SCANNING_PUBLIC_KEYS: publicKeysDocument(github) }, "POST", "/v1/secret-scanning/github", {
+      body: report,
+      headers: { "Content-Type": "application/json", ...(await github.sign(report)) },
+    });
+    expect(leaked.status).toBe(200);
     const events = (await (await fetchWith({}, "GET", "/v1/audit-events", { token: admin })).json<{ data: AuditEvent[] }>()).data;
     const revokedBy = (id: string) => events.find((e) => e.action === "api_key.revoked" && e.keyId === id)?.actorId;
     expect(revokedBy(byAdmin.id)).toBe("usr_ada");
     expect(revokedBy(bySelf.id)).toBe(bySelf.id);
-    expect(events.filter((e) => e.action === "api_key.created").map((e) => e.actorId)).toEqual(["usr_ada", "usr_ada"]);
+    expect(revokedBy(bySystem.id)).toBe("github_secret_scanning");
+    expect(events.filter((e) => e.action === "api_key.created").map((e) => e.actorId)).toEqual(["usr_ada", "usr_ada", "usr_ada"]);
   });
 });
