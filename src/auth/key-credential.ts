@@ -112,7 +112,7 @@ function keyCall(c: Context<AppEnv>, key: VerifiedKey, clientIp: string | undefi
   };
 }
 
-/** Cloudflare's ISO 3166 country of the caller; absent locally and in tests. */
+/** Cloudflare's ISO 3166 country of the caller (`request.cf`; `wrangler dev` offline fills in a placeholder, tests set their own). */
 function countryOf(request: Request): string | null {
   const country = (request as Request & { cf?: { country?: unknown } }).cf?.country;
   return typeof country === "string" && /^[A-Z0-9]{2}$/.test(country) ? country : null;

@@ -1,4 +1,5 @@
 import type { RatePolicy } from "../ratelimit/types";
+import type { Outcome } from "../usage/outcomes";
 import type { KeyCall } from "./guard-rails/call";
 import { isStringList, requireAllowedAddress, sameList } from "./guard-rails/ip-allowlist";
 import { isRatePolicy, samePolicy, takeRateLimit } from "./guard-rails/rate-limit";
@@ -35,10 +36,12 @@ export interface GuardRail<V> {
    * Whether a call the rail refuses is a use of the key. false: the check runs
    * before the rails whose refusal is a use, so a refused call is neither the
    * key's last use nor a count toward its rate limit. true: after, so a
-   * refused call still counts. The rail's refusal is an outcome of the request
-   * log, and usage/outcomes.ts (isUse) says the same of it.
+   * refused call still counts. usage/outcomes.ts (isUse) says the same of
+   * the rail's `refusal` (test/keys/guard-rails.test.ts holds them together).
    */
   refusalIsAUse: boolean;
+  /** The request log's outcome of a call the rail refuses. */
+  refusal: Outcome;
   /** Whether the key has the rail on: a key with no rail on pays this test and nothing else. */
   active(value: V): boolean;
   /** Throws the problem that refuses the call. */
@@ -68,6 +71,7 @@ export const GUARD_RAILS = {
     rollInherits: true,
     patchable: true,
     refusalIsAUse: false,
+    refusal: "ip_not_allowed",
     active: (list) => list.length !== 0,
     check: requireAllowedAddress,
     isValid: isStringList,
@@ -84,6 +88,7 @@ export const GUARD_RAILS = {
     rollInherits: true,
     patchable: true,
     refusalIsAUse: true,
+    refusal: "rate_limited",
     active: (policy) => policy !== null,
     check: (policy, call) => takeRateLimit(policy!, call),
     isValid: (v) => v === null || isRatePolicy(v),

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { GUARD_RAIL_FIELDS, GUARD_RAILS, type GuardRailValues, RAILS } from "../../src/keys/guard-rails";
 import { isVerifiedKey } from "../../src/keys/verify/verified-key";
+import { isUse } from "../../src/usage/outcomes";
 import { call, freshWs, session } from "../support/helpers";
 
 /**
@@ -74,6 +75,10 @@ describe("the guard-rail table", () => {
     // Rails whose refusal is not a use run before those whose refusal is.
     const order = RAILS.map((rail, i) => ({ rail, at: checks[i]!.mock.invocationCallOrder[0]! })).sort((a, b) => a.at - b.at);
     expect(order.map((o) => o.rail.refusalIsAUse)).toEqual([...order.map((o) => o.rail.refusalIsAUse)].sort());
+  });
+
+  it("a rail's refusal counts as a use in usage and the request log exactly when its row says so", () => {
+    for (const rail of RAILS) expect([rail.field, isUse(rail.refusal)]).toEqual([rail.field, rail.refusalIsAUse]);
   });
 
   it("a KV copy whose rail value has the wrong shape is not a verified key; the defaults and ON values are", () => {
