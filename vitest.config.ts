@@ -13,6 +13,10 @@ export default defineConfig(async () => {
       // test output (tests that check logs spy on console); warnings and errors stay.
       // (A root option: vitest ignores it inside a project.)
       onConsoleLog: (line: string) => !line.startsWith('{"level":"info","event":"request"'),
+      // Two test files at a time, whatever the core count (vitest's default is one fewer worker than
+      // cores: one, on a 2-core CI machine). Much of a file's time is its own runtime starting and its
+      // modules loading, which overlap well; each file keeps its own storage, so none sees another's.
+      maxWorkers: 2,
       projects: [
         {
           // Tests inside workerd, against real D1, KV and Durable Objects.

@@ -32,7 +32,7 @@ const isoOf = (value: unknown): string | null =>
 
 export async function keysNeedingAttention(env: Env, workspaceId: string, now = Date.now()) {
   const db = database(env.DB);
-  const [expiring, presented, idle, policy] = await storage("key_attention", () =>
+  const [expiring, presented, idle, [policy]] = await storage("key_attention", () =>
     Promise.all([
       db
         .select()
@@ -50,7 +50,8 @@ export async function keysNeedingAttention(env: Env, workspaceId: string, now = 
         .limit(LIMIT),
       latestSignals(env, workspaceId, "used_after_revoke", now - PRESENTED_WITHIN_MS),
       latestSignals(env, workspaceId, "idle", now - IDLE_WITHIN_MS),
-      db.select({ idleSetAt: keyPolicies.idleSetAt }).from(keyPolicies).where(eq(keyPolicies.workspaceId, workspaceId)).get(),
+      // A query builder, not .get(): it runs when awaited, so a D1 that throws at once rejects this Promise.all like the others.
+      db.select({ idleSetAt: keyPolicies.idleSetAt }).from(keyPolicies).where(eq(keyPolicies.workspaceId, workspaceId)).limit(1),
     ]),
   );
   const keys = await keysById(
