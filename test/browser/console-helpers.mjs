@@ -2,7 +2,7 @@
 // browser (as a script would), session tokens, leak reports signed as GitHub
 // signs them, a key record for mocked lists, and the in-page layout check.
 import { randomBytes, sign } from "node:crypto";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 import { signSession } from "../../scripts/session-token.mjs";
 
 export const base = () => inject("workerBase");
@@ -130,4 +130,21 @@ export function findClipping(scrollers = null) {
     }
   }
   return problems;
+}
+
+/**
+ * Waits until an open key dialog has loaded its usage and its request log.
+ * They sit above the dialog's buttons and move them down as they arrive: on a
+ * loaded machine a click aimed at a button before then can land on whatever
+ * took its place.
+ */
+export async function keyDialogLoaded(dialog) {
+  await expect.poll(() => dialog.isVisible()).toBe(true);
+  await expect
+    .poll(
+      async () =>
+        (await dialog.locator("#usage-summary").textContent()) !== "Loading usage…" &&
+        (await dialog.locator("#requests-table[aria-busy]").count()) === 0,
+    )
+    .toBe(true);
 }

@@ -6,7 +6,17 @@
 import { mkdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { launch, skipBrowser, skipReason } from "./chromium.mjs";
-import { answerLists, base, call, findClipping, keyRecord, newWorkspace, reportLeak, sessionToken } from "./console-helpers.mjs";
+import {
+  answerLists,
+  base,
+  call,
+  findClipping,
+  keyDialogLoaded,
+  keyRecord,
+  newWorkspace,
+  reportLeak,
+  sessionToken,
+} from "./console-helpers.mjs";
 
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 860 };
@@ -279,6 +289,7 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console layout (${skipReason})` : "c
     await page.getByRole("button", { name: /^Zapier import/ }).click();
     const details = page.getByRole("dialog", { name: "Zapier import" });
     await expect.poll(() => details.locator("#usage-summary").textContent()).toMatch(/in the last 30 days$/);
+    await keyDialogLoaded(details);
     expect(await page.evaluate(findClipping)).toEqual([]);
     await page.screenshot({ path: "test-results/console-390-key.png" });
     // Its roll confirmation.

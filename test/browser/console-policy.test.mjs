@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launch, skipBrowser, skipReason } from "./chromium.mjs";
-import { answerLists, base, call, findClipping, keyRecord, newWorkspace, sessionToken } from "./console-helpers.mjs";
+import { answerLists, base, call, findClipping, keyDialogLoaded, keyRecord, newWorkspace, sessionToken } from "./console-helpers.mjs";
 
 const DAY = 86_400_000;
 const OFF = { maxLifetimeDays: null, requireIpAllowlist: false, idleRevokeDays: null };
@@ -228,6 +228,7 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console key policy (${skipReason})` 
     // The key made before the policy, without an allowlist: no roll until it has one.
     await table.getByRole("button", { name: "Open key" }).click();
     const dialog = page.getByRole("dialog", { name: "Open key" });
+    await keyDialogLoaded(dialog);
     await dialog.getByRole("button", { name: "Roll…" }).click();
     await expect
       .poll(() => dialog.locator("#roll-policy").textContent())
@@ -247,6 +248,7 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console key policy (${skipReason})` 
     // A key with an allowlist: emptying it is refused at the field, nothing sent.
     await table.getByRole("button", { name: "Fenced key" }).click();
     const fencedDialog = page.getByRole("dialog", { name: "Fenced key" });
+    await keyDialogLoaded(fencedDialog);
     await fencedDialog.getByRole("button", { name: "Edit…" }).click();
     expect(await fencedDialog.getByText("Required by your workspace's key policy: at least one address or range.").isVisible()).toBe(true);
     await fencedDialog.getByLabel("Restrict to IP addresses").fill("");

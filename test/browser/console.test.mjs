@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { launch, skipBrowser, skipReason } from "./chromium.mjs";
-import { answerLists, call, keyRecord, newWorkspace, reportLeak, sessionToken as token } from "./console-helpers.mjs";
+import { answerLists, call, keyDialogLoaded, keyRecord, newWorkspace, reportLeak, sessionToken as token } from "./console-helpers.mjs";
 
 const KEY_PATTERN = /^sk_live_[0-9A-Za-z]{38}$/;
 /** The page with every kind of row (docs/console.png is copied from it), and the key dialog with its chart. */
@@ -284,7 +284,7 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     // Click the row (not the name) → Revoke… → confirmation; "Keep key" changes nothing.
     await row.locator("td").nth(2).click();
     const details = page.getByRole("dialog", { name: "Browser test key" });
-    await expect.poll(() => details.isVisible()).toBe(true);
+    await keyDialogLoaded(details);
     await details.getByRole("button", { name: "Revoke…" }).click();
     expect(await details.getByText("Revoke “Browser test key”?").isVisible()).toBe(true);
     expect(await details.getByText(/can't be reactivated/).isVisible()).toBe(true);
@@ -299,7 +299,7 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     // Keyboard this time: the name is a button that opens the same dialog.
     await row.getByRole("button", { name: /Browser test key/ }).focus();
     await page.keyboard.press("Enter");
-    await expect.poll(() => details.isVisible()).toBe(true);
+    await keyDialogLoaded(details);
     await details.getByRole("button", { name: "Revoke…" }).click();
     await details.getByRole("button", { name: "Revoke key" }).click();
     await expect.poll(() => details.isVisible()).toBe(false);
@@ -447,6 +447,7 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     await page.screenshot({ path: KEY_SCREENSHOT });
 
     // Edit: name and limit through PATCH; a refused value is shown at its field.
+    await keyDialogLoaded(details);
     await details.getByRole("button", { name: "Edit…" }).click();
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("edit-name");
     expect(await details.getByLabel("Restrict to IP addresses").inputValue()).toBe("127.0.0.1/32\n2001:db8::/32");
@@ -517,6 +518,7 @@ describe.skipIf(skipBrowser)(skipBrowser ? `console page (${skipReason})` : "con
     const idleDetails = page.getByRole("dialog", { name: "Nightly export" });
     await expect.poll(() => idleDetails.locator("#usage-summary").textContent()).toBe("No requests in the last 30 days");
     expect(await idleDetails.locator("dt:text-is('Last used') + dd").textContent()).toBe("Never");
+    await keyDialogLoaded(idleDetails);
     await idleDetails.getByRole("button", { name: "Revoke…" }).click();
     await idleDetails.getByRole("button", { name: "Revoke key" }).click();
     await expect.poll(() => idleDetails.isVisible()).toBe(false);

@@ -156,7 +156,7 @@ describe("the bound: a change is refused everywhere within 5 s", () => {
   ];
   const kvStates: [string, () => Partial<Env>][] = [
     ["", () => ({})],
-    [", while every KV read and write fails", () => ({ KEY_CACHE: failingKv() })],
+    [", while every KV read and write of the isolates fails", () => ({ KEY_CACHE: failingKv() })],
   ];
 
   for (const [what, change, refused] of changes) {
