@@ -22,14 +22,13 @@
 //
 // Scenarios (a)–(c) are measured in the steady state in which each key is
 // used every few seconds: each measured run (BENCH_SCENARIO_SECONDS, default
-// 20, about one refresh cycle of the key memo) follows an unmeasured run of
-// the same traffic (BENCH_STEADY_SECONDS, default 25, the memo's longest
-// refresh age). By then every key was read once and is being refreshed from
-// KV in the background at its own age (15–25 s after its read), as in a
-// long-running isolate; without it a run would start with 3 000 cold reads or
-// with every key due for refresh at the same moment. Locally a KV read runs in
-// the same workerd on the same two cores (~0.5 ms of CPU per key, even in a
-// bulk read: see "worker CPU µs/req"); in production it is I/O elsewhere.
+// 20) follows an unmeasured run of the same traffic (BENCH_STEADY_SECONDS,
+// default 25). By then every key was read once into the isolate's memo, where
+// the change feed (read in the background once a second) keeps it current,
+// as in a long-running isolate; without it a run would start with 3 000 cold
+// KV reads. Locally a KV read runs in the same workerd on the same two cores
+// (~0.5 ms of CPU per key: see "worker CPU µs/req"); in production it is I/O
+// elsewhere.
 //
 // Every run starts once the workers are idle (scripts/bench/workers.mjs
 // settle): the refreshes, use reports and recorder flushes a run leaves
