@@ -3,7 +3,7 @@ import type { CallQuery, DailyCount, Env, LastUsedRecorderRpc, RecordedUse, Stor
 import { newId } from "../lib/ids";
 import { errorMessage, log } from "../lib/log";
 import { OUTCOMES } from "./outcomes";
-import { type NewCall, RequestLogStore } from "./request-log-store";
+import { CALLS_PER_WRITE, type NewCall, RequestLogStore } from "./request-log-store";
 import { utcDay } from "./use-reporter";
 
 /** The daily table's count columns: uses, then calls per outcome (OUTCOMES order). */
@@ -114,10 +114,21 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
     this.#log = new RequestLogStore(this.#sql);
   }
 
-  /** Applies batches of calls sent to shard number `shard`; a batch id already applied is ignored. */
+  /**
+   * Applies batches of calls sent to shard number `shard`; a batch id already
+   * applied is ignored. Counts, latest uses and the batch ids commit in one
+   * transaction with the first chunk of the request log's entries; the rest
+   * follow a chunk per transaction (CALLS_PER_WRITE), other work let in
+   * between. A shard that dies between chunks loses the rest of those
+   * entries, never stores one twice: the batch is already marked as applied.
+   */
   async record(shard: number, batches: UseBatch[]): Promise<void> {
     const now = Date.now();
-    const dropped = { isolate: 0, batch: 0, rate: 0, evicted: 0, erased: 0 };
+    const dropped = { isolate: 0, batch: 0, rate: 0, evicted: 0, erased: 0, failed: 0 };
+    const count = (d: Partial<typeof dropped>) => {
+      for (const [k, n] of Object.entries(d)) dropped[k as keyof typeof dropped] += n;
+    };
+    const entries: NewCall[] = [];
     try {
       this.ctx.storage.transactionSync(() => {
         if (Number.isSafeInteger(shard)) this.#setMeta("shard", String(shard));
@@ -126,19 +137,33 @@ export class LastUsedRecorder extends DurableObject<Env> implements LastUsedReco
           this.#sql.exec(`INSERT INTO batches (id, at) VALUES (?, ?)`, batch.id, now);
           const calls: NewCall[] = [];
           this.#apply(batch.uses, calls, now, dropped);
-          const d = this.#log.add(calls, now);
-          dropped.batch += d.batch;
-          dropped.rate += d.rate;
-          dropped.evicted += d.evicted;
-          dropped.erased += d.erased;
+          const { accepted, dropped: refused } = this.#log.admit(calls, now);
+          count(refused);
+          for (const c of accepted) entries.push(c);
         }
         this.#sql.exec(`DELETE FROM batches WHERE at < ?`, now - SEEN_BATCH_MS);
+        if (batches.length > 1) entries.sort((a, b) => a[2] - b[2]);
+        count(this.#log.store(entries.splice(0, CALLS_PER_WRITE), now));
       });
     } catch (error) {
       this.#log.forgetCache(); // the transaction rolled back: what the store counted in memory did not happen
       throw error;
     }
-    if (dropped.isolate + dropped.batch + dropped.rate + dropped.evicted + dropped.erased > 0) {
+    while (entries.length > 0) {
+      await scheduler.wait(0);
+      const chunk = entries.splice(0, CALLS_PER_WRITE);
+      try {
+        count(this.ctx.storage.transactionSync(() => this.#log.store(chunk, now)));
+      } catch (error) {
+        // The counts are in and the batch marked as applied: only these entries are lost, counted.
+        this.#log.forgetCache();
+        const lost = chunk.length + entries.length;
+        dropped.failed += lost;
+        log("error", "request_log_write_failed", { shard: this.#shard(), entries: lost, error: errorMessage(error) });
+        break;
+      }
+    }
+    if (Object.values(dropped).some((n) => n > 0)) {
       log("warn", "request_log_dropped", { shard: this.#shard(), ...dropped });
     }
     const flushAt = Math.max(now, Number(this.#getMeta("last_flush") ?? 0) + (await this.#flushIntervalMs()));

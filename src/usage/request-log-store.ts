@@ -14,6 +14,13 @@ export const CALLS_MAX_AGE_MS = 30 * 86_400_000;
 /** Entries one batch may add; the rest are dropped and counted (an isolate sends at most this many). */
 export const MAX_CALLS_PER_BATCH = 5_000;
 /**
+ * Entries a shard stores per transaction. A batch of thousands is stored a
+ * chunk at a time, other work let in between: the shard is one thread, and
+ * its other messages and the request log's readers need not wait for one
+ * long write (nor, under `wrangler dev`, the requests that share its thread).
+ */
+export const CALLS_PER_WRITE = 500;
+/**
  * Entries a shard accepts per second, on average (a token bucket holding one
  * second's worth): what keeps a shard's writes inside its budget whatever
  * arrives. Past it, entries are dropped and counted; nothing waits.
@@ -92,11 +99,22 @@ export class RequestLogStore {
   }
 
   /**
-   * Adds one batch's entries (inside the caller's transaction), refused ones
-   * first when not all fit; expires, evicts when full, trims. Never waits:
-   * what does not fit is dropped and counted.
+   * Adds one batch's entries in one go (inside the caller's transaction):
+   * `admit`, then `store`. The recorder stores a big batch in chunks instead.
    */
   add(calls: NewCall[], now: number): Dropped {
+    const { accepted, dropped } = this.admit(calls, now);
+    const stored = this.store(accepted, now);
+    return { ...dropped, evicted: stored.evicted, erased: dropped.erased + stored.erased };
+  }
+
+  /**
+   * Decides which of a batch's entries are stored, refused ones first when
+   * not all fit (the batch's allowance, the shard's rate), and counts the
+   * rest; stores nothing. The accepted come back oldest first, so that stored
+   * in chunks, within a millisecond the sequence still follows the calls.
+   */
+  admit(calls: NewCall[], now: number): { accepted: NewCall[]; dropped: Dropped } {
     const dropped: Dropped = { batch: 0, rate: 0, evicted: 0, erased: 0 };
     const erased = this.#erasedMap(now);
     let fresh = calls.filter((c) => c[2] >= now - CALLS_MAX_AGE_MS);
@@ -120,17 +138,28 @@ export class RequestLogStore {
     }
     const accepted = take < fresh.length ? fresh.slice(0, take) : fresh;
     this.#tokens -= accepted.length;
-    this.expire(now, Math.max(MIN_EXPIRED_PER_WRITE, 2 * accepted.length));
-    const over = this.#rowCount() + accepted.length - this.#maxRows;
-    if (over > 0) dropped.evicted = this.#deleteOldest(Math.min(over, accepted.length), null);
-    if (accepted.length > 0) this.#insert(accepted);
-    return dropped;
+    accepted.sort((a, b) => a[2] - b[2]);
+    return { accepted, dropped };
+  }
+
+  /**
+   * Stores admitted entries (inside the caller's transaction): drops those of
+   * a workspace erased since they were admitted, expires, evicts when full,
+   * inserts, trims. Answers what it evicted and dropped.
+   */
+  store(calls: NewCall[], now: number): Pick<Dropped, "evicted" | "erased"> {
+    const erased = this.#erasedMap(now);
+    const kept = erased.size > 0 ? calls.filter((c) => c[2] >= (erased.get(c[1]) ?? 0)) : calls;
+    const out = { evicted: 0, erased: calls.length - kept.length };
+    this.expire(now, Math.max(MIN_EXPIRED_PER_WRITE, 2 * kept.length));
+    const over = this.#rowCount() + kept.length - this.#maxRows;
+    if (over > 0) out.evicted = this.#deleteOldest(Math.min(over, kept.length), null);
+    if (kept.length > 0) this.#insert(kept);
+    return out;
   }
 
   #insert(calls: NewCall[]): void {
     const rows = this.#rowCount();
-    // Oldest first, so that within a millisecond the sequence follows the calls.
-    calls.sort((a, b) => a[2] - b[2]);
     this.#sql.exec(
       `INSERT INTO calls (key_id, workspace_id, at, outcome, refused, method, path, status, ip, country)
        SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9

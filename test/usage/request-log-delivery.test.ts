@@ -3,9 +3,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { LoggedCall, UseBatch } from "../../src/env";
 import { CALLS_PER_KEY, CoalescingReporter, MAX_CALLS_PER_MESSAGE } from "../../src/usage/coalescing-reporter";
+import type { LastUsedRecorder } from "../../src/usage/last-used-recorder";
 import { recorderShard } from "../../src/usage/recorder-protocol";
-import { CALLS_PER_SECOND, MAX_CALLS_PER_BATCH } from "../../src/usage/request-log-store";
-import type { KeyRequest } from "../../src/usage/use-reporter";
+import { CALLS_PER_SECOND, CALLS_PER_WRITE, MAX_CALLS_PER_BATCH } from "../../src/usage/request-log-store";
+import { type KeyRequest, utcDay } from "../../src/usage/use-reporter";
 import { feedReads, recorderStub, recordingD1 } from "../support/bindings";
 import { call, captureConsole, createKey, freezeClock, freshWs, session } from "../support/helpers";
 import { BASE, freshIsolate, Isolate } from "../support/isolate";
@@ -134,7 +135,7 @@ describe("budgets: over them, calls are counted, not logged, and nothing waits",
       { refused: 1, n: 1 },
     ]);
     expect(dropped()).toEqual([
-      { level: "warn", event: "request_log_dropped", shard: n, isolate: 0, batch: 1, rate: 0, evicted: 0, erased: 0 },
+      { level: "warn", event: "request_log_dropped", shard: n, isolate: 0, batch: 1, rate: 0, evicted: 0, erased: 0, failed: 0 },
     ]);
 
     // In the same second, what the shard's rate has left, then nothing.
@@ -240,5 +241,90 @@ describe("exactly once, and at most one window lost", () => {
     expect(d1.statements.filter((sql) => feedReads([sql]).length === 0)).toEqual([]);
     expect(messages.length - before).toBe(2); // the first call at once, the 24 others together
     expect(await logOf(admin, k.id)).toHaveLength(26);
+  });
+});
+
+describe("a big message is stored a chunk at a time", () => {
+  /** `count` served calls spread over keys of 100 (no key's retention trims any), one per millisecond back from `t`, and their counts. */
+  const bigBatch = (ws: string, count: number, t: number): UseBatch => {
+    const uses = [];
+    for (let i = 0; i < count; i += 100) {
+      const calls: LoggedCall[] = Array.from({ length: 100 }, (_, j) => [t - i - j, 0, "GET", "/v1/key", 200, null, null]);
+      uses.push({ keyId: `key_big_${i / 100}`, workspaceId: ws, at: t, ip: null, country: null, days: { [utcDay(t)]: 100 }, calls });
+    }
+    return { id: crypto.randomUUID(), uses };
+  };
+  const storedOf = (state: DurableObjectState, ws: string) =>
+    state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM calls WHERE workspace_id = ?", ws).one().n;
+
+  /** Runs the shard's transactions through `around(i, fn, real)` (i from 0) until the returned function is called. */
+  const wrapTransactions = (
+    state: DurableObjectState,
+    around: (i: number, fn: () => unknown, real: (fn: () => unknown) => unknown) => unknown,
+  ) => {
+    const storage = state.storage;
+    const real = storage.transactionSync.bind(storage) as (fn: () => unknown) => unknown;
+    let i = 0;
+    storage.transactionSync = ((fn: () => unknown) => around(i++, fn, real)) as typeof storage.transactionSync;
+    return () => {
+      storage.transactionSync = real as typeof storage.transactionSync;
+    };
+  };
+  const query = { limit: 10, before: null, outcome: null, since: 0 };
+
+  it(`stores at most CALLS_PER_WRITE (${CALLS_PER_WRITE}) entries per transaction, and answers readers between chunks`, async () => {
+    const ws = freshWs();
+    const t = Date.now();
+    const entries = 9 * CALLS_PER_WRITE - 100;
+    const result = await runInDurableObject(shard(14), async (recorder: LastUsedRecorder, state) => {
+      const added: number[] = [];
+      const restore = wrapTransactions(state, (_i, fn, real) => {
+        const before = storedOf(state, ws);
+        const out = real(fn);
+        added.push(storedOf(state, ws) - before);
+        return out;
+      });
+      const writing = recorder.record(14, [bigBatch(ws, entries, t)]);
+      // The write has stored its first chunk (the oldest calls) and let others in: a reader is answered now.
+      const newest = await recorder.calls(14, ws, "key_big_0", query);
+      const oldest = await recorder.calls(14, ws, `key_big_${entries / 100 - 1}`, query);
+      await writing;
+      restore();
+      const newestAfter = await recorder.calls(14, ws, "key_big_0", query);
+      return { added, newest: newest.length, oldest: oldest.length, newestAfter: newestAfter.length, stored: storedOf(state, ws) };
+    });
+    expect(result.added).toEqual([...Array(8).fill(CALLS_PER_WRITE), CALLS_PER_WRITE - 100]);
+    expect(result).toMatchObject({ newest: 0, oldest: 10, newestAfter: 10, stored: entries });
+  });
+
+  it("a chunk that fails loses only the entries not yet stored: the counts are in, and nothing is stored twice when the batch is sent again", async () => {
+    const logs = captureConsole();
+    onTestFinished(logs.restore);
+    const ws = freshWs();
+    const t = Date.now();
+    const batch = bigBatch(ws, 5 * CALLS_PER_WRITE, t);
+    const result = await runInDurableObject(shard(15), async (recorder: LastUsedRecorder, state) => {
+      // The third transaction (the third chunk) fails after its writes, as a full disk would: SQLite rolls it back.
+      const restore = wrapTransactions(state, (i, fn, real) =>
+        real(() => {
+          const out = fn();
+          if (i === 2) throw new Error("SQLITE_FULL: database or disk is full");
+          return out;
+        }),
+      );
+      await recorder.record(15, [batch]);
+      restore();
+      const afterFailure = storedOf(state, ws);
+      await recorder.record(15, [batch]); // sent again, its answer having been lost: already applied
+      const counts = await recorder.dailyCounts(ws, null, utcDay(t));
+      return { afterFailure, afterResend: storedOf(state, ws), requests: counts.reduce((n, c) => n + c.requests, 0) };
+    });
+    expect(result).toEqual({ afterFailure: 2 * CALLS_PER_WRITE, afterResend: 2 * CALLS_PER_WRITE, requests: 5 * CALLS_PER_WRITE });
+    expect(logs.events().filter((l) => l.event === "request_log_write_failed")).toEqual([
+      expect.objectContaining({ level: "error", shard: 15, entries: 3 * CALLS_PER_WRITE }),
+    ]);
+    expect(logs.events().filter((l) => l.event === "request_log_dropped")).toEqual([
+      expect.objectContaining({ failed: 3 * CALLS_PER_WRITE, batch: 0, rate: 0, evicted: 0 }),
+    ]);
   });
 });
