@@ -11,7 +11,8 @@ import type { VerifiedKey } from "./verified-key";
  *
  * A snapshot names every key with a change committed in the last WINDOW_MS,
  * or delivered to KV in the last WINDOW_MS, or not delivered to KV yet, with
- * the key's state now (its row, as D1 holds it when the snapshot is read).
+ * the key's state now (its row, as D1 holds it when the snapshot is read);
+ * a key's creation is not such a change (see readFromD1).
  * Whatever is not in it is either unchanged for a while or in KV everywhere:
  * a change leaves the feed only once KV has held it for WINDOW_MS, longer
  * than KV takes to reach every location (up to 60 s) plus the edge cache of
@@ -147,14 +148,19 @@ async function readFromD1(db: D1Database): Promise<FeedSnapshot> {
   const since = readAt - WINDOW_MS;
   // Newest change first: past MAX_KEYS the keys changed longest ago are the
   // ones left out, so a change just made is named even during a mass
-  // revocation (the older ones have had longest to reach KV).
+  // revocation (the older ones have had longest to reach KV). A key's
+  // creation is left out: no cache can hold an older state of a key that did
+  // not exist (a lookup that finds no KV copy reads D1; no one presented its
+  // random secret before it was made, so no isolate holds it as unknown), and a script
+  // creating thousands of keys would otherwise truncate the feed, making
+  // every isolate read again, for minutes, every key it holds.
   const { results } = await db
     .prepare(
       `SELECT k.* FROM api_keys k JOIN (
          SELECT key_id, MAX(at) AS changed FROM (
-           SELECT key_id, at FROM key_changes WHERE at > ?1
-           UNION ALL SELECT key_id, at FROM key_changes WHERE kv_delivered_at > ?1
-           UNION ALL SELECT key_id, at FROM key_changes WHERE kv_delivered_at IS NULL)
+           SELECT key_id, at FROM key_changes WHERE at > ?1 AND kind <> 'created'
+           UNION ALL SELECT key_id, at FROM key_changes WHERE kv_delivered_at > ?1 AND kind <> 'created'
+           UNION ALL SELECT key_id, at FROM key_changes WHERE kv_delivered_at IS NULL AND kind <> 'created')
          GROUP BY key_id ORDER BY changed DESC LIMIT ?2) c ON c.key_id = k.id
        ORDER BY c.changed DESC`,
     )

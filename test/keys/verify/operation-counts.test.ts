@@ -1,13 +1,13 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { DirectKeyStore, DirectUseWriter } from "../../../scripts/bench/naive-parts";
 import { createApp } from "../../../src/app";
 import type { Env, UseBatch } from "../../../src/env";
 import { hashKey } from "../../../src/keys/format/hash";
 import { generateKey } from "../../../src/keys/format/key";
 import { CachedKeyStore, FEED_RETRY_MS, FEED_TRUST_MS, MAX_AGE_MS } from "../../../src/keys/verify/cached-key-store";
-import { ChangeFeed, REFRESH_AFTER_MS } from "../../../src/keys/verify/change-feed";
+import { ChangeFeed, MAX_KEYS, REFRESH_AFTER_MS } from "../../../src/keys/verify/change-feed";
 import { kvKey } from "../../../src/keys/verify/kv-copy";
 import { parseOptions } from "../../../src/options";
 import { WindowRateLimiter } from "../../../src/ratelimit/limiter";
@@ -235,6 +235,40 @@ describe("operation counts on the verification path", () => {
     expect(kv.calls.get ?? 0).toBe(0);
     expect(keyLookups(d1.statements)).toEqual([]);
     expect(feedReads(d1.statements)).toHaveLength(1);
+  });
+
+  it("keys created in bulk (more than a snapshot names) leave the feed whole: keys in use are not read again, and the new keys work at once", async () => {
+    const clock = freezeClock();
+    const ws = freshWs();
+    const keys = await seedKeys(ws, 20);
+    const node = new Isolate();
+    const use = async (key: string, overrides: Partial<Env> = {}) =>
+      (await node.settled(overrides, "GET", "/v1/key", { token: key })).status;
+    for (const k of keys) expect(await use(k.key)).toBe(200);
+
+    // A provisioning script creates more keys than a snapshot names: their rows and change-log rows as the
+    // write path makes them, none in KV yet (the courier has not run).
+    const other = freshWs();
+    const created = await seedKeys(other, MAX_KEYS + 100, {}, { kv: false });
+    await env.DB.prepare(
+      `INSERT INTO key_changes (key_id, workspace_id, version, kind, at, actor_id, kv_next_attempt_at)
+       SELECT id, workspace_id, 1, 'created', ?2, 'usr_seed', ?2 FROM api_keys WHERE workspace_id = ?1`,
+    )
+      .bind(other, Date.now())
+      .run();
+    // Gone again afterwards: the courier would be busy delivering them during the next tests.
+    onTestFinished(async () => {
+      await env.DB.prepare("DELETE FROM key_changes WHERE workspace_id = ?").bind(other).run();
+    });
+    clock.advance(2_000);
+
+    const d1 = recordingD1();
+    const kv = counted(env.KEY_CACHE);
+    for (const k of keys) expect(await use(k.key, { DB: d1.binding, KEY_CACHE: kv.binding })).toBe(200);
+    expect(kv.calls.get ?? 0).toBe(0);
+    expect(keyLookups(d1.statements)).toEqual([]);
+    // A new key is served at once: KV has no copy, D1 has it.
+    expect(await use(created[0]!.key)).toBe(200);
   });
 
   it("when the change feed cannot be read, a key is trusted for MAX_AGE_MS after the feed last vouched for it, then read from KV, and the isolate logs it", async () => {
