@@ -249,8 +249,24 @@ describe("a big message is stored a chunk at a time", () => {
   const bigBatch = (ws: string, count: number, t: number): UseBatch => {
     const uses = [];
     for (let i = 0; i < count; i += 100) {
-      const calls: LoggedCall[] = Array.from({ length: 100 }, (_, j) => [t - i - j, 0, "GET", "/v1/key", 200, null, null]);
-      uses.push({ keyId: `key_big_${i / 100}`, workspaceId: ws, at: t, ip: null, country: null, days: { [utcDay(t)]: 100 }, calls });
+      const calls: LoggedCall[] = Array.from({ length: Math.min(100, count - i) }, (_, j) => [
+        t - i - j,
+        0,
+        "GET",
+        "/v1/key",
+        200,
+        null,
+        null,
+      ]);
+      uses.push({
+        keyId: `key_big_${i / 100}`,
+        workspaceId: ws,
+        at: t,
+        ip: null,
+        country: null,
+        days: { [utcDay(t)]: calls.length },
+        calls,
+      });
     }
     return { id: crypto.randomUUID(), uses };
   };
@@ -275,7 +291,7 @@ describe("a big message is stored a chunk at a time", () => {
   it(`stores at most CALLS_PER_WRITE (${CALLS_PER_WRITE}) entries per transaction, and answers readers between chunks`, async () => {
     const ws = freshWs();
     const t = Date.now();
-    const entries = 9 * CALLS_PER_WRITE - 100;
+    const entries = 8 * CALLS_PER_WRITE + CALLS_PER_WRITE / 2;
     const result = await runInDurableObject(shard(14), async (recorder: LastUsedRecorder, state) => {
       const added: number[] = [];
       const restore = wrapTransactions(state, (_i, fn, real) => {
@@ -287,13 +303,13 @@ describe("a big message is stored a chunk at a time", () => {
       const writing = recorder.record(14, [bigBatch(ws, entries, t)]);
       // The write has stored its first chunk (the oldest calls) and let others in: a reader is answered now.
       const newest = await recorder.calls(14, ws, "key_big_0", query);
-      const oldest = await recorder.calls(14, ws, `key_big_${entries / 100 - 1}`, query);
+      const oldest = await recorder.calls(14, ws, `key_big_${Math.ceil(entries / 100) - 1}`, query);
       await writing;
       restore();
       const newestAfter = await recorder.calls(14, ws, "key_big_0", query);
       return { added, newest: newest.length, oldest: oldest.length, newestAfter: newestAfter.length, stored: storedOf(state, ws) };
     });
-    expect(result.added).toEqual([...Array(8).fill(CALLS_PER_WRITE), CALLS_PER_WRITE - 100]);
+    expect(result.added).toEqual([...Array(8).fill(CALLS_PER_WRITE), CALLS_PER_WRITE / 2]);
     expect(result).toMatchObject({ newest: 0, oldest: 10, newestAfter: 10, stored: entries });
   });
 
