@@ -47,6 +47,11 @@ export const ProblemSchema = z
           message: z
             .string()
             .openapi({ description: "Why the field was refused.", example: "Too small: expected string to have >=1 characters" }),
+          rule: z.string().optional().openapi({
+            description:
+              "For policy_violation: the key policy's rule the field breaks, named as in `GET /v1/key-policy` (`maxLifetimeDays`, `requireIpAllowlist`).",
+            example: "maxLifetimeDays",
+          }),
         }),
       )
       .optional()
@@ -72,6 +77,7 @@ const EXAMPLE_EXTRA: Partial<Record<ProblemCode, ProblemExtra>> = {
     errors: [
       {
         path: "expiresAt",
+        rule: "maxLifetimeDays",
         message:
           "The workspace's key policy (maxLifetimeDays) allows keys of at most 90 days: expiresAt must be no later than 2027-02-24T10:00:00.000Z.",
       },

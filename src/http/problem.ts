@@ -141,6 +141,8 @@ export const PROBLEM_CODES = Object.keys(PROBLEMS) as [ProblemCode, ...ProblemCo
 export interface FieldError {
   path: string;
   message: string;
+  /** For policy_violation: the key policy's rule the field breaks, by its name in the policy. */
+  rule?: string;
 }
 
 export interface ProblemExtra {

@@ -201,7 +201,7 @@ async function commit<R>(db: Db, plan: Plan<R>) {
 function policyViolation(broken: BrokenRule[], note = ""): Problem {
   const rules = [...new Set(broken.map((b) => b.rule))].join(", ");
   return new Problem("policy_violation", `The key would break the workspace's key policy (${rules}); errors names each field and rule.`, {
-    errors: broken.map((b) => ({ path: b.field, message: `${b.message}${note}` })),
+    errors: broken.map((b) => ({ path: b.field, rule: b.rule, message: `${b.message}${note}` })),
   });
 }
 

@@ -85,7 +85,7 @@ export async function problem(res: Response) {
     status: number;
     detail: string;
     code: string;
-    errors?: { path: string; message: string }[];
+    errors?: { path: string; message: string; rule?: string }[];
     requiredScope?: string;
     requestId?: string;
   };
