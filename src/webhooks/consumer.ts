@@ -1,4 +1,5 @@
 import { and, eq, isNotNull, isNull, lte, or, sql } from "drizzle-orm";
+import { type AuditedBy, auditRow, insertAuditEventIf } from "../audit/events";
 import { database } from "../db/client";
 import { type WebhookDeliveryRow, type WebhookEndpointRow, webhookDeliveries, webhookEndpoints } from "../db/schema";
 import type { Env } from "../env";
@@ -207,6 +208,9 @@ async function unclaim(env: Env, delivery: WebhookDeliveryRow, lease: number, fa
  *   held by another consumer fail when that consumer wakes them).
  * Answers what the message should do: retry at the next attempt, or be done.
  */
+/** The service's delivery of webhooks, as the audit trail names it when it disables an endpoint. */
+const WEBHOOK_DELIVERY: AuditedBy = { actorId: "webhook_delivery", clientIp: null, userAgent: null };
+
 async function record(
   env: Env,
   delivery: WebhookDeliveryRow,
@@ -224,7 +228,14 @@ async function record(
   const next = result.outcome === "failed" && inSchedule < MAX_ATTEMPTS ? now + RETRY_DELAYS_SECONDS[inSchedule - 1]! * 1000 : null;
   const status = result.outcome === "delivered" ? "delivered" : next === null ? "failed" : "pending";
   const disabled = and(eq(e.id, endpoint.id), isNotNull(e.disabledAt))!;
-  const [recorded, , , , , after] = await db.batch([
+  // The service disabling an endpoint is a change to it, so it is in the trail like an admin's; only if this attempt did it.
+  const reason = result.outcome === "gone" ? "gone" : "failing";
+  const disabledNow = and(eq(e.id, endpoint.id), eq(e.disabledAt, now), eq(e.updatedAt, now), eq(e.disabledReason, reason))!;
+  const disabledEvent = auditRow("webhook.updated", WEBHOOK_DELIVERY, endpoint.workspaceId, endpoint.id, now, {
+    fields: ["enabled"],
+    reason,
+  });
+  const [recorded, , , , , , after] = await db.batch([
     db
       .update(d)
       .set({
@@ -253,6 +264,7 @@ async function record(
       .update(e)
       .set({ disabledAt: now, disabledReason: "failing", updatedAt: now })
       .where(and(eq(e.id, endpoint.id), isNull(e.disabledAt), lte(e.failingSince, now - FAILING_DISABLE_MS))),
+    insertAuditEventIf(db, disabledEvent, endpointWhere(db, disabledNow)),
     // This delivery too, if it was left pending: a disabled endpoint gets no further attempt.
     db
       .update(d)

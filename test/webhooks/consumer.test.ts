@@ -262,6 +262,14 @@ describe("retries", () => {
 });
 
 describe("disabling an endpoint", () => {
+  /** The endpoint's events in the workspace's audit trail, as an admin lists them. */
+  const trailOf = async (ws: string, endpointId: string) => {
+    const res = await call("GET", "/v1/audit-events?limit=100", { token: await session(ws) });
+    expect(res.status).toBe(200);
+    const { data } = await res.json<{ data: { action: string; webhookId: string | null; actorId: string; details: unknown }[] }>();
+    return data.filter((e) => e.webhookId === endpointId).map(({ action, actorId, details }) => ({ action, actorId, details }));
+  };
+
   it("410 Gone disables it at once (gone): the delivery and its other pending ones fail, and new events are not addressed to it", async () => {
     const { ws, endpoint, delivery } = await endpointWithDelivery();
     const second = await newDelivery(ws);
@@ -278,6 +286,10 @@ describe("disabling an endpoint", () => {
     const before = (await deliveriesOf(endpoint.id)).length;
     await newDelivery(ws);
     expect(await deliveriesOf(endpoint.id)).toHaveLength(before);
+    // In the audit trail once, by the service, with why (the second wake-up disabled nothing).
+    expect((await trailOf(ws, endpoint.id)).filter((e) => e.action === "webhook.updated")).toEqual([
+      { action: "webhook.updated", actorId: "webhook_delivery", details: { fields: ["enabled"], reason: "gone" } },
+    ]);
   });
 
   it("every attempt failing for 3 days disables it (failing); a success inside the 3 days starts the count again", async () => {
@@ -309,6 +321,9 @@ describe("disabling an endpoint", () => {
     expect(await endpointRow(endpoint.id)).toMatchObject({ disabledAt: Date.now(), disabledReason: "failing" });
     expect(await deliveryRow(c.id)).toMatchObject({ status: "failed", lastResponseStatus: 500 });
     expect(await deliveryRow(b.id)).toMatchObject({ status: "failed", lastError: "endpoint_disabled" });
+    expect((await trailOf(ws, endpoint.id)).filter((e) => e.action === "webhook.updated")).toEqual([
+      { action: "webhook.updated", actorId: "webhook_delivery", details: { fields: ["enabled"], reason: "failing" } },
+    ]);
   });
 });
 

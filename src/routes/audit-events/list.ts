@@ -11,7 +11,7 @@ const eventFields = {
   workspaceId: z.string().openapi({ description: "The workspace the event belongs to.", example: "ws_demo" }),
   actorId: z.string().openapi({
     description:
-      "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, the key's own id when it revoked itself, or `policy` for a key the workspace's key policy revoked as idle.",
+      "Who made the change: the admin's user id, `github_secret_scanning` for a leak GitHub reported, the key's own id when it revoked itself, `policy` for a key the workspace's key policy revoked as idle, or `webhook_delivery` for a webhook endpoint the service disabled.",
     example: "usr_ada",
   }),
   keyId: z.string().nullable().openapi({
@@ -111,10 +111,14 @@ const EVENTS = {
   "webhook.updated": event(
     "webhook.updated",
     "WebhookUpdatedEvent",
-    "A webhook endpoint was changed with PATCH (its URL, events, description, or enabled or disabled by an admin).",
+    "A webhook endpoint was changed with PATCH (its URL, events, description, or enabled or disabled by an admin), or disabled by the service (`actorId` `webhook_delivery`: it answered 410, or every delivery failed for 3 days).",
     z
       .object({
         fields: z.array(z.string()).openapi({ description: "The names of the fields whose value changed.", example: ["events"] }),
+        reason: z.enum(["gone", "failing"]).optional().openapi({
+          description: 'When the service disabled the endpoint (`fields` is `["enabled"]`): why, as its `disabledReason`.',
+          example: "gone",
+        }),
       })
       .openapi({ description: "What changed.", example: { fields: ["events"] } }),
   ),
