@@ -101,16 +101,6 @@ export class RequestLogStore {
   }
 
   /**
-   * Adds one batch's entries in one go (inside the caller's transaction):
-   * `admit`, then `store`. The recorder stores a big batch in chunks instead.
-   */
-  add(calls: NewCall[], now: number): Dropped {
-    const { accepted, dropped } = this.admit(calls, now);
-    const stored = this.store(accepted, now);
-    return { ...dropped, evicted: stored.evicted, erased: dropped.erased + stored.erased };
-  }
-
-  /**
    * Decides which of a batch's entries are stored, refused ones first when
    * not all fit (the batch's allowance, the shard's rate), and counts the
    * rest; stores nothing. The accepted come back oldest first, so that stored

@@ -396,8 +396,8 @@ describe("retention", () => {
       const now = Date.now();
       const some = (keyId: string, n: number, from: number) =>
         Array.from({ length: n }, (_, i): NewCall => [keyId, ws, from + i, 0, 0, "GET", "/v1/key", 200, null, null]);
-      const first = log.add(some("key_a", 8, now - 100), now);
-      const second = log.add(some("key_b", 5, now - 50), now);
+      const first = log.store(some("key_a", 8, now - 100), now);
+      const second = log.store(some("key_b", 5, now - 50), now);
       const rows = state.storage.sql
         .exec<{ key_id: string; at: number }>("SELECT key_id, at - ? AS at FROM calls WHERE workspace_id = ? ORDER BY seq", now, ws)
         .toArray()
